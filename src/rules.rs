@@ -1,0 +1,305 @@
+//! The field rules the VBS API reference states, as pure checks shared by the
+//! gateway's request validation and the simulator, so both enforce one reading.
+
+use std::ops::RangeInclusive;
+
+/// Backup names: 1 to 64 characters.
+pub const BACKUP_NAME_MAX: usize = 64;
+/// Backup names may not start with this (it marks policy backups).
+pub const BACKUP_NAME_RESERVED_PREFIX: &str = "auto";
+/// Descriptions of backups made with POST /cloudbackups.
+pub const CLOUD_BACKUP_DESCRIPTION_MAX: usize = 64;
+/// Descriptions of backups made with the native POST /backups.
+pub const NATIVE_BACKUP_DESCRIPTION_MAX: usize = 255;
+/// Tag keys: 1 to 36 characters.
+pub const TAG_KEY_MAX: usize = 36;
+/// Tag values: 0 to 43 characters.
+pub const TAG_VALUE_MAX: usize = 43;
+/// Policy names: 1 to 64 characters.
+pub const POLICY_NAME_MAX: usize = 64;
+/// Policy names may not start with this (it marks the default policy).
+pub const POLICY_NAME_RESERVED_PREFIX: &str = "default";
+/// A project holds at most this many backup policies.
+pub const MAX_POLICIES: usize = 10;
+/// Days between policy runs, on create.
+pub const FREQUENCY_ON_CREATE: RangeInclusive<i64> = 1..=30;
+/// Days between policy runs, on update.
+pub const FREQUENCY_ON_UPDATE: RangeInclusive<i64> = 1..=14;
+/// Backups a policy keeps, on create.
+pub const RETENTION_NUM_ON_CREATE: RangeInclusive<i64> = 2..=99;
+/// Backups a policy keeps, on update.
+pub const RETENTION_NUM_ON_UPDATE: RangeInclusive<i64> = 2..=14;
+/// Days a policy keeps backups.
+pub const RETENTION_DAY: RangeInclusive<i64> = 2..=999_999;
+/// Page sizes of list calls (VBS pages at 1000 at the most).
+pub const LIST_LIMIT: RangeInclusive<i64> = 1..=1000;
+/// Keys ListBackupDetails can sort by.
+pub const BACKUP_SORT_KEYS: &[&str] = &[
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+];
+/// The one key backup tasks can be sorted by.
+pub const TASK_SORT_KEY: &str = "created_at";
+/// Sort directions.
+pub const SORT_DIRECTIONS: &[&str] = &["asc", "desc"];
+/// Week days of `week_frequency`, in VBS spelling.
+pub const WEEKDAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+/// Characters tag keys and values may not contain (besides ASCII 0-31).
+const TAG_FORBIDDEN: &[char] = &['=', '*', '<', '>', '\\', ',', '|', '/'];
+/// Longest id accepted as a path segment.
+const ID_MAX: usize = 64;
+
+/// What is wrong with a field; the simulator picks its VBS error code by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    Missing,
+    TooLong,
+    BadCharacter,
+    ReservedPrefix,
+    BadFormat,
+    OutOfRange,
+}
+
+/// A broken rule: the kind of problem and a sentence for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub problem: Problem,
+    pub description: String,
+}
+
+pub type Check = Result<(), Violation>;
+
+fn violation(problem: Problem, description: impl Into<String>) -> Check {
+    Err(Violation {
+        problem,
+        description: description.into(),
+    })
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// A name of letters, digits, `_` and `-`, of 1 to `max` characters, not
+/// starting with `reserved`.
+fn name(value: &str, max: usize, reserved: &str) -> Check {
+    let len = value.chars().count();
+    if len == 0 {
+        return violation(Problem::Missing, "must not be empty");
+    }
+    if len > max {
+        return violation(Problem::TooLong, format!("must be at most {max} characters, got {len}"));
+    }
+    if !value.chars().all(is_name_char) {
+        return violation(
+            Problem::BadCharacter,
+            "may contain only letters, digits, underscores (_) and hyphens (-)",
+        );
+    }
+    if value.starts_with(reserved) {
+        return violation(Problem::ReservedPrefix, format!("must not start with \"{reserved}\""));
+    }
+    Ok(())
+}
+
+/// A backup name: 1 to 64 of `[A-Za-z0-9_-]`, not starting with `auto`.
+pub fn backup_name(value: &str) -> Check {
+    name(value, BACKUP_NAME_MAX, BACKUP_NAME_RESERVED_PREFIX)
+}
+
+/// A policy name: 1 to 64 of `[A-Za-z0-9_-]`, not starting with `default`.
+pub fn policy_name(value: &str) -> Check {
+    name(value, POLICY_NAME_MAX, POLICY_NAME_RESERVED_PREFIX)
+}
+
+/// A description of at most `max` characters without `<` or `>`.
+pub fn description(value: &str, max: usize) -> Check {
+    let len = value.chars().count();
+    if len > max {
+        return violation(Problem::TooLong, format!("must be at most {max} characters, got {len}"));
+    }
+    if value.contains(['<', '>']) {
+        return violation(Problem::BadCharacter, "must not contain < or >");
+    }
+    Ok(())
+}
+
+fn tag_text(value: &str, max: usize) -> Check {
+    let len = value.chars().count();
+    if len > max {
+        return violation(Problem::TooLong, format!("must be at most {max} characters, got {len}"));
+    }
+    if value.chars().any(|c| (c as u32) < 32 || TAG_FORBIDDEN.contains(&c)) {
+        return violation(
+            Problem::BadCharacter,
+            "must not contain control characters or any of = * < > \\ , | /",
+        );
+    }
+    Ok(())
+}
+
+/// A tag key: 1 to 36 characters, no control characters, none of `=*<>\,|/`.
+pub fn tag_key(value: &str) -> Check {
+    if value.is_empty() {
+        return violation(Problem::Missing, "must not be empty");
+    }
+    tag_text(value, TAG_KEY_MAX)
+}
+
+/// A tag value: 0 to 43 characters, no control characters, none of `=*<>\,|/`.
+pub fn tag_value(value: &str) -> Check {
+    tag_text(value, TAG_VALUE_MAX)
+}
+
+/// A UUID in its canonical 8-4-4-4-12 hex form.
+pub fn uuid(value: &str) -> Check {
+    if value.is_empty() {
+        return violation(Problem::Missing, "must not be empty");
+    }
+    let groups: Vec<&str> = value.split('-').collect();
+    let shaped = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()));
+    if !shaped {
+        return violation(Problem::BadFormat, "must be a UUID (8-4-4-4-12 hex digits)");
+    }
+    Ok(())
+}
+
+/// An id that is safe as one URL path segment: 1 to 64 of `[A-Za-z0-9_-]`.
+pub fn path_id(value: &str) -> Check {
+    if value.is_empty() {
+        return violation(Problem::Missing, "must not be empty");
+    }
+    if value.len() > ID_MAX || !value.chars().all(is_name_char) {
+        return violation(
+            Problem::BadFormat,
+            format!("must be 1 to {ID_MAX} letters, digits, underscores or hyphens"),
+        );
+    }
+    Ok(())
+}
+
+/// Policy run times: full hours `HH:00` (UTC), several separated by commas.
+pub fn start_time(value: &str) -> Check {
+    if value.is_empty() {
+        return violation(Problem::Missing, "must not be empty");
+    }
+    let full_hour = |t: &str| {
+        t.len() == 5
+            && t.ends_with(":00")
+            && t[..2].chars().all(|c| c.is_ascii_digit())
+            && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
+    };
+    if !value.split(',').all(full_hour) {
+        return violation(
+            Problem::BadFormat,
+            "must be full hours HH:00 (UTC), several separated by commas, e.g. \"22:00,02:00\"",
+        );
+    }
+    Ok(())
+}
+
+/// A number within `range`.
+pub fn in_range(value: i64, range: &RangeInclusive<i64>) -> Check {
+    if !range.contains(&value) {
+        return violation(
+            Problem::OutOfRange,
+            format!("must be from {} to {}, got {value}", range.start(), range.end()),
+        );
+    }
+    Ok(())
+}
+
+/// One of a fixed set of words.
+pub fn one_of(value: &str, allowed: &[&str]) -> Check {
+    if !allowed.contains(&value) {
+        return violation(Problem::BadFormat, format!("must be one of {}", allowed.join(", ")));
+    }
+    Ok(())
+}
+
+/// A list offset: zero or more.
+pub fn offset(value: i64) -> Check {
+    if value < 0 {
+        return violation(Problem::OutOfRange, format!("must be 0 or more, got {value}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(check: Check) -> Option<Problem> {
+        check.err().map(|v| v.problem)
+    }
+
+    #[test]
+    fn backup_names() {
+        assert_eq!(problem(backup_name("nightly-01_a")), None);
+        assert_eq!(problem(backup_name("")), Some(Problem::Missing));
+        assert_eq!(problem(backup_name(&"a".repeat(65))), Some(Problem::TooLong));
+        assert_eq!(problem(backup_name(&"a".repeat(64))), None);
+        assert_eq!(problem(backup_name("has space")), Some(Problem::BadCharacter));
+        assert_eq!(problem(backup_name("autobk_1")), Some(Problem::ReservedPrefix));
+        assert_eq!(problem(backup_name("Auto")), None);
+    }
+
+    #[test]
+    fn policy_names() {
+        assert_eq!(problem(policy_name("policy_01")), None);
+        assert_eq!(problem(policy_name("default_x")), Some(Problem::ReservedPrefix));
+        assert_eq!(problem(policy_name("p.1")), Some(Problem::BadCharacter));
+    }
+
+    #[test]
+    fn descriptions_and_tags() {
+        assert_eq!(problem(description("", 64)), None);
+        assert_eq!(problem(description("a<b", 64)), Some(Problem::BadCharacter));
+        assert_eq!(problem(description(&"é".repeat(64), 64)), None);
+        assert_eq!(problem(description(&"é".repeat(65), 64)), Some(Problem::TooLong));
+        assert_eq!(problem(tag_key("")), Some(Problem::Missing));
+        assert_eq!(problem(tag_key("a/b")), Some(Problem::BadCharacter));
+        assert_eq!(problem(tag_key("a\u{7}")), Some(Problem::BadCharacter));
+        assert_eq!(problem(tag_value("")), None);
+        assert_eq!(problem(tag_value(&"v".repeat(44))), Some(Problem::TooLong));
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(problem(uuid("c68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")), None);
+        assert_eq!(problem(uuid("c68ae7fb0aa54a97ab01ed02c5b7e768")), Some(Problem::BadFormat));
+        assert_eq!(problem(uuid("g68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")), Some(Problem::BadFormat));
+        assert_eq!(problem(path_id("4010b39b5281d3590152874bfa3b1604")), None);
+        assert_eq!(problem(path_id("../etc")), Some(Problem::BadFormat));
+        assert_eq!(problem(path_id("a%2Fb")), Some(Problem::BadFormat));
+    }
+
+    #[test]
+    fn start_times() {
+        assert_eq!(problem(start_time("12:00")), None);
+        assert_eq!(problem(start_time("22:00,00:00,02:00")), None);
+        assert_eq!(problem(start_time("12:30")), Some(Problem::BadFormat));
+        assert_eq!(problem(start_time("24:00")), Some(Problem::BadFormat));
+        assert_eq!(problem(start_time("12:00,")), Some(Problem::BadFormat));
+        assert_eq!(problem(start_time("")), Some(Problem::Missing));
+    }
+
+    #[test]
+    fn ranges_and_words() {
+        assert_eq!(problem(in_range(1, &FREQUENCY_ON_CREATE)), None);
+        assert_eq!(problem(in_range(31, &FREQUENCY_ON_CREATE)), Some(Problem::OutOfRange));
+        assert_eq!(problem(one_of("asc", SORT_DIRECTIONS)), None);
+        assert_eq!(problem(one_of("up", SORT_DIRECTIONS)), Some(Problem::BadFormat));
+        assert_eq!(problem(offset(-1)), Some(Problem::OutOfRange));
+    }
+}
