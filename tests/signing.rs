@@ -738,6 +738,15 @@ fn signer_owns_date_host_and_token_headers_and_dedups_names() {
 }
 
 #[test]
+fn header_name_case_does_not_change_the_signature() {
+    let mixed = Case::get("/v2/p/backups")
+        .headers(&[("Content-Type", "application/json"), ("X-Project-Id", "p")]);
+    let lower = Case::get("/v2/p/backups")
+        .headers(&[("content-type", "application/json"), ("x-project-id", "p")]);
+    assert_eq!(mixed.sign(), lower.sign());
+}
+
+#[test]
 fn sdk_date_is_zero_padded_utc() {
     let time = parse_date("20240105T030405Z");
     assert_eq!(signer::format_sdk_date(time), "20240105T030405Z");

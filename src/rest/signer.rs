@@ -2,7 +2,8 @@
 //! function of (request view, credentials, time) that returns the headers to send
 //! and every intermediate string, so a rejected signature can be compared by hand.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -16,6 +17,9 @@ pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// SHA-256 of nothing: the payload hash of every request without a body.
 pub const EMPTY_BODY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// A SHA-256 digest written as hex.
+const HEX_SHA256_LEN: usize = 64;
 
 /// Everything but `A-Za-z0-9-_.~` is encoded, for path pieces, query keys and
 /// query values alike (ALGORITHM.md section 3).
@@ -123,10 +127,7 @@ pub fn sign(request: &RequestView, credentials: &Credentials, time: DateTime<Utc
     let canonical_request = canonical_request(request, &headers, &signed_headers);
     let string_to_sign = string_to_sign(&x_sdk_date, &canonical_request);
     let signature = hmac_sha256_hex(credentials.secret_key, &string_to_sign);
-    let authorization = format!(
-        "{ALGORITHM} Access={}, SignedHeaders={signed_headers}, Signature={signature}",
-        credentials.access_key
-    );
+    let authorization = authorization(credentials.access_key, &signed_headers, &signature);
     Signature {
         x_sdk_date,
         authorization,
@@ -143,17 +144,8 @@ pub fn sign(request: &RequestView, credentials: &Credentials, time: DateTime<Utc
 /// then decoded value (byte order, which is code-point order), then encoded.
 /// Sorting the encoded forms instead would put `k%3A1` before `k0`.
 pub fn canonical_query_string(pairs: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
-    sorted.sort_unstable();
-    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-    for (i, (key, value)) in sorted.into_iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        push_encoded(&mut out, key.as_bytes());
-        out.push('=');
-        push_encoded(&mut out, value.as_bytes());
-    }
+    let mut out = String::with_capacity(canonical_query_len(pairs));
+    push_canonical_query(&mut out, pairs);
     out
 }
 
@@ -174,7 +166,10 @@ pub fn encode(component: &str) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` in UTC, the `X-Sdk-Date` format.
 pub fn format_sdk_date(time: DateTime<Utc>) -> String {
-    format!(
+    let mut out = String::with_capacity(16);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         time.year(),
         time.month(),
@@ -182,28 +177,30 @@ pub fn format_sdk_date(time: DateTime<Utc>) -> String {
         time.hour(),
         time.minute(),
         time.second()
-    )
+    );
+    out
 }
 
 /// (lower-case name, trimmed value) of every signed header, sorted and deduped.
+/// Names borrow when already lower case, as `http::HeaderMap` names always are.
 fn canonical_headers<'a>(
     request: &RequestView<'a>,
     credentials: &Credentials<'a>,
     x_sdk_date: &'a str,
-) -> Vec<(String, &'a str)> {
-    let mut headers: Vec<(String, &'a str)> = Vec::with_capacity(request.headers.len() + 3);
+) -> Vec<(Cow<'a, str>, &'a str)> {
+    let mut headers = Vec::with_capacity(request.headers.len() + 3);
     for (name, value) in request.headers {
-        let name = name.trim().to_ascii_lowercase();
+        let name = lower_case(name.trim());
         // Names with '_' are left out like the SDKs do: proxies tend to drop them.
-        if name.contains('_') || SIGNER_OWNED_HEADERS.contains(&name.as_str()) {
+        if name.contains('_') || SIGNER_OWNED_HEADERS.contains(&name.as_ref()) {
             continue;
         }
         headers.push((name, value.trim()));
     }
-    headers.push(("host".to_owned(), request.host));
-    headers.push(("x-sdk-date".to_owned(), x_sdk_date));
+    headers.push((Cow::Borrowed("host"), request.host));
+    headers.push((Cow::Borrowed("x-sdk-date"), x_sdk_date));
     if let Some(token) = credentials.security_token {
-        headers.push(("x-security-token".to_owned(), token.trim()));
+        headers.push((Cow::Borrowed("x-security-token"), token.trim()));
     }
     // Stable sort, so of two headers with one name the caller's first one is signed.
     headers.sort_by(|a, b| a.0.cmp(&b.0));
@@ -211,7 +208,15 @@ fn canonical_headers<'a>(
     headers
 }
 
-fn join_names(headers: &[(String, &str)]) -> String {
+fn lower_case(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+fn join_names(headers: &[(Cow<'_, str>, &str)]) -> String {
     let mut out = String::with_capacity(headers.iter().map(|(n, _)| n.len() + 1).sum());
     for (i, (name, _)) in headers.iter().enumerate() {
         if i > 0 {
@@ -223,29 +228,27 @@ fn join_names(headers: &[(String, &str)]) -> String {
 }
 
 /// Method, URI, query, header lines (each ending in LF), signed names and
-/// payload hash, joined with LF.
+/// payload hash, joined with LF. Written into one buffer: this runs per request.
 fn canonical_request(
     request: &RequestView,
-    headers: &[(String, &str)],
+    headers: &[(Cow<'_, str>, &str)],
     signed_headers: &str,
 ) -> String {
-    let payload_hash = payload_hash(request.body, headers);
-    let query = canonical_query_string(request.query);
     let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
     let mut out = String::with_capacity(
         request.method.len()
             + request.path.len()
-            + query.len()
+            + canonical_query_len(request.query)
             + header_bytes
             + signed_headers.len()
-            + payload_hash.len()
+            + EMPTY_BODY_SHA256.len()
             + 8,
     );
     out.push_str(request.method);
     out.push('\n');
     push_canonical_uri(&mut out, request.path);
     out.push('\n');
-    out.push_str(&query);
+    push_canonical_query(&mut out, request.query);
     out.push('\n');
     for (name, value) in headers {
         out.push_str(name);
@@ -256,34 +259,34 @@ fn canonical_request(
     out.push('\n');
     out.push_str(signed_headers);
     out.push('\n');
-    out.push_str(&payload_hash);
+    push_payload_hash(&mut out, request.body, headers);
     out
 }
 
 /// An empty body always hashes to [`EMPTY_BODY_SHA256`]; otherwise a signed
 /// `X-Sdk-Content-Sha256` value (normally `UNSIGNED-PAYLOAD`) stands in for the
 /// body's hash.
-fn payload_hash(body: &[u8], headers: &[(String, &str)]) -> String {
+fn push_payload_hash(out: &mut String, body: &[u8], headers: &[(Cow<'_, str>, &str)]) {
     if body.is_empty() {
-        return EMPTY_BODY_SHA256.to_owned();
+        out.push_str(EMPTY_BODY_SHA256);
+        return;
     }
     match headers
         .iter()
         .find(|(name, _)| name == CONTENT_SHA256_HEADER)
     {
-        Some((_, value)) => (*value).to_owned(),
-        None => hex::encode(Sha256::digest(body)),
+        Some((_, value)) => out.push_str(value),
+        None => push_hex(out, &Sha256::digest(body)),
     }
 }
 
 fn string_to_sign(x_sdk_date: &str, canonical_request: &str) -> String {
-    let digest = hex::encode(Sha256::digest(canonical_request.as_bytes()));
-    let mut out = String::with_capacity(ALGORITHM.len() + x_sdk_date.len() + digest.len() + 2);
+    let mut out = String::with_capacity(ALGORITHM.len() + x_sdk_date.len() + HEX_SHA256_LEN + 2);
     out.push_str(ALGORITHM);
     out.push('\n');
     out.push_str(x_sdk_date);
     out.push('\n');
-    out.push_str(&digest);
+    push_hex(&mut out, &Sha256::digest(canonical_request.as_bytes()));
     out
 }
 
@@ -294,14 +297,29 @@ fn hmac_sha256_hex(secret_key: &str, message: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret_key.as_bytes())
         .expect("HMAC accepts keys of any length");
     mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    let mut out = String::with_capacity(HEX_SHA256_LEN);
+    push_hex(&mut out, &mac.finalize().into_bytes());
+    out
+}
+
+fn authorization(access_key: &str, signed_headers: &str, signature: &str) -> String {
+    const PARTS: [&str; 3] = [" Access=", ", SignedHeaders=", ", Signature="];
+    let values = [access_key, signed_headers, signature];
+    let length = ALGORITHM.len() + PARTS.iter().chain(&values).map(|p| p.len()).sum::<usize>();
+    let mut out = String::with_capacity(length);
+    out.push_str(ALGORITHM);
+    for (part, value) in PARTS.into_iter().zip(values) {
+        out.push_str(part);
+        out.push_str(value);
+    }
+    out
 }
 
 /// Decodes first so that a pre-encoded path and its plain form sign the same;
 /// works on bytes so a path that is not UTF-8 after decoding is still signed
 /// exactly as sent.
 fn push_canonical_uri(out: &mut String, path: &str) {
-    let decoded: std::borrow::Cow<'_, [u8]> = percent_decode_str(path).into();
+    let decoded: Cow<'_, [u8]> = percent_decode_str(path).into();
     for (i, piece) in decoded.split(|&b| b == b'/').enumerate() {
         if i > 0 {
             out.push('/');
@@ -311,6 +329,42 @@ fn push_canonical_uri(out: &mut String, path: &str) {
     if !out.ends_with('/') {
         out.push('/');
     }
+}
+
+fn push_canonical_query(out: &mut String, pairs: &[(String, String)]) {
+    let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
+    sorted.sort_unstable();
+    for (i, (key, value)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        push_encoded(out, key.as_bytes());
+        out.push('=');
+        push_encoded(out, value.as_bytes());
+    }
+}
+
+/// Lower-case hex, written in place rather than through a new String.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+}
+
+/// Exact length (one `&` too many), so a query with spaces or `+` does not
+/// make the buffer grow.
+fn canonical_query_len(pairs: &[(String, String)]) -> usize {
+    let encoded_len = |text: &str| -> usize {
+        percent_encode(text.as_bytes(), UNRESERVED_KEPT)
+            .map(str::len)
+            .sum()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| encoded_len(k) + encoded_len(v) + 2)
+        .sum()
 }
 
 fn push_encoded(out: &mut String, bytes: &[u8]) {
