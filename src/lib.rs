@@ -1,2 +1,9 @@
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod grpc;
 pub mod proto;
+pub mod rest;
 pub mod rules;
+pub mod simulator;
+pub mod telemetry;

@@ -1,0 +1,91 @@
+//! Wiring: one upstream transport shared by the backup, policy and job
+//! services, plus health and reflection, served by tonic until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+
+use crate::config::Config;
+use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
+use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
+use crate::proto::pb::backup_service_server::BackupServiceServer;
+use crate::proto::pb::job_service_server::JobServiceServer;
+use crate::rest::transport::{Transport, TransportBuildError, TransportConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no upstream endpoint configured")]
+    NoEndpoint,
+    #[error(transparent)]
+    Transport(#[from] TransportBuildError),
+    #[error("reflection descriptors are invalid: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// The gateway, ready to serve.
+pub struct App {
+    upstream: Upstream,
+}
+
+impl App {
+    pub fn new(config: &Config) -> Result<App, AppError> {
+        let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
+        let transport = Transport::new(TransportConfig {
+            endpoint,
+            timeout: config.upstream_timeout,
+            connect_timeout: config.connect_timeout,
+            insecure_skip_tls_verify: config.insecure_skip_tls_verify,
+            ca_certificates_pem: config.ca_certificates_pem.clone(),
+            credentials: config.credentials.clone(),
+            retry: config.retry,
+        })?;
+        if config.insecure_skip_tls_verify {
+            tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
+        }
+        Ok(App {
+            upstream: Upstream {
+                transport: Arc::new(transport),
+                default_project_id: config.default_project_id.clone(),
+            },
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains in-flight calls.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<BackupServiceServer<Backups>>().await;
+        health.set_serving::<BackupPolicyServiceServer<Policies>>().await;
+        health.set_serving::<JobServiceServer<Jobs>>().await;
+
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let gzip = CompressionEncoding::Gzip;
+        let backups = BackupServiceServer::new(Backups::new(self.upstream.clone()));
+        let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
+        let jobs = JobServiceServer::new(Jobs::new(self.upstream));
+
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,381 @@
+//! The crate's error type and the ONE table that turns errors into gRPC
+//! statuses with google.rpc details (ErrorInfo always, BadRequest for bad
+//! input, RetryInfo when upstream says when to retry). Nothing else builds a Status.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::rest::RestError;
+use crate::rest::error::{TransportKind, UpstreamFault};
+
+/// The ErrorInfo domain of every error this gateway returns.
+pub const DOMAIN: &str = "vbs-gateway";
+
+/// VBS codes that mean "not in this state now", answered with HTTP 400.
+const STATE_CODES: &[&str] = &[
+    "VolumeBackup.0012",
+    "VolumeBackup.0013",
+    "VolumeBackup.0089",
+    "VolumeBackup.0113",
+    "VolumeBackup.0202",
+    "VolumeBackup.0205",
+    "VolumeBackup.0206",
+    "AutoBackup.0206",
+    "AutoBackup.0225",
+];
+
+/// VBS codes that mean "a quota or limit is used up", answered with HTTP 400.
+const QUOTA_CODES: &[&str] = &[
+    "VolumeBackup.0040",
+    "VolumeBackup.0050",
+    "VolumeBackup.0071",
+    "VolumeBackup.0072",
+    "VolumeBackup.0073",
+    "VolumeBackup.0074",
+    "VolumeBackup.0075",
+    "VolumeBackup.0076",
+    "VolumeBackup.0077",
+    "VolumeBackup.0078",
+    "VolumeBackup.0079",
+    "VolumeBackup.0080",
+    "VolumeBackup.0081",
+    "VolumeBackup.0082",
+    "VolumeBackup.0083",
+    "VolumeBackup.0084",
+    "AutoBackup.0203",
+    "AutoBackup.0204",
+    "AutoBackup.0217",
+    "AutoBackup.0218",
+];
+
+/// One broken rule of a request field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Field path as in the proto, e.g. "scheduled_policy.frequency".
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request breaks documented rules; nothing was sent upstream.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The gateway looked for something upstream and it is not there.
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error(transparent)]
+    Rest(#[from] RestError),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Error {
+        Error::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+}
+
+/// A row of the table: what the client sees.
+struct Row {
+    code: Code,
+    reason: &'static str,
+    message: String,
+}
+
+impl Row {
+    fn new(code: Code, reason: &'static str, message: impl Into<String>) -> Row {
+        Row {
+            code,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        match error {
+            Error::InvalidArgument(violations) => {
+                tracing::debug!(error = %describe(&violations), "rejected an invalid request");
+                let mut details = error_info("INVALID_ARGUMENT", HashMap::new());
+                for v in &violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {}", describe(&violations)),
+                    details,
+                )
+            }
+            Error::NotFound { what, id } => {
+                let message = format!("{what} {id} not found");
+                Status::with_error_details(Code::NotFound, message, error_info("NOT_FOUND", HashMap::new()))
+            }
+            Error::Rest(rest) => Status::from(rest),
+        }
+    }
+}
+
+impl From<RestError> for Status {
+    fn from(error: RestError) -> Status {
+        log(&error);
+        let row = row_for(&error);
+        let mut metadata = HashMap::from([("operation".to_string(), error.operation().name().to_string())]);
+        let mut retry_after = None;
+        if let RestError::Status {
+            status,
+            fault,
+            retry_after: after,
+            ..
+        } = &error
+        {
+            metadata.insert("httpStatus".into(), status.to_string());
+            if let Some(code) = &fault.code {
+                metadata.insert("vbsCode".into(), code.clone());
+            }
+            if let Some(message) = &fault.message {
+                metadata.insert("vbsMessage".into(), message.clone());
+            }
+            retry_after = retry_delay(*status, *after);
+        }
+        if let Some(status) = error.http_status() {
+            metadata
+                .entry("httpStatus".into())
+                .or_insert_with(|| status.to_string());
+        }
+        let mut details = error_info(row.reason, metadata);
+        if let Some(delay) = retry_after {
+            details.set_retry_info(Some(delay));
+        }
+        Status::with_error_details(row.code, row.message, details)
+    }
+}
+
+fn error_info(reason: &'static str, metadata: HashMap<String, String>) -> ErrorDetails {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, DOMAIN, metadata);
+    details
+}
+
+/// RetryInfo only where waiting helps and upstream said how long.
+fn retry_delay(status: u16, retry_after: Option<Duration>) -> Option<Duration> {
+    matches!(status, 429 | 503).then_some(retry_after).flatten()
+}
+
+fn row_for(error: &RestError) -> Row {
+    let operation = error.operation();
+    match error {
+        RestError::UnsafePathSegment { segment, .. } => Row::new(
+            Code::InvalidArgument,
+            "UNSAFE_ID",
+            format!("{segment:?} is not a valid id"),
+        ),
+        RestError::Build { .. } => Row::new(
+            Code::Internal,
+            "REQUEST_BUILD_FAILED",
+            "the gateway could not build the upstream request",
+        ),
+        RestError::Transport {
+            kind: TransportKind::Timeout,
+            ..
+        } => Row::new(Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "VBS did not answer in time"),
+        RestError::Transport { .. } => Row::new(Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unreachable"),
+        RestError::DeadlineExceeded { .. } => Row::new(
+            Code::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+            "the call's deadline passed before VBS answered",
+        ),
+        RestError::Decode { .. } => Row::new(
+            Code::Internal,
+            "UPSTREAM_BAD_RESPONSE",
+            "VBS sent a response the gateway cannot read",
+        ),
+        RestError::Credentials { .. } => Row::new(
+            Code::Unavailable,
+            "CREDENTIALS_UNAVAILABLE",
+            "the gateway could not obtain upstream credentials",
+        ),
+        RestError::Status { status, fault, .. } => status_row(*status, fault, operation.creates()),
+    }
+}
+
+fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
+    let code_is = |set: &[&str]| fault.code.as_deref().is_some_and(|c| set.contains(&c));
+    let (code, reason, summary) = match status {
+        400 if code_is(STATE_CODES) => (
+            Code::FailedPrecondition,
+            "UPSTREAM_FAILED_PRECONDITION",
+            "the resource is not in a state that allows this",
+        ),
+        400 if code_is(QUOTA_CODES) => (
+            Code::ResourceExhausted,
+            "UPSTREAM_QUOTA_EXCEEDED",
+            "a VBS quota or limit is used up",
+        ),
+        401 => (
+            Code::Unauthenticated,
+            "UPSTREAM_UNAUTHENTICATED",
+            "VBS did not accept the gateway's credentials",
+        ),
+        403 => (
+            Code::PermissionDenied,
+            "UPSTREAM_PERMISSION_DENIED",
+            "VBS denied the operation",
+        ),
+        404 => (Code::NotFound, "UPSTREAM_NOT_FOUND", "VBS could not find the resource"),
+        405 | 501 => (
+            Code::Unimplemented,
+            "UPSTREAM_UNIMPLEMENTED",
+            "VBS does not support this operation",
+        ),
+        408 | 504 => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "VBS did not answer in time"),
+        409 if creates => (
+            Code::AlreadyExists,
+            "UPSTREAM_ALREADY_EXISTS",
+            "the resource already exists",
+        ),
+        409 => (
+            Code::Aborted,
+            "UPSTREAM_CONFLICT",
+            "the operation conflicted with another change",
+        ),
+        429 => (
+            Code::ResourceExhausted,
+            "UPSTREAM_RATE_LIMITED",
+            "VBS is rate limiting the gateway",
+        ),
+        500 => (Code::Internal, "UPSTREAM_INTERNAL", "VBS failed internally"),
+        502 | 503 => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
+        400..=499 => (
+            Code::InvalidArgument,
+            "UPSTREAM_INVALID_ARGUMENT",
+            "VBS rejected the request",
+        ),
+        _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
+    };
+    let message = match (&fault.code, &fault.message) {
+        (Some(c), Some(m)) => format!("{summary} ({c}: {m})"),
+        (Some(c), None) => format!("{summary} ({c})"),
+        _ => summary.to_string(),
+    };
+    Row::new(code, reason, message)
+}
+
+/// Client faults are routine; upstream and gateway faults get the whole chain.
+fn log(error: &RestError) {
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    match error.http_status() {
+        Some(400..=499) => tracing::info!(error = %chain, "upstream rejected a call"),
+        _ => tracing::warn!(error = %chain, "upstream call failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::Operation;
+
+    fn upstream(status: u16, code: Option<&str>, operation: Operation) -> Status {
+        Status::from(RestError::Status {
+            operation,
+            status,
+            fault: UpstreamFault {
+                code: code.map(str::to_string),
+                message: Some("upstream says".into()),
+            },
+            retry_after: Some(Duration::from_secs(3)),
+        })
+    }
+
+    #[test]
+    fn maps_upstream_statuses_by_the_table() {
+        let cases = [
+            (400, None, Code::InvalidArgument),
+            (400, Some("VolumeBackup.0013"), Code::FailedPrecondition),
+            (400, Some("AutoBackup.0203"), Code::ResourceExhausted),
+            (401, None, Code::Unauthenticated),
+            (403, None, Code::PermissionDenied),
+            (404, Some("VolumeBackup.0021"), Code::NotFound),
+            (405, None, Code::Unimplemented),
+            (501, None, Code::Unimplemented),
+            (408, None, Code::DeadlineExceeded),
+            (504, None, Code::DeadlineExceeded),
+            (429, None, Code::ResourceExhausted),
+            (500, None, Code::Internal),
+            (502, None, Code::Unavailable),
+            (503, None, Code::Unavailable),
+        ];
+        for (http, vbs, expected) in cases {
+            let status = upstream(http, vbs, Operation::GetBackup);
+            assert_eq!(status.code(), expected, "HTTP {http} {vbs:?}");
+            let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
+            assert_eq!(info.domain, DOMAIN);
+            assert_eq!(info.metadata.get("httpStatus"), Some(&http.to_string()));
+            assert_eq!(
+                info.metadata.get("vbsMessage").map(String::as_str),
+                Some("upstream says")
+            );
+        }
+        assert_eq!(upstream(409, None, Operation::CreateBackup).code(), Code::AlreadyExists);
+        assert_eq!(upstream(409, None, Operation::UpdateBackupPolicy).code(), Code::Aborted);
+    }
+
+    #[test]
+    fn retry_info_only_for_429_and_503() {
+        let details = upstream(503, None, Operation::GetJob).get_error_details();
+        assert_eq!(
+            details.retry_info().and_then(|r| r.retry_delay),
+            Some(Duration::from_secs(3))
+        );
+        assert!(
+            upstream(500, None, Operation::GetJob)
+                .get_error_details()
+                .retry_info()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn validation_errors_name_every_field() {
+        let status = Status::from(Error::InvalidArgument(vec![
+            FieldViolation {
+                field: "name".into(),
+                description: "must not be empty".into(),
+            },
+            FieldViolation {
+                field: "volume_id".into(),
+                description: "must be a UUID".into(),
+            },
+        ]));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["name", "volume_id"]);
+        assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
+    }
+}

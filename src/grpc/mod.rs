@@ -1,0 +1,194 @@
+//! The gRPC services, one file per area. This module holds what they share:
+//! the per-call context (project, deadline), request validation, and the
+//! conversions of upstream text (times, statuses) into typed fields.
+
+pub mod backups;
+pub mod jobs;
+pub mod policies;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDateTime};
+use tonic::Request;
+
+use crate::error::{Error, FieldViolation};
+use crate::rest::{CallContext, Transport};
+use crate::rules;
+
+/// What every service needs: the upstream transport and the call defaults.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub transport: Arc<Transport>,
+    /// Project used when a request leaves `project_id` empty.
+    pub default_project_id: Option<String>,
+}
+
+impl Upstream {
+    /// The context of one call: the request's project (or the default) and
+    /// the caller's deadline.
+    pub fn context<T>(&self, request: &Request<T>, project_id: &str) -> Result<CallContext, Error> {
+        let project_id = match (project_id, &self.default_project_id) {
+            ("", Some(default)) => default.clone(),
+            ("", None) => {
+                return Err(Error::invalid(
+                    "project_id",
+                    "required: the gateway has no default project configured",
+                ));
+            }
+            (given, _) => given.to_string(),
+        };
+        let mut violations = Violations::default();
+        violations.check("project_id", rules::path_id(&project_id));
+        violations.finish()?;
+        Ok(CallContext {
+            project_id,
+            deadline: deadline(request),
+            caller_token: None,
+        })
+    }
+}
+
+/// The caller's deadline, from the grpc-timeout header ("<digits><unit>").
+fn deadline<T>(request: &Request<T>) -> Option<Instant> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    };
+    Instant::now().checked_add(timeout)
+}
+
+/// Collects every broken rule of a request, so the caller sees them all at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn check(&mut self, field: &str, check: rules::Check) {
+        if let Err(violation) = check {
+            self.add(field, violation.description);
+        }
+    }
+
+    pub fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.to_string(),
+            description: description.into(),
+        });
+    }
+
+    /// A required UUID.
+    pub fn uuid(&mut self, field: &str, value: &str) {
+        self.check(field, rules::uuid(value));
+    }
+
+    /// A UUID that may be left empty.
+    pub fn optional_uuid(&mut self, field: &str, value: &str) {
+        if !value.is_empty() {
+            self.uuid(field, value);
+        }
+    }
+
+    /// A page size: 0 (upstream default) or within the list limit.
+    pub fn limit(&mut self, field: &str, value: i32) {
+        if value != 0 {
+            self.check(field, rules::in_range(i64::from(value), &rules::LIST_LIMIT));
+        }
+    }
+
+    pub fn offset(&mut self, field: &str, value: i32) {
+        self.check(field, rules::offset(i64::from(value)));
+    }
+
+    /// A word from a fixed set, or empty for the upstream default.
+    pub fn optional_word(&mut self, field: &str, value: &str, allowed: &[&str]) {
+        if !value.is_empty() {
+            self.check(field, rules::one_of(value, allowed));
+        }
+    }
+
+    /// An enum field: a value the contract defines.
+    pub fn known_enum(&mut self, field: &str, known: bool) {
+        if !known {
+            self.add(field, "is not a value of the enum");
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(self.0))
+        }
+    }
+}
+
+/// Upstream times come as "2013-06-27T08:48:03.000000", "2016-12-03T06:24:34.467"
+/// (UTC without a zone) or "2016-01-28T16:14:09.466Z" / "+08:00".
+pub fn timestamp(text: Option<&str>) -> Option<prost_types::Timestamp> {
+    let text = text?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let utc = DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).or_else(|_| {
+        let naive = text.trim_end_matches(['Z', 'z']).replacen(' ', "T", 1);
+        NaiveDateTime::parse_from_str(&naive, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+    });
+    match utc {
+        Ok(t) => Some(prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos() as i32,
+        }),
+        Err(_) => {
+            tracing::debug!(text, "upstream time does not parse; leaving it unset");
+            None
+        }
+    }
+}
+
+/// Text that is empty when upstream sent nothing.
+pub fn text(value: Option<String>) -> String {
+    value.unwrap_or_default()
+}
+
+/// `Some(value)` unless empty: for optional upstream fields.
+pub fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seconds(text: &str) -> Option<(i64, i32)> {
+        timestamp(Some(text)).map(|t| (t.seconds, t.nanos))
+    }
+
+    #[test]
+    fn reads_every_upstream_time_form() {
+        assert_eq!(seconds("2013-06-27T08:48:03.000000"), Some((1_372_322_883, 0)));
+        assert_eq!(seconds("2016-12-03T06:24:34.467"), Some((1_480_746_274, 467_000_000)));
+        assert_eq!(seconds("2016-01-28T16:14:09.466Z"), Some((1_453_997_649, 466_000_000)));
+        assert_eq!(seconds("2016-01-28T18:14:09+02:00"), Some((1_453_997_649, 0)));
+        assert_eq!(seconds("2016-01-28 16:14:09"), Some((1_453_997_649, 0)));
+        assert_eq!(seconds("yesterday"), None);
+        assert_eq!(seconds(""), None);
+    }
+
+    #[test]
+    fn reads_grpc_timeouts() {
+        let mut request = Request::new(());
+        request.metadata_mut().insert("grpc-timeout", "250m".parse().unwrap());
+        let left = deadline(&request).unwrap() - Instant::now();
+        assert!(left <= Duration::from_millis(250) && left > Duration::from_millis(200));
+        request.metadata_mut().insert("grpc-timeout", "5X".parse().unwrap());
+        assert!(deadline(&request).is_none());
+    }
+}

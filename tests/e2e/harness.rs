@@ -1,0 +1,187 @@
+//! One world per test: a simulator with a stepped clock and a gateway, each on
+//! port 0, and gRPC clients connected to the gateway. Nothing is shared
+//! between tests and nothing sleeps for a fixed time.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use vbs_gateway::app::App;
+use vbs_gateway::config::Config;
+use vbs_gateway::proto::pb::{
+    self, JobStatus, backup_policy_service_client::BackupPolicyServiceClient,
+    backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
+};
+use vbs_gateway::simulator::{RecordedRequest, Simulator, SimulatorConfig};
+
+/// The four simulated disks (see SimulatorConfig::default_volumes).
+pub const DISK_10GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";
+pub const DISK_20GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a02";
+pub const DISK_40GB_IN_USE: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a03";
+pub const DISK_5GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a04";
+/// A well-formed disk id the simulator does not know.
+pub const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+pub struct World {
+    pub sim: Simulator,
+    pub backups: BackupServiceClient<Channel>,
+    pub policies: BackupPolicyServiceClient<Channel>,
+    pub jobs: JobServiceClient<Channel>,
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl World {
+    pub async fn start() -> World {
+        World::start_with(SimulatorConfig::for_testing(), |_| {}).await
+    }
+
+    /// A world whose simulator and gateway settings the test adjusts.
+    pub async fn start_with(sim_config: SimulatorConfig, adjust: impl FnOnce(&mut Config)) -> World {
+        let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
+        let sim = Simulator::start(sim_config, sim_listener)
+            .await
+            .expect("start simulator");
+        let mut config = Config::for_testing(sim.url().parse().expect("simulator URL"));
+        adjust(&mut config);
+        let (channel, stop, server) = serve(&config).await;
+        World {
+            sim,
+            backups: BackupServiceClient::new(channel.clone()),
+            policies: BackupPolicyServiceClient::new(channel.clone()),
+            jobs: JobServiceClient::new(channel.clone()),
+            channel,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub fn upstream_requests(&self) -> Vec<RecordedRequest> {
+        self.sim.requests()
+    }
+
+    /// Moves simulated time on by whole seconds.
+    pub fn advance(&self, seconds: u64) {
+        self.sim.advance(Duration::from_secs(seconds));
+    }
+
+    pub async fn job(&self, job_id: &str) -> pb::Job {
+        let reply = self
+            .jobs
+            .clone()
+            .get_job(pb::GetJobRequest {
+                job_id: job_id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("GetJob");
+        reply.into_inner().job.expect("job in reply")
+    }
+
+    /// Steps the simulated clock a second at a time until the job is terminal
+    /// (at most a minute of simulated time) and returns it.
+    pub async fn finish_job(&self, job_id: &str) -> pb::Job {
+        for _ in 0..60 {
+            let job = self.job(job_id).await;
+            if matches!(job.status(), JobStatus::Success | JobStatus::Fail) {
+                return job;
+            }
+            self.advance(1);
+        }
+        panic!("job {job_id} did not finish within a minute of simulated time");
+    }
+
+    /// Creates a backup of `volume_id` and runs its job to the end; returns the backup id.
+    pub async fn make_backup(&self, volume_id: &str, name: &str) -> String {
+        let job_id = self
+            .backups
+            .clone()
+            .create_backup(pb::CreateBackupRequest {
+                volume_id: volume_id.into(),
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("CreateBackup")
+            .into_inner()
+            .job_id;
+        let job = self.finish_job(&job_id).await;
+        assert_eq!(job.status(), JobStatus::Success, "{job:?}");
+        job.entities.get("backup_id").cloned().expect("backup_id entity")
+    }
+
+    /// Shuts the gateway down and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.sim.shutdown();
+    }
+}
+
+/// Starts a gateway for `config` on port 0 and connects a channel to it.
+pub async fn serve(config: &Config) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
+    let app = App::new(config).expect("gateway config");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+    let address = listener.local_addr().expect("gateway address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.serve(listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("gateway serves");
+    });
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("gateway URL")
+        .connect()
+        .await
+        .expect("connect to gateway");
+    (channel, stop, server)
+}
+
+/// Asserts an INVALID_ARGUMENT naming `field`, with ErrorInfo, and that
+/// nothing reached the simulator.
+pub fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Status>, field: &str) {
+    let status = result.expect_err("the gateway must reject the request");
+    assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+    let details = status.get_error_details();
+    let fields: Vec<&str> = details
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&field),
+        "expected a violation of {field}, got {fields:?}"
+    );
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(info.domain, "vbs-gateway");
+    assert_eq!(info.reason, "INVALID_ARGUMENT");
+    let sent = world.upstream_requests();
+    assert!(sent.is_empty(), "{field}: the gateway sent {sent:?}");
+}
+
+/// The ErrorInfo metadata of an error status.
+pub fn error_metadata(status: &Status) -> std::collections::HashMap<String, String> {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.metadata.clone())
+        .unwrap_or_default()
+}

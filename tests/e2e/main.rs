@@ -1,0 +1,11 @@
+//! End-to-end tests: a real gRPC client, the real gateway, real HTTP and the
+//! simulator, each test in its own world on port 0.
+
+mod backups;
+mod errors;
+mod harness;
+mod jobs;
+mod policies;
+mod rest_models;
+mod server;
+mod validation;
