@@ -1,0 +1,136 @@
+//! Failure injection: jobs that are told to fail, and outage answers for the
+//! next API requests, so clients can be tested against a VBS having a bad day.
+
+use std::collections::VecDeque;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::SimState;
+use super::routes::{is_admin_path, request_id};
+
+/// How a job told to fail ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JobFailure {
+    pub(crate) error_code: String,
+    pub(crate) fail_reason: String,
+}
+
+impl JobFailure {
+    pub(crate) fn new(error_code: &str, fail_reason: &str) -> Self {
+        JobFailure {
+            error_code: error_code.to_owned(),
+            fail_reason: fail_reason.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    next_job_failures: VecDeque<JobFailure>,
+    http_errors: Option<HttpErrors>,
+}
+
+#[derive(Debug)]
+struct HttpErrors {
+    status: StatusCode,
+    remaining: usize,
+}
+
+impl Faults {
+    pub(crate) fn fail_next_jobs(&mut self, count: usize, error_code: &str, fail_reason: &str) {
+        let failure = JobFailure::new(error_code, fail_reason);
+        self.next_job_failures.extend(std::iter::repeat_n(failure, count));
+    }
+
+    /// How the job being created now must end, if it was told to fail.
+    pub(crate) fn take_job_failure(&mut self) -> Option<JobFailure> {
+        self.next_job_failures.pop_front()
+    }
+
+    /// Replaces any outage still pending.
+    pub(crate) fn inject_http_errors(&mut self, status: u16, count: usize) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        self.http_errors = (count > 0).then_some(HttpErrors {
+            status,
+            remaining: count,
+        });
+    }
+
+    /// The status the current request must answer, if an outage is on.
+    pub(crate) fn take_http_error(&mut self) -> Option<StatusCode> {
+        let errors = self.http_errors.as_mut()?;
+        let status = errors.status;
+        errors.remaining -= 1;
+        if errors.remaining == 0 {
+            self.http_errors = None;
+        }
+        Some(status)
+    }
+}
+
+/// Answers injected outages before the request reaches any route.
+pub(crate) async fn answer_injected_errors(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    if is_admin_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let injected = state.world().faults.take_http_error();
+    match injected {
+        Some(status) => outage_response(status),
+        None => next.run(request).await,
+    }
+}
+
+/// The body an outage answers with: throttling looks like the API gateway's
+/// own answer, anything else like VBS failing; both say when to come back
+/// where real services do.
+fn outage_response(status: StatusCode) -> Response {
+    let body = if status == StatusCode::TOO_MANY_REQUESTS {
+        json!({
+            "error_code": "APIGW.0308",
+            "error_msg": "The throttling threshold has been reached",
+            "request_id": request_id(),
+        })
+    } else {
+        json!({"error": {"code": "VBS.SIMULATED", "message": "simulated outage"}})
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_failures_are_used_once_each_in_order() {
+        let mut faults = Faults::default();
+        faults.fail_next_jobs(2, "VolumeBackup.0064", "first");
+        faults.fail_next_jobs(1, "VolumeBackup.0027", "second");
+        let codes: Vec<String> = std::iter::from_fn(|| faults.take_job_failure())
+            .map(|f| f.error_code)
+            .collect();
+        assert_eq!(codes, ["VolumeBackup.0064", "VolumeBackup.0064", "VolumeBackup.0027"]);
+    }
+
+    #[test]
+    fn http_errors_run_out() {
+        let mut faults = Faults::default();
+        faults.inject_http_errors(503, 2);
+        assert_eq!(faults.take_http_error(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(faults.take_http_error(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(faults.take_http_error(), None);
+        faults.inject_http_errors(42, 1);
+        assert_eq!(faults.take_http_error(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+        faults.inject_http_errors(500, 0);
+        assert_eq!(faults.take_http_error(), None);
+    }
+}

@@ -1,0 +1,232 @@
+//! Job lifecycle: a job is INIT for a while, RUNNING for a while, then SUCCESS
+//! or FAIL on the simulated clock; when it ends, its effect lands on backups
+//! and volumes (in the order the jobs ended).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::JobTiming;
+use super::VolumeSpec;
+use super::clock::delta;
+use super::faults::JobFailure;
+use super::state::{BackupStatus, Project, World};
+
+/// What a job does, with its VBS `job_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    Create,
+    Restore,
+    Delete,
+}
+
+impl JobKind {
+    pub(crate) fn wire_name(self) -> &'static str {
+        match self {
+            JobKind::Create => "bksCreateBackup",
+            JobKind::Restore => "bksRestoreBackup",
+            JobKind::Delete => "bksDeleteBackup",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobStatus {
+    Init,
+    Running,
+    Success,
+    Fail,
+}
+
+impl JobStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Init => "INIT",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Success => "SUCCESS",
+            JobStatus::Fail => "FAIL",
+        }
+    }
+
+    pub(crate) fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Success | JobStatus::Fail)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Job {
+    pub(crate) id: String,
+    pub(crate) kind: JobKind,
+    pub(crate) backup_id: String,
+    /// The backed-up volume, or the restore target; empty for deletes.
+    pub(crate) volume_id: String,
+    pub(crate) entities: BTreeMap<String, String>,
+    pub(crate) begin: DateTime<Utc>,
+    pub(crate) timing: JobTiming,
+    /// Set when the job must end in FAIL.
+    pub(crate) failure: Option<JobFailure>,
+    /// Whether the job's end has been applied to backups and volumes.
+    pub(crate) settled: bool,
+    /// Jobs behind the native API: VBS runs them too, but never hands out
+    /// their id, so the jobs API does not show them.
+    pub(crate) internal: bool,
+    pub(crate) seq: u64,
+}
+
+impl Job {
+    fn running_from(&self) -> DateTime<Utc> {
+        after(self.begin, self.timing.init)
+    }
+
+    pub(crate) fn end_time(&self) -> DateTime<Utc> {
+        after(self.running_from(), self.timing.running)
+    }
+
+    pub(crate) fn status_at(&self, now: DateTime<Utc>) -> JobStatus {
+        if now < self.running_from() {
+            JobStatus::Init
+        } else if now < self.end_time() {
+            JobStatus::Running
+        } else if self.failure.is_some() {
+            JobStatus::Fail
+        } else {
+            JobStatus::Success
+        }
+    }
+
+    /// When the job ended, if it has by `now`.
+    pub(crate) fn ended_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.status_at(now).is_terminal().then(|| self.end_time())
+    }
+}
+
+fn after(start: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
+    start
+        .checked_add_signed(delta(duration))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl World {
+    /// Applies the end of every job that has ended by now and was not yet
+    /// applied, earliest end first, so a big clock step replays history in
+    /// order.
+    pub(crate) fn settle(&mut self) {
+        let now = self.now();
+        let mut due: Vec<(DateTime<Utc>, u64, String, String)> = self
+            .projects
+            .iter()
+            .flat_map(|(project_id, project)| {
+                project
+                    .jobs
+                    .values()
+                    .filter(|job| !job.settled && job.status_at(now).is_terminal())
+                    .map(move |job| (job.end_time(), job.seq, project_id.clone(), job.id.clone()))
+            })
+            .collect();
+        due.sort();
+        for (_, _, project_id, job_id) in due {
+            let Some(project) = self.projects.get_mut(&project_id) else {
+                continue;
+            };
+            let Some(job) = project.jobs.get_mut(&job_id) else {
+                continue;
+            };
+            job.settled = true;
+            let job = job.clone();
+            apply_end(project, &mut self.volumes, &job);
+        }
+    }
+
+    /// Makes a job that has not ended yet end in FAIL. False when no project
+    /// has the job or it is already over.
+    pub(crate) fn fail_job(&mut self, job_id: &str, error_code: &str, fail_reason: &str) -> bool {
+        let now = self.now();
+        let job = self
+            .projects
+            .values_mut()
+            .find_map(|project| project.jobs.get_mut(job_id));
+        match job {
+            Some(job) if !job.settled && !job.status_at(now).is_terminal() => {
+                job.failure = Some(JobFailure::new(error_code, fail_reason));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What a job's end does to its backup and volume.
+fn apply_end(project: &mut Project, volumes: &mut [VolumeSpec], job: &Job) {
+    let ended = job.end_time();
+    let failure = job.failure.as_ref();
+    if job.kind == JobKind::Delete && failure.is_none() {
+        project.backups.retain(|backup| backup.id != job.backup_id);
+        return;
+    }
+    if job.kind == JobKind::Restore
+        && let Some(volume) = volumes.iter_mut().find(|v| v.id == job.volume_id)
+    {
+        volume.status = if failure.is_some() {
+            "error_restoring".to_owned()
+        } else {
+            "available".to_owned()
+        };
+    }
+    let Some(backup) = project.backups.iter_mut().find(|b| b.id == job.backup_id) else {
+        return;
+    };
+    backup.updated_at = ended;
+    backup.status = match (job.kind, failure) {
+        (JobKind::Restore, _) => BackupStatus::Available,
+        (_, Some(failure)) => {
+            backup.fail_reason = Some(failure.fail_reason.clone());
+            BackupStatus::Error
+        }
+        (_, None) => BackupStatus::Available,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn job(failure: Option<JobFailure>) -> Job {
+        Job {
+            id: "j".into(),
+            kind: JobKind::Create,
+            backup_id: "b".into(),
+            volume_id: "v".into(),
+            entities: BTreeMap::new(),
+            begin: DateTime::<Utc>::UNIX_EPOCH,
+            timing: JobTiming {
+                init: Duration::from_secs(1),
+                running: Duration::from_secs(2),
+            },
+            failure,
+            settled: false,
+            internal: false,
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn a_job_walks_init_running_success() {
+        let job = job(None);
+        let at = |secs: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(secs);
+        assert_eq!(job.status_at(at(0)), JobStatus::Init);
+        assert_eq!(job.status_at(at(1)), JobStatus::Running);
+        assert_eq!(job.status_at(at(2)), JobStatus::Running);
+        assert_eq!(job.status_at(at(3)), JobStatus::Success);
+        assert_eq!(job.ended_at(at(2)), None);
+        assert_eq!(job.ended_at(at(9)), Some(at(3)));
+    }
+
+    #[test]
+    fn a_failed_job_ends_in_fail_at_the_same_time() {
+        let job = job(Some(JobFailure::new("VolumeBackup.0064", "boom")));
+        let end = DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(3);
+        assert_eq!(job.status_at(end), JobStatus::Fail);
+    }
+}
