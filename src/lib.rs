@@ -1,3 +1,36 @@
+//! vbs-gateway: a gRPC gateway for the Volume Backup Service (VBS) of Huawei
+//! Cloud and Open Telekom Cloud, with an embedded VBS simulator.
+//!
+//! # Architecture
+//!
+//! ```text
+//!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
+//!                    │
+//!                    ├─ grpc/backups.rs   BackupService        ┐ validate (rules.rs),
+//!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
+//!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply
+//!                    │
+//!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
+//!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, auth, deadline, retries
+//!                                            │
+//!                                            ▼
+//!                          VBS (the cloud, or simulator/: the same REST API in memory)
+//! ```
+//!
+//! Errors travel up as values (`rest::RestError`, `error::Error`); only
+//! `error.rs` turns them into a `tonic::Status`, by one table.
+//!
+//! # The path of one RPC
+//!
+//! `CreateBackup` arrives at `grpc::backups::Backups::create_backup`, which
+//! resolves the project and the caller's deadline (`grpc::Upstream::context`),
+//! checks every field against the reference's rules (nothing is sent when one
+//! fails), and hands a `rest::backups::CreateCloudBackup` body to
+//! `rest::backups::BackupsApi`. The transport builds
+//! `POST {endpoint}/v2/{project_id}/cloudbackups` from percent-encoded
+//! segments, authorizes it, sends it within the deadline and decodes the
+//! reply; the service answers with the job id.
+
 pub mod app;
 pub mod config;
 pub mod error;
