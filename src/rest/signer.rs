@@ -15,19 +15,14 @@ use sha2::{Digest, Sha256};
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 
 /// SHA-256 of nothing: the payload hash of every request without a body.
-pub const EMPTY_BODY_SHA256: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// A SHA-256 digest written as hex.
 const HEX_SHA256_LEN: usize = 64;
 
 /// Everything but `A-Za-z0-9-_.~` is encoded, for path pieces, query keys and
 /// query values alike (ALGORITHM.md section 3).
-const UNRESERVED_KEPT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const UNRESERVED_KEPT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Headers the signer sets itself; a caller's copy is ignored so that what is
 /// signed and what is sent come from one place.
@@ -104,10 +99,7 @@ impl fmt::Debug for Signature {
             .field("x_sdk_date", &self.x_sdk_date)
             .field("authorization", &self.authorization)
             .field("host", &self.host)
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("security_token", &self.security_token.as_ref().map(|_| "<redacted>"))
             .field("signed_headers", &self.signed_headers)
             .field("canonical_request", &redact(&self.canonical_request))
             .field("string_to_sign", &self.string_to_sign)
@@ -229,11 +221,7 @@ fn join_names(headers: &[(Cow<'_, str>, &str)]) -> String {
 
 /// Method, URI, query, header lines (each ending in LF), signed names and
 /// payload hash, joined with LF. Written into one buffer: this runs per request.
-fn canonical_request(
-    request: &RequestView,
-    headers: &[(Cow<'_, str>, &str)],
-    signed_headers: &str,
-) -> String {
+fn canonical_request(request: &RequestView, headers: &[(Cow<'_, str>, &str)], signed_headers: &str) -> String {
     let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
     let mut out = String::with_capacity(
         request.method.len()
@@ -271,10 +259,7 @@ fn push_payload_hash(out: &mut String, body: &[u8], headers: &[(Cow<'_, str>, &s
         out.push_str(EMPTY_BODY_SHA256);
         return;
     }
-    match headers
-        .iter()
-        .find(|(name, _)| name == CONTENT_SHA256_HEADER)
-    {
+    match headers.iter().find(|(name, _)| name == CONTENT_SHA256_HEADER) {
         Some((_, value)) => out.push_str(value),
         None => push_hex(out, &Sha256::digest(body)),
     }
@@ -294,8 +279,7 @@ fn string_to_sign(x_sdk_date: &str, canonical_request: &str) -> String {
 fn hmac_sha256_hex(secret_key: &str, message: &str) -> String {
     // HMAC takes keys of any length (longer ones are hashed), so this cannot
     // fail; hmac's own `KeyInit::new` relies on the same fact.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret_key.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret_key.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(message.as_bytes());
     let mut out = String::with_capacity(HEX_SHA256_LEN);
     push_hex(&mut out, &mac.finalize().into_bytes());
@@ -356,15 +340,8 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// Exact length (one `&` too many), so a query with spaces or `+` does not
 /// make the buffer grow.
 fn canonical_query_len(pairs: &[(String, String)]) -> usize {
-    let encoded_len = |text: &str| -> usize {
-        percent_encode(text.as_bytes(), UNRESERVED_KEPT)
-            .map(str::len)
-            .sum()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| encoded_len(k) + encoded_len(v) + 2)
-        .sum()
+    let encoded_len = |text: &str| -> usize { percent_encode(text.as_bytes(), UNRESERVED_KEPT).map(str::len).sum() };
+    pairs.iter().map(|(k, v)| encoded_len(k) + encoded_len(v) + 2).sum()
 }
 
 fn push_encoded(out: &mut String, bytes: &[u8]) {

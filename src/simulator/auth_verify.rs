@@ -59,13 +59,11 @@ pub fn verify(
     now: DateTime<Utc>,
     max_skew: Duration,
 ) -> Result<String, VerifyError> {
-    let authorization =
-        header_value(request.headers, "authorization").ok_or(VerifyError::MissingAuthorization)?;
+    let authorization = header_value(request.headers, "authorization").ok_or(VerifyError::MissingAuthorization)?;
     let parts = parse_authorization(authorization)?;
     let secret = lookup_secret(parts.access_key).ok_or(VerifyError::UnknownAccessKey)?;
 
-    let date_text =
-        header_value(request.headers, "x-sdk-date").ok_or(VerifyError::MissingSdkDate)?;
+    let date_text = header_value(request.headers, "x-sdk-date").ok_or(VerifyError::MissingSdkDate)?;
     let date = parse_sdk_date(date_text.trim()).ok_or(VerifyError::BadSdkDate)?;
     if !parts.signed_headers.contains(&"x-sdk-date") {
         return Err(VerifyError::DateNotSigned);
@@ -119,9 +117,8 @@ fn parse_authorization(value: &str) -> Result<AuthorizationParts<'_>, VerifyErro
         return Err(VerifyError::MalformedAuthorization);
     };
     let signed_headers: Vec<&str> = signed.split(';').collect();
-    let well_formed = !access_key.is_empty()
-        && signature.len() == 64
-        && signed_headers.iter().all(|name| is_lower_token(name));
+    let well_formed =
+        !access_key.is_empty() && signature.len() == 64 && signed_headers.iter().all(|name| is_lower_token(name));
     let signature = hex::decode(signature).map_err(|_| VerifyError::MalformedAuthorization)?;
     if !well_formed {
         return Err(VerifyError::MalformedAuthorization);
@@ -159,16 +156,10 @@ fn parse_sdk_date(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn within_skew(date: DateTime<Utc>, now: DateTime<Utc>, max_skew: Duration) -> bool {
-    (now - date)
-        .abs()
-        .to_std()
-        .is_ok_and(|distance| distance <= max_skew)
+    (now - date).abs().to_std().is_ok_and(|distance| distance <= max_skew)
 }
 
-fn build_canonical_request(
-    request: &IncomingRequest,
-    signed_headers: &[&str],
-) -> Result<String, VerifyError> {
+fn build_canonical_request(request: &IncomingRequest, signed_headers: &[&str]) -> Result<String, VerifyError> {
     let mut header_block = String::new();
     let mut content_sha256 = None;
     for &name in signed_headers {
@@ -213,11 +204,7 @@ fn header_value<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h s
 
 fn canonical_path(raw: &str) -> String {
     let decoded = unescape(raw);
-    let mut path = decoded
-        .split(|&b| b == b'/')
-        .map(escape)
-        .collect::<Vec<_>>()
-        .join("/");
+    let mut path = decoded.split(|&b| b == b'/').map(escape).collect::<Vec<_>>().join("/");
     if !path.ends_with('/') {
         path.push('/');
     }
@@ -250,12 +237,7 @@ fn unescape(text: &str) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         let escaped = (bytes[i] == b'%')
-            .then(|| {
-                Some((
-                    hex_digit(*bytes.get(i + 1)?)?,
-                    hex_digit(*bytes.get(i + 2)?)?,
-                ))
-            })
+            .then(|| Some((hex_digit(*bytes.get(i + 1)?)?, hex_digit(*bytes.get(i + 2)?)?)))
             .flatten();
         match escaped {
             Some((high, low)) => {
@@ -272,9 +254,7 @@ fn unescape(text: &str) -> Vec<u8> {
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
-    char::from(c)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 /// Every byte but `A-Za-z0-9-_.~` becomes `%XX` with upper-case hex.
