@@ -191,6 +191,7 @@ impl SimulatorOptions {
                 init: self.job_init,
                 running: self.job_run,
             },
+            ..SimulatorConfig::demo()
         }
     }
 }

@@ -277,8 +277,14 @@ mod tests {
     #[test]
     fn ids() {
         assert_eq!(problem(uuid("c68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")), None);
-        assert_eq!(problem(uuid("c68ae7fb0aa54a97ab01ed02c5b7e768")), Some(Problem::BadFormat));
-        assert_eq!(problem(uuid("g68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")), Some(Problem::BadFormat));
+        assert_eq!(
+            problem(uuid("c68ae7fb0aa54a97ab01ed02c5b7e768")),
+            Some(Problem::BadFormat)
+        );
+        assert_eq!(
+            problem(uuid("g68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")),
+            Some(Problem::BadFormat)
+        );
         assert_eq!(problem(path_id("4010b39b5281d3590152874bfa3b1604")), None);
         assert_eq!(problem(path_id("../etc")), Some(Problem::BadFormat));
         assert_eq!(problem(path_id("a%2Fb")), Some(Problem::BadFormat));
