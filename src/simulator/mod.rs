@@ -2,6 +2,7 @@
 //! with volumes, backups, policies and jobs in memory, a clock tests can step,
 //! and hooks to make jobs fail or the service go down.
 
+mod auth;
 pub mod auth_verify;
 mod clock;
 mod faults;
@@ -18,8 +19,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use routes::{admin_routes, api_routes, router, router_with};
+pub use auth::{AccessKey, AuthConfig, IamUser};
+pub use routes::{admin_routes, api_routes, iam_routes, router, router_with};
 
+use auth::AuthState;
 use state::World;
 
 /// What the simulator starts with and how fast its jobs move.
@@ -28,6 +31,8 @@ pub struct SimulatorConfig {
     pub volumes: Vec<VolumeSpec>,
     pub clock: ClockMode,
     pub job_timing: JobTiming,
+    /// Which credentials the VBS API asks for; open (no checks) unless set.
+    pub auth: AuthConfig,
 }
 
 /// Where the simulator's "now" comes from.
@@ -162,6 +167,7 @@ impl SimulatorConfig {
                 init: Duration::from_secs(1),
                 running: Duration::from_secs(4),
             },
+            auth: AuthConfig::open(),
         }
     }
 
@@ -174,6 +180,7 @@ impl SimulatorConfig {
                 init: Duration::from_secs(1),
                 running: Duration::from_secs(2),
             },
+            auth: AuthConfig::open(),
         }
     }
 }
@@ -212,7 +219,7 @@ pub fn describe_volumes(volumes: &[VolumeSpec]) -> String {
         .join("\n")
 }
 
-/// One VBS API request as the simulator received it.
+/// One VBS API (or IAM token) request as the simulator received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
     pub method: String,
@@ -220,11 +227,13 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Header names in lower case, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// `<redacted>` for IAM requests, which carry passwords.
     pub body: String,
 }
 
 /// Everything the routes share: the world behind one lock, the request log,
-/// and the address the simulator answers on (for links when no Host is sent).
+/// the credentials accepted and tokens issued, and the address the simulator
+/// answers on (for links when no Host is sent).
 #[derive(Clone)]
 pub struct SimState {
     inner: Arc<Shared>,
@@ -233,6 +242,7 @@ pub struct SimState {
 struct Shared {
     world: Mutex<World>,
     requests: Mutex<Vec<RecordedRequest>>,
+    auth: AuthState,
     addr: SocketAddr,
 }
 
@@ -246,10 +256,12 @@ impl SimState {
                 reason: "the same volume ID is given twice".into(),
             });
         }
+        let auth = AuthState::new(config.auth.clone());
         Ok(SimState {
             inner: Arc::new(Shared {
                 world: Mutex::new(World::new(config)),
                 requests: Mutex::new(Vec::new()),
+                auth,
                 addr,
             }),
         })
@@ -269,6 +281,15 @@ impl SimState {
 
     fn addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    fn auth(&self) -> &AuthState {
+        &self.inner.auth
+    }
+
+    /// The simulated clock, without settling jobs (token expiry needs no more).
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        lock(&self.inner.world).now()
     }
 
     /// Moves the clock and applies what became due; returns the new now.
@@ -339,7 +360,8 @@ impl Simulator {
         self.state.advance(by);
     }
 
-    /// Every VBS API request received so far, in order (admin routes excluded).
+    /// Every VBS API and IAM token request received so far, in order (admin
+    /// routes excluded), rejected ones included.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.state.inner.requests).clone()
     }
@@ -363,6 +385,18 @@ impl Simulator {
     /// instead of being served (a status that is not valid HTTP becomes 500).
     pub fn inject_http_errors(&self, status: u16, count: usize) {
         self.state.world().faults.inject_http_errors(status, count);
+    }
+
+    /// How many tokens the IAM endpoint has issued so far, revoked and expired
+    /// ones included.
+    pub fn issued_token_count(&self) -> usize {
+        self.state.auth().issued_count()
+    }
+
+    /// Forgets every issued token, so the next VBS request with one answers
+    /// 401 (APIGW.0307), as after a revocation upstream. Static tokens stay.
+    pub fn revoke_tokens(&self) {
+        self.state.auth().revoke_all();
     }
 
     /// Stops accepting connections and lets requests in flight finish.

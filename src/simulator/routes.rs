@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use super::auth::{self, IAM_TOKENS_PATH};
 use super::faults::answer_injected_errors;
 use super::jobs::JobStatus;
 use super::state::{
@@ -30,7 +31,7 @@ use super::{RecordedRequest, SimState, reachable};
 use crate::rules;
 
 /// Requests above this are refused before routing (AK/SK signing allows 12 MB).
-const MAX_BODY: usize = 12 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 12 * 1024 * 1024;
 /// What the admin fail route uses when the caller does not say.
 const DEFAULT_FAIL_CODE: &str = "VolumeBackup.0064";
 const DEFAULT_FAIL_REASON: &str = "backup failed (simulated)";
@@ -38,21 +39,26 @@ const DEFAULT_FAIL_REASON: &str = "backup failed (simulated)";
 // ------------------------------------------------------------ composition
 
 /// The whole simulator: request recording (outermost, so it sees every API
-/// request), injected outages, the VBS routes and the admin routes.
+/// request), injected outages, the authentication check, the VBS routes, the
+/// IAM token endpoint and the admin routes.
 pub fn router(state: SimState) -> Router {
     router_with(state, |api| api)
 }
 
-/// Like `router`, with `wrap_api` applied to the VBS routes only: the place
-/// for layers that real VBS applies to its API, such as authentication.
-/// Unknown paths still answer APIGW.0101 without passing through it, as the
-/// real API gateway does.
+/// Like `router`, with `wrap_api` applied to the VBS routes only, outside the
+/// authentication check (which is always there; `AuthConfig::enforce` turns
+/// it on). Unknown paths still answer APIGW.0101 without passing through
+/// either, as the real API gateway does. The IAM endpoint is another service
+/// in the real cloud, so it is neither authenticated nor part of injected
+/// VBS outages; it is recorded, with its body redacted.
 pub fn router_with(state: SimState, wrap_api: impl FnOnce(Router) -> Router) -> Router {
+    let api = api_routes(state.clone()).layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(admin_routes(state.clone()))
-        .merge(wrap_api(api_routes(state.clone())))
+        .merge(wrap_api(api))
         .fallback(unknown_api)
         .layer(middleware::from_fn_with_state(state.clone(), answer_injected_errors))
+        .merge(iam_routes(state.clone()))
         .layer(middleware::from_fn_with_state(state, record_requests))
 }
 
@@ -90,6 +96,13 @@ pub fn api_routes(state: SimState) -> Router {
         .route("/v1/{project_id}/jobs/{job_id}", get(show_job))
         // The API gateway publishes each method of a path as its own API.
         .method_not_allowed_fallback(unknown_api)
+        .with_state(state)
+}
+
+/// IAM's token endpoint, as far as VBS clients need it: password in, token out.
+pub fn iam_routes(state: SimState) -> Router {
+    Router::new()
+        .route(IAM_TOKENS_PATH, post(auth::issue_token))
         .with_state(state)
 }
 
@@ -131,10 +144,22 @@ async fn record_requests(State(state): State<SimState>, request: Request, next: 
                 (name.as_str().to_ascii_lowercase(), value)
             })
             .collect(),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: recorded_body(parts.uri.path(), &bytes),
     });
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
+
+/// IAM bodies carry passwords: the log keeps that the call happened, not what
+/// it said. Every /v3 path is IAM's, mistyped ones too.
+fn recorded_body(path: &str, bytes: &[u8]) -> String {
+    if path == "/v3" || path.starts_with("/v3/") {
+        REDACTED.to_owned()
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+}
+
+const REDACTED: &str = "<redacted>";
 
 async fn unknown_api() -> Response {
     let body = json!({
