@@ -203,10 +203,15 @@ fn row_for(error: &RestError) -> Row {
             "UPSTREAM_BAD_RESPONSE",
             "VBS sent a response the gateway cannot read",
         ),
+        RestError::Credentials { rejected: true, .. } => Row::new(
+            Code::Unauthenticated,
+            "CREDENTIALS_REJECTED",
+            "IAM rejected the gateway's user; check its configuration",
+        ),
         RestError::Credentials { .. } => Row::new(
             Code::Unavailable,
             "CREDENTIALS_UNAVAILABLE",
-            "the gateway could not obtain upstream credentials",
+            "the gateway could not obtain an IAM token",
         ),
         RestError::Status { status, fault, .. } => status_row(*status, fault, operation.creates()),
     }

@@ -1,11 +1,14 @@
-//! The gateway's upstream credentials and the `Secret` wrapper that keeps
-//! tokens and keys out of logs, errors and Debug output.
+//! The gateway's upstream credentials (AK/SK, an IAM user, a static token) and
+//! the `Secret` wrapper that keeps keys, passwords and tokens out of logs,
+//! errors and Debug output.
 
 use std::fmt;
 
-/// A secret string (token, key, password). Its Debug and Display print a
+use reqwest::Url;
+
+/// A secret string (key, password, token). Its Debug and Display print a
 /// placeholder; only `expose` gives the value, at the one place it is sent.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {
@@ -30,13 +33,70 @@ impl fmt::Display for Secret {
     }
 }
 
+/// An access key pair, optionally temporary (with a security token).
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    /// The AK names the account, so it is kept out of logs too.
+    pub access_key: Secret,
+    pub secret_key: Secret,
+    pub security_token: Option<Secret>,
+}
+
+/// Which project an IAM token is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    Name(String),
+    Id(String),
+}
+
+/// An IAM user the gateway exchanges for project-scoped tokens.
+#[derive(Debug, Clone)]
+pub struct IamUser {
+    /// IAM endpoint, e.g. https://iam.eu-de.otc.t-systems.com.
+    pub endpoint: Url,
+    pub user: String,
+    pub password: Secret,
+    /// The account (domain) the user belongs to.
+    pub domain: String,
+    pub project: ProjectScope,
+}
+
 /// How the gateway authenticates its upstream calls.
 #[derive(Debug, Clone)]
 pub enum Credentials {
-    /// No authentication (a simulator that does not check).
+    /// No authentication (an upstream that does not check).
     Anonymous,
     /// A fixed token sent as X-Auth-Token.
     Token(Secret),
+    /// SDK-HMAC-SHA256 signatures.
+    AccessKey(AccessKey),
+    /// Tokens issued by IAM for this user, cached and refreshed.
+    Iam(IamUser),
+}
+
+impl Credentials {
+    /// The secret values of these credentials, to scrub from upstream text.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credentials::Anonymous => vec![],
+            Credentials::Token(token) => vec![token.expose()],
+            Credentials::AccessKey(key) => {
+                let mut secrets = vec![key.access_key.expose(), key.secret_key.expose()];
+                secrets.extend(key.security_token.as_ref().map(Secret::expose));
+                secrets
+            }
+            Credentials::Iam(user) => vec![user.password.expose()],
+        }
+    }
+}
+
+/// Replaces every occurrence of a secret in `text` (an upstream error message,
+/// say) by a placeholder, so upstream echoes never carry them further.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 4)
+        .fold(text.to_string(), |text, secret| text.replace(secret, "<redacted>"))
 }
 
 #[cfg(test)]
@@ -46,8 +106,36 @@ mod tests {
     #[test]
     fn secrets_redact_themselves() {
         let token = Secret::new("MIIPAgYJKoZIhvcNAQcCo");
-        let shown = format!("{token:?} {token} {:?}", Credentials::Token(token.clone()));
-        assert!(!shown.contains("MIIPAg"), "{shown}");
+        let key = AccessKey {
+            access_key: Secret::new("VBSGWTESTAKID0000001"),
+            secret_key: Secret::new("vbsGwTestSecretKey0000000000000000000001"),
+            security_token: Some(Secret::new("temporary-token-value")),
+        };
+        let user = IamUser {
+            endpoint: "https://iam.example.com".parse().unwrap(),
+            user: "alice".into(),
+            password: Secret::new("correct horse battery"),
+            domain: "acme".into(),
+            project: ProjectScope::Name("eu-de".into()),
+        };
+        let shown = format!(
+            "{token:?} {token} {:?} {:?} {:#?}",
+            Credentials::Token(token.clone()),
+            Credentials::AccessKey(key),
+            Credentials::Iam(user)
+        );
+        for secret in ["MIIPAg", "VBSGWTESTAKID", "vbsGwTestSecretKey", "temporary-token", "correct horse"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
         assert_eq!(token.expose(), "MIIPAgYJKoZIhvcNAQcCo");
+    }
+
+    #[test]
+    fn scrubs_echoed_secrets() {
+        let text = "Incorrect IAM authentication information: ak VBSGWTESTAKID0000001 not exist";
+        assert_eq!(
+            scrub(text, &["VBSGWTESTAKID0000001"]),
+            "Incorrect IAM authentication information: ak <redacted> not exist"
+        );
     }
 }

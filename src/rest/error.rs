@@ -45,9 +45,14 @@ pub enum RestError {
         #[source]
         source: serde_json::Error,
     },
-    /// The gateway could not obtain credentials to sign or authorize the call.
+    /// The gateway could not obtain credentials to authorize the call.
     #[error("{operation}: no usable credentials: {detail}")]
-    Credentials { operation: Operation, detail: String },
+    Credentials {
+        operation: Operation,
+        detail: String,
+        /// IAM refused the gateway's user, rather than being unreachable.
+        rejected: bool,
+    },
 }
 
 /// Why a transport-level failure happened; the error table maps each kind.

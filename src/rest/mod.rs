@@ -4,6 +4,7 @@
 pub mod backups;
 pub mod credentials;
 pub mod error;
+pub mod iam;
 pub mod jobs;
 pub(crate) mod lenient;
 pub mod policies;

@@ -5,17 +5,20 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, header};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
 
-use super::credentials::Credentials;
+use super::credentials::{AccessKey, Credentials, Secret, scrub};
 use super::error::{RestError, TransportKind, UpstreamFault};
+use super::iam::TokenSource;
 use super::retry::RetryPolicy;
 use super::signer;
 use super::{CallContext, Operation};
 
 const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
+const JSON: &str = "application/json";
 /// The most an upstream call stops ahead of the caller's deadline.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 /// Upstream bodies logged on a decode failure are cut here.
@@ -90,6 +93,8 @@ pub struct Transport {
     endpoint: Url,
     timeout: Duration,
     credentials: Credentials,
+    /// Present with IAM user credentials.
+    tokens: Option<TokenSource>,
     retry: RetryPolicy,
 }
 
@@ -131,24 +136,47 @@ impl Transport {
         let http = builder
             .build()
             .map_err(|e| TransportBuildError::Client(e.to_string()))?;
+        let tokens = match &config.credentials {
+            Credentials::Iam(user) => Some(TokenSource::new(http.clone(), user.clone(), config.timeout)),
+            _ => None,
+        };
         Ok(Transport {
             http,
             endpoint,
             timeout: config.timeout,
             credentials: config.credentials,
+            tokens,
             retry: config.retry,
         })
+    }
+
+    /// The IAM token source, when the gateway authenticates as an IAM user.
+    pub fn token_source(&self) -> Option<&TokenSource> {
+        self.tokens.as_ref()
     }
 
     /// Sends the call, retrying what the retry policy allows, and returns the
     /// success reply or the error of the last attempt.
     pub async fn send(&self, ctx: &CallContext, call: &Call) -> Result<Reply, RestError> {
         let url = self.url(call)?;
-        let mut attempt = 0;
+        let mut attempt = 1;
+        let mut renewed = false;
         loop {
-            attempt += 1;
-            let result = self.send_once(ctx, call, &url).await;
+            let iam_token = self.iam_token(ctx, call.operation).await?;
+            let result = self.send_once(ctx, call, &url, iam_token.as_ref()).await;
             let Err(error) = &result else { return result };
+            if let (Some(token), Some(source)) = (&iam_token, &self.tokens)
+                && error.http_status() == Some(401)
+                && !renewed
+            {
+                // VBS no longer takes the token (revoked, or expired early by
+                // its clock): renew it once. A 401 means nothing was done, so
+                // even a write may be sent again.
+                tracing::info!(operation = %call.operation, "upstream rejected the IAM token; renewing it");
+                source.invalidate(token).await;
+                renewed = true;
+                continue;
+            }
             let Some(pause) = self.retry.pause_before_retry(&call.method, error, attempt) else {
                 return result;
             };
@@ -156,7 +184,21 @@ impl Transport {
                 return result;
             }
             tracing::debug!(operation = %call.operation, attempt, ?pause, error = %error, "retrying upstream call");
+            attempt += 1;
             tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The gateway's IAM token for this call: none when the caller brings its
+    /// own token or the gateway does not authenticate as an IAM user.
+    async fn iam_token(&self, ctx: &CallContext, operation: Operation) -> Result<Option<Secret>, RestError> {
+        match (&self.tokens, &ctx.caller_token) {
+            (Some(source), None) => source.token().await.map(Some).map_err(|e| RestError::Credentials {
+                operation,
+                detail: e.detail,
+                rejected: e.rejected,
+            }),
+            _ => Ok(None),
         }
     }
 
@@ -203,10 +245,16 @@ impl Transport {
         Ok(url)
     }
 
-    async fn send_once(&self, ctx: &CallContext, call: &Call, url: &Url) -> Result<Reply, RestError> {
+    async fn send_once(
+        &self,
+        ctx: &CallContext,
+        call: &Call,
+        url: &Url,
+        iam_token: Option<&Secret>,
+    ) -> Result<Reply, RestError> {
         let operation = call.operation;
         let (timeout, deadline_bound) = self.budget(ctx, operation)?;
-        let headers = self.headers(ctx, call)?;
+        let headers = self.headers(ctx, call, url, iam_token)?;
         let mut request = self
             .http
             .request(call.method.clone(), url.clone())
@@ -233,9 +281,19 @@ impl Transport {
         Err(RestError::Status {
             operation,
             status,
-            fault: UpstreamFault::parse(&body),
+            fault: self.scrubbed(UpstreamFault::parse(&body), ctx, iam_token),
             retry_after,
         })
+    }
+
+    /// Upstream messages sometimes echo what they rejected; no secret of
+    /// ours travels on in one.
+    fn scrubbed(&self, mut fault: UpstreamFault, ctx: &CallContext, iam_token: Option<&Secret>) -> UpstreamFault {
+        let mut secrets = self.credentials.secrets();
+        secrets.extend(ctx.caller_token.iter().chain(iam_token).map(Secret::expose));
+        fault.message = fault.message.map(|m| scrub(&m, &secrets));
+        fault.code = fault.code.map(|c| scrub(&c, &secrets));
+        fault
     }
 
     /// How long this attempt may take, and whether that limit is the caller's deadline.
@@ -257,22 +315,70 @@ impl Transport {
         })
     }
 
-    fn headers(&self, ctx: &CallContext, call: &Call) -> Result<HeaderMap, RestError> {
+    /// The headers of one attempt: content type, project, and the call's
+    /// authorization: the caller's token, else the gateway's token, else an
+    /// AK/SK signature over exactly what is sent.
+    fn headers(
+        &self,
+        ctx: &CallContext,
+        call: &Call,
+        url: &Url,
+        iam_token: Option<&Secret>,
+    ) -> Result<HeaderMap, RestError> {
         let operation = call.operation;
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
         headers.insert("x-project-id", header_value(operation, &ctx.project_id)?);
-        let token = ctx.caller_token.as_ref().or(match &self.credentials {
+        let static_token = match &self.credentials {
             Credentials::Token(token) => Some(token),
-            Credentials::Anonymous => None,
-        });
-        if let Some(token) = token {
-            let mut value = header_value(operation, token.expose())?;
-            value.set_sensitive(true);
-            headers.insert("x-auth-token", value);
+            _ => None,
+        };
+        if let Some(token) = ctx.caller_token.as_ref().or(iam_token).or(static_token) {
+            headers.insert("x-auth-token", secret_value(operation, token)?);
+        } else if let Credentials::AccessKey(key) = &self.credentials {
+            sign(ctx, call, url, key, &mut headers)?;
         }
         Ok(headers)
     }
+}
+
+/// Adds X-Sdk-Date, Authorization (and X-Security-Token) for this attempt.
+/// Signed: host (from the URL, as the HTTP client sends it), content-type,
+/// x-project-id, x-sdk-date, and the exact path, query and body bytes.
+fn sign(ctx: &CallContext, call: &Call, url: &Url, key: &AccessKey, headers: &mut HeaderMap) -> Result<(), RestError> {
+    let operation = call.operation;
+    let host = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (host, None) => host.unwrap_or_default().to_string(),
+        (None, Some(_)) => String::new(),
+    };
+    let signed = [
+        ("content-type".to_string(), JSON.to_string()),
+        ("x-project-id".to_string(), ctx.project_id.clone()),
+    ];
+    let view = signer::RequestView {
+        method: call.method.as_str(),
+        host: &host,
+        path: url.path(),
+        query: &call.query,
+        headers: &signed,
+        body: call.body.as_deref().unwrap_or_default(),
+    };
+    let credentials = signer::Credentials {
+        access_key: key.access_key.expose(),
+        secret_key: key.secret_key.expose(),
+        security_token: key.security_token.as_ref().map(Secret::expose),
+    };
+    let signature = signer::sign(&view, &credentials, Utc::now());
+    headers.insert("x-sdk-date", header_value(operation, &signature.x_sdk_date)?);
+    headers.insert(
+        header::AUTHORIZATION,
+        secret_value(operation, &Secret::new(signature.authorization))?,
+    );
+    if let Some(token) = &key.security_token {
+        headers.insert("x-security-token", secret_value(operation, token)?);
+    }
+    Ok(())
 }
 
 /// Ids go into paths as single segments: letters, digits and `-_.~` only, and
@@ -284,6 +390,13 @@ fn is_safe_segment(segment: &str) -> bool {
         && segment
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// A header value the HTTP stack never prints (its Debug shows "Sensitive").
+fn secret_value(operation: Operation, secret: &Secret) -> Result<HeaderValue, RestError> {
+    let mut value = header_value(operation, secret.expose())?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 fn header_value(operation: Operation, value: &str) -> Result<HeaderValue, RestError> {
