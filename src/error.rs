@@ -10,6 +10,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::rest::RestError;
 use crate::rest::error::{TransportKind, UpstreamFault};
+use crate::watch::WatchError;
 
 /// The ErrorInfo domain of every error this gateway returns.
 pub const DOMAIN: &str = "vbs-gateway";
@@ -69,6 +70,9 @@ pub enum Error {
     NotFound { what: &'static str, id: String },
     #[error(transparent)]
     Rest(#[from] RestError),
+    /// A job watch ended without the job's terminal state.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -125,43 +129,59 @@ impl From<Error> for Status {
                 Status::with_error_details(Code::NotFound, message, error_info("NOT_FOUND", HashMap::new()))
             }
             Error::Rest(rest) => Status::from(rest),
+            Error::Watch(WatchError::Upstream(rest)) => rest_status(&rest),
+            Error::Watch(WatchError::ShuttingDown) => Status::with_error_details(
+                Code::Unavailable,
+                "the gateway is shutting down; watch again to resume",
+                error_info("SHUTTING_DOWN", HashMap::new()),
+            ),
+            Error::Watch(WatchError::Interrupted) => Status::with_error_details(
+                Code::Unavailable,
+                "the watch was interrupted; watch again to resume",
+                error_info("WATCH_INTERRUPTED", HashMap::new()),
+            ),
         }
     }
 }
 
 impl From<RestError> for Status {
     fn from(error: RestError) -> Status {
-        log(&error);
-        let row = row_for(&error);
-        let mut metadata = HashMap::from([("operation".to_string(), error.operation().name().to_string())]);
-        let mut retry_after = None;
-        if let RestError::Status {
-            status,
-            fault,
-            retry_after: after,
-            ..
-        } = &error
-        {
-            metadata.insert("httpStatus".into(), status.to_string());
-            if let Some(code) = &fault.code {
-                metadata.insert("vbsCode".into(), code.clone());
-            }
-            if let Some(message) = &fault.message {
-                metadata.insert("vbsMessage".into(), message.clone());
-            }
-            retry_after = retry_delay(*status, *after);
-        }
-        if let Some(status) = error.http_status() {
-            metadata
-                .entry("httpStatus".into())
-                .or_insert_with(|| status.to_string());
-        }
-        let mut details = error_info(row.reason, metadata);
-        if let Some(delay) = retry_after {
-            details.set_retry_info(Some(delay));
-        }
-        Status::with_error_details(row.code, row.message, details)
+        rest_status(&error)
     }
+}
+
+/// By reference, because a failed poll is shared by every watcher of the job.
+fn rest_status(error: &RestError) -> Status {
+    log(error);
+    let row = row_for(error);
+    let mut metadata = HashMap::from([("operation".to_string(), error.operation().name().to_string())]);
+    let mut retry_after = None;
+    if let RestError::Status {
+        status,
+        fault,
+        retry_after: after,
+        ..
+    } = error
+    {
+        metadata.insert("httpStatus".into(), status.to_string());
+        if let Some(code) = &fault.code {
+            metadata.insert("vbsCode".into(), code.clone());
+        }
+        if let Some(message) = &fault.message {
+            metadata.insert("vbsMessage".into(), message.clone());
+        }
+        retry_after = retry_delay(*status, *after);
+    }
+    if let Some(status) = error.http_status() {
+        metadata
+            .entry("httpStatus".into())
+            .or_insert_with(|| status.to_string());
+    }
+    let mut details = error_info(row.reason, metadata);
+    if let Some(delay) = retry_after {
+        details.set_retry_info(Some(delay));
+    }
+    Status::with_error_details(row.code, row.message, details)
 }
 
 fn error_info(reason: &'static str, metadata: HashMap<String, String>) -> ErrorDetails {

@@ -9,6 +9,8 @@
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (rules.rs),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
 //!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply
+//!                         └─ watch.rs     JobHub: one upstream poller per watched job, shared by
+//!                                         every WatchJob, WaitJob and WatchJobs stream
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, auth, deadline, retries
@@ -16,6 +18,10 @@
 //!                                            ▼
 //!                          VBS (the cloud, or simulator/: the same REST API in memory)
 //! ```
+//!
+//! Job watches never poll per watcher: `watch::JobHub` keeps one poller per
+//! (project, job, caller token) and hands its latest state to every watcher
+//! through a `tokio::sync::watch` channel.
 //!
 //! Errors travel up as values (`rest::RestError`, `error::Error`); only
 //! `error.rs` turns them into a `tonic::Status`, by one table.
@@ -40,3 +46,4 @@ pub mod rest;
 pub mod rules;
 pub mod simulator;
 pub mod telemetry;
+pub mod watch;
