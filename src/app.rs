@@ -1,5 +1,6 @@
 //! Wiring: one upstream transport shared by the backup, policy and job
-//! services, plus health and reflection, served by tonic until shutdown.
+//! services, the job hub behind job watching, plus health and reflection,
+//! served by tonic until shutdown (which first ends open watches).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::transport::{Transport, TransportBuildError, TransportConfig};
+use crate::watch::{JobHub, WatchConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -32,12 +34,14 @@ pub enum AppError {
 /// The gateway, ready to serve.
 pub struct App {
     upstream: Upstream,
+    hub: JobHub,
+    watch: WatchConfig,
 }
 
 impl App {
     pub fn new(config: &Config) -> Result<App, AppError> {
         let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
-        let transport = Transport::new(TransportConfig {
+        let transport = Arc::new(Transport::new(TransportConfig {
             endpoint,
             timeout: config.upstream_timeout,
             connect_timeout: config.connect_timeout,
@@ -45,19 +49,28 @@ impl App {
             ca_certificates_pem: config.ca_certificates_pem.clone(),
             credentials: config.credentials.clone(),
             retry: config.retry,
-        })?;
+        })?);
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
         Ok(App {
             upstream: Upstream {
-                transport: Arc::new(transport),
+                transport: transport.clone(),
                 default_project_id: config.default_project_id.clone(),
             },
+            hub: JobHub::new(transport, config.watch.clone()),
+            watch: config.watch.clone(),
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes, then drains in-flight calls.
+    /// The job hub, for its counters.
+    pub fn hub(&self) -> JobHub {
+        self.hub.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then ends open job
+    /// watches with UNAVAILABLE (so their clients watch again elsewhere) and
+    /// drains in-flight calls.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<BackupServiceServer<Backups>>().await;
@@ -75,9 +88,18 @@ impl App {
         let gzip = CompressionEncoding::Gzip;
         let backups = BackupServiceServer::new(Backups::new(self.upstream.clone()));
         let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
-        let jobs = JobServiceServer::new(Jobs::new(self.upstream));
+        let jobs = JobServiceServer::new(Jobs::new(self.upstream, self.hub.clone()));
+        // tonic's graceful shutdown waits for every open stream, and a watch
+        // may stay open for hours: end the watches as soon as shutdown starts.
+        let hub = self.hub;
+        let shutdown = async move {
+            shutdown.await;
+            hub.shutdown();
+        };
 
         Server::builder()
+            .http2_keepalive_interval(self.watch.http2_keepalive_interval)
+            .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -12,6 +12,7 @@ use crate::rest::credentials::{Credentials, Secret};
 use crate::rest::retry::RetryPolicy;
 use crate::rules;
 use crate::simulator::{ClockMode, JobTiming, SimulatorConfig, VolumeSpec};
+use crate::watch::{WatchConfig, WatchConfigError};
 
 /// Project used with the embedded simulator when none is configured.
 pub const DEMO_PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
@@ -35,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the gRPC gateway (the default). With no --endpoint it starts the
     /// embedded VBS simulator and uses it.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the VBS simulator alone, as a fake VBS REST endpoint.
     Simulator(SimulatorArgs),
 }
@@ -68,9 +69,60 @@ pub struct ServeArgs {
     #[arg(long, env = "VBS_INSECURE_SKIP_TLS_VERIFY")]
     pub insecure_skip_tls_verify: bool,
     #[command(flatten)]
+    pub watch: Box<WatchArgs>,
+    #[command(flatten)]
     pub simulator: SimulatorOptions,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// How watched jobs are polled (WatchJob, WaitJob, WatchJobs) and how
+/// long-lived streams are kept alive.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Pause between upstream polls of a watched job after it changed; it
+    /// grows while the job stays the same.
+    #[arg(long = "watch-poll-initial", env = "VBS_WATCH_POLL_INITIAL", default_value = "1s", value_parser = parse_duration)]
+    pub poll_initial: Duration,
+    /// Longest pause between upstream polls of a watched job.
+    #[arg(long = "watch-poll-max", env = "VBS_WATCH_POLL_MAX", default_value = "10s", value_parser = parse_duration)]
+    pub poll_max: Duration,
+    /// Factor the poll pause grows by after each poll that saw no change (1 to 10; 1 keeps it fixed).
+    #[arg(long = "watch-poll-backoff", env = "VBS_WATCH_POLL_BACKOFF", default_value = "1.5")]
+    pub poll_backoff: f64,
+    /// Random spread of each poll pause, as a fraction (0.1 is +-10%; below 0.5).
+    #[arg(long = "watch-poll-jitter", env = "VBS_WATCH_POLL_JITTER", default_value = "0.1")]
+    pub poll_jitter: f64,
+    /// A watch stream that sent nothing for this long sends a heartbeat.
+    #[arg(long = "watch-heartbeat", env = "VBS_WATCH_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// How long a finished job's final state is kept for late watchers.
+    #[arg(long = "watch-terminal-ttl", env = "VBS_WATCH_TERMINAL_TTL", default_value = "2m", value_parser = parse_duration)]
+    pub terminal_ttl: Duration,
+    /// Interval of HTTP/2 PINGs to gRPC clients; 0 turns them off.
+    #[arg(long = "http2-keepalive-interval", env = "VBS_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub http2_keepalive_interval: Duration,
+    /// A client connection that does not answer a PING within this is closed.
+    #[arg(long = "http2-keepalive-timeout", env = "VBS_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl WatchArgs {
+    fn to_config(&self) -> Result<WatchConfig, WatchConfigError> {
+        let config = WatchConfig {
+            poll_initial: self.poll_initial,
+            poll_max: self.poll_max,
+            poll_backoff: self.poll_backoff,
+            poll_jitter: self.poll_jitter,
+            heartbeat: self.heartbeat,
+            terminal_ttl: self.terminal_ttl,
+            http2_keepalive_interval: (!self.http2_keepalive_interval.is_zero())
+                .then_some(self.http2_keepalive_interval),
+            http2_keepalive_timeout: self.http2_keepalive_timeout,
+        };
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +197,8 @@ pub struct Config {
     pub ca_certificates_pem: Option<Vec<u8>>,
     pub insecure_skip_tls_verify: bool,
     pub retry: RetryPolicy,
+    /// How job watches poll and keep their streams alive.
+    pub watch: WatchConfig,
     pub simulator: SimulatorConfig,
     pub log: LogConfig,
 }
@@ -161,6 +215,8 @@ pub enum ConfigError {
     EmptyToken,
     #[error("--upstream-timeout and --connect-timeout must be more than zero")]
     ZeroTimeout,
+    #[error(transparent)]
+    Watch(#[from] WatchConfigError),
 }
 
 impl Cli {
@@ -171,7 +227,7 @@ impl Cli {
                 simulator: args.simulator.into_config(ClockMode::Auto),
                 log: args.log.into_config(),
             }),
-            Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(args)?))),
+            Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
         }
     }
@@ -247,6 +303,7 @@ impl Config {
             ca_certificates_pem,
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             retry: RetryPolicy::default(),
+            watch: args.watch.to_config()?,
             simulator: args.simulator.into_config(ClockMode::Auto),
             log: args.log.into_config(),
         })
@@ -267,6 +324,7 @@ impl Config {
                 base_pause: Duration::from_millis(10),
                 ..RetryPolicy::default()
             },
+            watch: WatchConfig::for_testing(),
             simulator: SimulatorConfig::for_testing(),
             log: LogConfig {
                 format: LogFormat::Text,

@@ -1,22 +1,42 @@
 //! JobService: reads VBS jobs and turns them, sub-jobs included, into the
-//! typed contract.
+//! typed contract; watches them through the job hub (`crate::watch`), which
+//! polls upstream once per job for all watchers.
 
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status};
+use tonic_types::StatusExt;
 
 use super::{Upstream, Violations, text, timestamp};
-use crate::proto::pb::{self, JobStatus, job_service_server::JobService};
+use crate::error::Error;
+use crate::proto::pb::{self, JobStatus, WaitOutcome, job_service_server::JobService};
 use crate::rest::jobs::{self as rest, JobsApi};
+use crate::rest::{Operation, RestError};
 use crate::rules;
+use crate::watch::{Event, Heartbeat, JobHub, JobState, WatchError, Watcher};
 
 type RpcResult<T> = Result<Response<T>, Status>;
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The longest WaitJob `timeout` accepted.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// Most job ids one WatchJobs call may follow.
+const MAX_WATCHED_JOBS: usize = 100;
+/// WaitJob answers this much (at most) before the caller's deadline, so the
+/// answer arrives before the caller gives up.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 pub struct Jobs {
     upstream: Upstream,
+    hub: JobHub,
 }
 
 impl Jobs {
-    pub fn new(upstream: Upstream) -> Jobs {
-        Jobs { upstream }
+    pub fn new(upstream: Upstream, hub: JobHub) -> Jobs {
+        Jobs { upstream, hub }
     }
 }
 
@@ -35,6 +55,235 @@ impl JobService for Jobs {
             job: Some(job_to_pb(job)),
         }))
     }
+
+    type WatchJobStream = ResponseStream<pb::WatchJobResponse>;
+
+    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> RpcResult<Self::WatchJobStream> {
+        let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
+        let req = request.into_inner();
+        validate_job_id(&req.job_id)?;
+        let watcher = self.hub.watch(&ctx, &req.job_id).map_err(Error::from)?;
+        // The stream is the watcher itself: no queue, so a slow reader only
+        // ever gets the latest state.
+        let events = stream::unfold(watcher, |mut watcher| async move {
+            let item = watcher.next().await?;
+            let response = match item {
+                Ok(Event::Job(state)) => Ok(pb::WatchJobResponse {
+                    observed_at: Some(state.observed_at.into()),
+                    event: Some(pb::watch_job_response::Event::Job(state.job.as_ref().clone())),
+                }),
+                Ok(Event::Heartbeat(beat)) => Ok(pb::WatchJobResponse {
+                    observed_at: None,
+                    event: Some(pb::watch_job_response::Event::Heartbeat(heartbeat_to_pb(beat))),
+                }),
+                Err(error) => Err(Status::from(Error::from(error))),
+            };
+            Some((response, watcher))
+        });
+        Ok(Response::new(Box::pin(events)))
+    }
+
+    async fn wait_job(&self, request: Request<pb::WaitJobRequest>) -> RpcResult<pb::WaitJobResponse> {
+        let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
+        let req = request.into_inner();
+        let timeout = validate_wait(&req)?;
+        let now = Instant::now();
+        let by_timeout = timeout.map(|t| (now + t, WaitOutcome::Timeout));
+        let by_deadline = ctx.deadline.map(|d| (answer_before(d, now), WaitOutcome::Deadline));
+        let limit = match (by_timeout, by_deadline) {
+            (Some(t), Some(d)) => Some(if t.0 <= d.0 { t } else { d }),
+            (t, d) => t.or(d),
+        };
+        let mut watcher = self.hub.wait(&ctx, &req.job_id).map_err(Error::from)?;
+        let finished = match limit {
+            Some((until, _)) => tokio::time::timeout_at(until.into(), until_terminal(&mut watcher))
+                .await
+                .ok(),
+            None => Some(until_terminal(&mut watcher).await),
+        };
+        let (state, outcome) = match (finished, limit) {
+            (Some(result), _) => (result.map_err(Error::from)?, WaitOutcome::Terminal),
+            (None, Some((_, outcome))) => match watcher.latest() {
+                Some(state) => (state, outcome),
+                // The answer is always a state the gateway read: past the
+                // timeout (not past the deadline) it waits for the first read.
+                None if outcome == WaitOutcome::Timeout => {
+                    let first = match by_deadline {
+                        Some((until, _)) => tokio::time::timeout_at(until.into(), first_state(&mut watcher))
+                            .await
+                            .map_err(|_| not_read_in_time(&watcher))?,
+                        None => first_state(&mut watcher).await,
+                    };
+                    let state = first.map_err(Error::from)?;
+                    let outcome = if state.is_terminal() {
+                        WaitOutcome::Terminal
+                    } else {
+                        WaitOutcome::Timeout
+                    };
+                    (state, outcome)
+                }
+                None => return Err(not_read_in_time(&watcher).into()),
+            },
+            (None, None) => return Err(Error::from(WatchError::Interrupted).into()),
+        };
+        Ok(Response::new(pb::WaitJobResponse {
+            job: Some(state.job.as_ref().clone()),
+            outcome: outcome as i32,
+            observed_at: Some(state.observed_at.into()),
+        }))
+    }
+
+    type WatchJobsStream = ResponseStream<pb::WatchJobsResponse>;
+
+    async fn watch_jobs(&self, request: Request<pb::WatchJobsRequest>) -> RpcResult<Self::WatchJobsStream> {
+        let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
+        let req = request.into_inner();
+        validate_job_ids(&req.job_ids)?;
+        let mut watchers = Vec::with_capacity(req.job_ids.len());
+        for job_id in req.job_ids {
+            let watcher = self.hub.watch(&ctx, &job_id).map_err(Error::from)?;
+            watchers.push((job_id, watcher));
+        }
+        let merged = stream::select_all(watchers.into_iter().map(|(job_id, watcher)| {
+            stream::unfold((job_id, watcher), |(job_id, mut watcher)| async move {
+                let item = watcher.next().await?;
+                Some((tag(&job_id, item), (job_id, watcher)))
+            })
+            .boxed()
+        }));
+        // Shutdown ends the whole stream: after the first error nothing follows.
+        let events = stream::unfold(Some(merged), |merged| async move {
+            let mut merged = merged?;
+            let item = merged.next().await?;
+            let rest = item.is_ok().then_some(merged);
+            Some((item, rest))
+        });
+        Ok(Response::new(Box::pin(events)))
+    }
+}
+
+/// Waits for the terminal state, passing over the states before it.
+async fn until_terminal(watcher: &mut Watcher) -> Result<JobState, WatchError> {
+    loop {
+        match watcher.next().await {
+            Some(Ok(Event::Job(state))) if state.is_terminal() => return Ok(state),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error),
+            None => return Err(WatchError::Interrupted),
+        }
+    }
+}
+
+/// Waits for the first state read.
+async fn first_state(watcher: &mut Watcher) -> Result<JobState, WatchError> {
+    loop {
+        match watcher.next().await {
+            Some(Ok(Event::Job(state))) => return Ok(state),
+            Some(Ok(Event::Heartbeat(_))) => {}
+            Some(Err(error)) => return Err(error),
+            None => return Err(WatchError::Interrupted),
+        }
+    }
+}
+
+/// Like the transport: stop a fifth of the time left (at most 100 ms) early.
+fn answer_before(deadline: Instant, now: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(now);
+    now + left.saturating_sub((left / 5).min(DEADLINE_MARGIN))
+}
+
+/// The last upstream failure if there was one, else the deadline itself.
+fn not_read_in_time(watcher: &Watcher) -> Error {
+    match watcher.last_failure() {
+        Some(failure) => Error::Watch(WatchError::Upstream(failure)),
+        None => Error::Rest(RestError::DeadlineExceeded {
+            operation: Operation::GetJob,
+        }),
+    }
+}
+
+/// One WatchJobs message for `job_id`. A job's own upstream failure is data
+/// for that job; only the gateway's own trouble (shutdown) ends the stream.
+fn tag(job_id: &str, item: Result<Event, WatchError>) -> Result<pb::WatchJobsResponse, Status> {
+    use pb::watch_jobs_response::Event as Tagged;
+    let (event, observed_at) = match item {
+        Ok(Event::Job(state)) => (Tagged::Job(state.job.as_ref().clone()), Some(state.observed_at)),
+        Ok(Event::Heartbeat(beat)) => (Tagged::Heartbeat(heartbeat_to_pb(beat)), None),
+        Err(error @ WatchError::Upstream(_)) => (Tagged::Error(job_error(Status::from(Error::from(error)))), None),
+        Err(error) => return Err(Status::from(Error::from(error))),
+    };
+    Ok(pb::WatchJobsResponse {
+        job_id: job_id.to_string(),
+        event: Some(event),
+        observed_at: observed_at.map(Into::into),
+    })
+}
+
+/// The status a WatchJob of this job alone would have ended with, as data.
+fn job_error(status: Status) -> pb::JobError {
+    let reason = status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default();
+    pb::JobError {
+        code: status.code() as i32,
+        reason,
+        message: status.message().to_string(),
+    }
+}
+
+fn heartbeat_to_pb(beat: Heartbeat) -> pb::Heartbeat {
+    pb::Heartbeat {
+        last_observed_at: beat.last_observed_at.map(Into::into),
+        staleness: beat.staleness.and_then(|s| prost_types::Duration::try_from(s).ok()),
+        consecutive_failures: beat.consecutive_failures,
+        last_error: beat.last_error.unwrap_or_default(),
+    }
+}
+
+fn validate_wait(req: &pb::WaitJobRequest) -> Result<Option<Duration>, Error> {
+    let mut v = Violations::default();
+    v.check("job_id", rules::path_id(&req.job_id));
+    let timeout = match req.timeout {
+        None => None,
+        Some(timeout) if timeout.seconds < 0 || timeout.nanos < 0 => {
+            v.add("timeout", "must not be negative");
+            None
+        }
+        Some(timeout) => match Duration::try_from(timeout) {
+            Ok(timeout) if timeout <= MAX_WAIT => Some(timeout),
+            Ok(_) => {
+                v.add("timeout", "must be at most 1 hour");
+                None
+            }
+            Err(_) => {
+                v.add("timeout", "is not a valid duration");
+                None
+            }
+        },
+    };
+    v.finish()?;
+    Ok(timeout)
+}
+
+fn validate_job_ids(job_ids: &[String]) -> Result<(), Error> {
+    let mut v = Violations::default();
+    if job_ids.is_empty() || job_ids.len() > MAX_WATCHED_JOBS {
+        v.add(
+            "job_ids",
+            format!("must name 1 to {MAX_WATCHED_JOBS} jobs, got {}", job_ids.len()),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, job_id) in job_ids.iter().enumerate() {
+        let field = format!("job_ids[{i}]");
+        v.check(&field, rules::path_id(job_id));
+        if !seen.insert(job_id.as_str()) {
+            v.add(&field, "repeats an earlier job id");
+        }
+    }
+    v.finish()
 }
 
 pub fn validate_job_id(job_id: &str) -> Result<(), crate::error::Error> {
