@@ -12,3 +12,4 @@ mod policies;
 mod rest_models;
 mod server;
 mod validation;
+mod watch;
