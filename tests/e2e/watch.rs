@@ -392,7 +392,7 @@ async fn wait_job_with_a_short_deadline_returns_the_latest_state() {
     let gateway = Gateway::start().await;
     let job_id = gateway.start_job(DISK_10GB).await;
     let mut request = Request::new(wait_request(&job_id, None));
-    request.set_timeout(Duration::from_millis(300));
+    request.set_timeout(Duration::from_millis(800));
     let reply = gateway.jobs.clone().wait_job(request).await.unwrap().into_inner();
     assert_eq!(reply.outcome(), WaitOutcome::Deadline);
     assert_eq!(reply.job.unwrap().status(), JobStatus::Init);
@@ -400,7 +400,7 @@ async fn wait_job_with_a_short_deadline_returns_the_latest_state() {
 
     // The shorter of the two bounds decides.
     let mut request = Request::new(wait_request(&job_id, Some(Duration::from_secs(3600))));
-    request.set_timeout(Duration::from_millis(300));
+    request.set_timeout(Duration::from_millis(800));
     let reply = gateway.jobs.clone().wait_job(request).await.unwrap().into_inner();
     assert_eq!(reply.outcome(), WaitOutcome::Deadline);
 }
