@@ -646,3 +646,33 @@ async fn shutdown_ends_open_watches_with_unavailable() {
         .unwrap();
     assert_eq!(hub.stats().active_pollers, 0);
 }
+
+#[tokio::test]
+async fn a_watch_through_the_standard_world_polls_with_the_gateways_credentials() {
+    // harness::World makes the simulator check the gateway's credentials, so
+    // this covers the hub's polls being authorized like any other call.
+    let world = crate::harness::World::start().await;
+    let job_id = world
+        .backups
+        .clone()
+        .create_backup(pb::CreateBackupRequest {
+            volume_id: DISK_10GB.into(),
+            name: "watched".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job_id;
+    let mut stream = world
+        .jobs
+        .clone()
+        .watch_job(watch_request(&job_id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
+    world.advance(3);
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Success);
+    assert_ends_ok(&mut stream).await;
+}
