@@ -1,0 +1,457 @@
+//! Job watching at scale: 10,000 concurrent WatchJob streams over 100 jobs.
+//! Measures upstream polls per job per poll interval (against per-watcher
+//! GetJob polling, side by side), the gateway's memory per open watch, and the
+//! delay from the poll that sees a change to each watcher receiving it.
+//! Measures; asserts nothing. Run with `cargo bench --bench watch`.
+//!
+//! Two processes of this binary: this one runs only the gateway, so its
+//! counting allocator sees only gateway memory; a child (the "driver") runs
+//! the simulator and all gRPC clients, and steps the simulator's clock. They
+//! talk in lines over the child's stdin and stdout.
+
+use std::io::Write as _;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpListener;
+use tokio::process::{ChildStdin, ChildStdout, Command};
+use vbs_gateway::app::App;
+use vbs_gateway::config::Config;
+use vbs_gateway::watch::WatchConfig;
+
+/// Counts every allocation without `unsafe` in this crate.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+const JOBS: usize = 100;
+const WATCHERS_PER_JOB: usize = 100;
+/// Fixed (no backoff), so "polls per interval" has one meaning.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long poll counts are taken while every watch is open.
+const STEADY_WINDOW: Duration = Duration::from_secs(10);
+/// Per-watcher polling for comparison: this many more jobs, each polled with
+/// GetJob by WATCHERS_PER_JOB pollers at POLL_INTERVAL, for COMPARE_WINDOW.
+const COMPARE_JOBS: usize = 10;
+const COMPARE_WINDOW: Duration = Duration::from_secs(5);
+/// The gateway measures memory this long after every watch got its first state.
+const SETTLE: Duration = Duration::from_secs(1);
+const ROLE: &str = "VBS_WATCH_BENCH_ROLE";
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if std::env::var(ROLE).is_ok_and(|role| role == "driver") {
+        runtime.block_on(driver::run());
+    } else {
+        runtime.block_on(gateway_side());
+    }
+}
+
+fn watch_config() -> WatchConfig {
+    WatchConfig {
+        poll_initial: POLL_INTERVAL,
+        poll_max: POLL_INTERVAL,
+        poll_backoff: 1.0,
+        poll_jitter: 0.1,
+        // Quiet streams: no heartbeat in the measured windows.
+        heartbeat: Duration::from_secs(600),
+        terminal_ttl: Duration::from_secs(600),
+        ..WatchConfig::default()
+    }
+}
+
+/// Net bytes held now that were not held when `region` started.
+fn net_bytes(region: &Region<'_, std::alloc::System>) -> i64 {
+    let change = region.change();
+    change.bytes_allocated as i64 - change.bytes_deallocated as i64 + change.bytes_reallocated as i64
+}
+
+async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    lines
+        .next_line()
+        .await
+        .expect("read from the driver")
+        .expect("the driver ended early")
+}
+
+async fn send(to: &mut ChildStdin, line: &str) {
+    to.write_all(format!("{line}\n").as_bytes())
+        .await
+        .expect("write to the driver");
+    to.flush().await.expect("flush to the driver");
+}
+
+/// The gateway process: serves, measures its own memory and poll counts, and
+/// prints the table.
+async fn gateway_side() {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env(ROLE, "driver")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the driver");
+    let mut to_driver = child.stdin.take().expect("driver stdin");
+    let mut from_driver = BufReader::new(child.stdout.take().expect("driver stdout")).lines();
+
+    let sim_url = expect_line(&mut from_driver).await;
+    let sim_url = sim_url.strip_prefix("SIM ").expect("SIM <url>");
+    let mut config = Config::for_testing(sim_url.parse().expect("simulator URL"));
+    config.watch = watch_config();
+    let app = App::new(&config).expect("gateway config");
+    let hub = app.hub();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    send(&mut to_driver, &format!("GATEWAY {address}")).await;
+
+    let mut region = None;
+    let mut open = (0i64, hub.stats());
+    let mut results = Vec::new();
+    loop {
+        let line = expect_line(&mut from_driver).await;
+        match line.split_once(' ').map_or((line.as_str(), ""), |(a, b)| (a, b)) {
+            // Jobs exist, nothing watches them yet: memory from here on is the watches'.
+            ("JOBS", _) => {
+                region = Some(Region::new(GLOBAL));
+                send(&mut to_driver, "OK").await;
+            }
+            ("OPEN", _) => {
+                tokio::time::sleep(SETTLE).await;
+                let region = region.as_ref().expect("JOBS before OPEN");
+                open = (net_bytes(region), hub.stats());
+                send(&mut to_driver, "OK").await;
+            }
+            ("POLLS", _) => send(&mut to_driver, &format!("POLLS {}", hub.stats().polls_total)).await,
+            ("RESULT", result) => results.push(result.to_string()),
+            ("DONE", _) => break,
+            _ => panic!("unexpected line from the driver: {line}"),
+        }
+    }
+    // Every stream ended: what is still held is what the gateway keeps (the
+    // remembered terminal states, pooled connections, the allocator's caches).
+    while hub.stats().active_watchers > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = region.as_ref().map_or(0, net_bytes);
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = child.wait().await;
+
+    let (open_bytes, open_stats) = open;
+    let watchers = (JOBS * WATCHERS_PER_JOB) as i64;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\nJob watching: {JOBS} jobs x {WATCHERS_PER_JOB} watchers = {watchers} WatchJob streams, poll interval {POLL_INTERVAL:?} (+-10% jitter)"
+    );
+    let _ = writeln!(out, "{:<58} {:>14}", "measure", "value");
+    for result in results {
+        if let Some((name, value)) = result.split_once('=') {
+            let _ = writeln!(out, "{name:<58} {value:>14}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<58} {:>14}",
+        "gateway memory held with every watch open (net bytes)", open_bytes
+    );
+    let _ = writeln!(
+        out,
+        "{:<58} {:>14}",
+        "gateway memory per watcher (bytes)",
+        open_bytes / watchers
+    );
+    let _ = writeln!(
+        out,
+        "{:<58} {:>14}",
+        "  hub then: pollers / watchers",
+        format!("{} / {}", open_stats.active_pollers, open_stats.active_watchers)
+    );
+    let _ = writeln!(
+        out,
+        "{:<58} {:>14}",
+        "gateway memory still held after every watch ended", after
+    );
+    let _ = writeln!(out, "reproduce: cargo bench --bench watch");
+}
+
+/// The child: simulator, clients, clock.
+mod driver {
+    use std::collections::HashMap;
+
+    use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+    use tonic::transport::Channel;
+    use vbs_gateway::config::DEMO_PROJECT_ID;
+    use vbs_gateway::proto::pb::{
+        self, JobStatus, backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
+        watch_job_response,
+    };
+    use vbs_gateway::simulator::{JobTiming, Simulator, SimulatorConfig, VolumeSpec};
+
+    use super::*;
+
+    /// What one watcher saw: the delay of each change it received.
+    #[derive(Default)]
+    struct Seen {
+        running: Vec<Duration>,
+        success: Vec<Duration>,
+    }
+
+    fn say(line: &str) {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").expect("write to the gateway process");
+        out.flush().expect("flush to the gateway process");
+    }
+
+    fn result(name: &str, value: impl std::fmt::Display) {
+        say(&format!("RESULT {name}={value}"));
+    }
+
+    async fn hear(lines: &mut Lines<BufReader<Stdin>>) -> String {
+        lines
+            .next_line()
+            .await
+            .expect("read from the gateway process")
+            .expect("the gateway process ended early")
+    }
+
+    async fn hub_polls(lines: &mut Lines<BufReader<Stdin>>) -> u64 {
+        say("POLLS");
+        let line = hear(lines).await;
+        line.strip_prefix("POLLS ")
+            .and_then(|n| n.parse().ok())
+            .expect("POLLS <n>")
+    }
+
+    fn job_path(job_id: &str) -> String {
+        format!("/v1/{DEMO_PROJECT_ID}/jobs/{job_id}")
+    }
+
+    /// GETs the simulator received for each of `job_ids`.
+    fn gets(sim: &Simulator, job_ids: &[String]) -> usize {
+        let paths: std::collections::HashSet<String> = job_ids.iter().map(|id| job_path(id)).collect();
+        sim.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && paths.contains(&r.path))
+            .count()
+    }
+
+    fn percentile(sorted: &[Duration], p: f64) -> Duration {
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+        sorted[rank.clamp(1, sorted.len()) - 1]
+    }
+
+    fn ms(d: Duration) -> String {
+        format!("{:.2}", d.as_secs_f64() * 1000.0)
+    }
+
+    pub async fn run() {
+        let mut from_gateway = BufReader::new(tokio::io::stdin()).lines();
+        let volumes = (0..JOBS + COMPARE_JOBS)
+            .map(|i| {
+                format!("6f1a8c52-0b3e-4d5a-9c7e-{i:012x}:10")
+                    .parse::<VolumeSpec>()
+                    .expect("volume")
+            })
+            .collect();
+        let sim_config = SimulatorConfig {
+            volumes,
+            job_timing: JobTiming {
+                init: Duration::from_secs(1),
+                running: Duration::from_secs(1),
+            },
+            ..SimulatorConfig::for_testing()
+        };
+        let sim = Simulator::start(
+            sim_config,
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        )
+        .await
+        .expect("simulator");
+        say(&format!("SIM {}", sim.url()));
+        let gateway = hear(&mut from_gateway).await;
+        let address = gateway.strip_prefix("GATEWAY ").expect("GATEWAY <address>").to_string();
+        let connect = || async {
+            Channel::from_shared(format!("http://{address}"))
+                .expect("URL")
+                .connect()
+                .await
+                .expect("connect to the gateway")
+        };
+
+        let setup = connect().await;
+        let mut backups = BackupServiceClient::new(setup.clone());
+        let mut job_ids = Vec::new();
+        for volume in sim.volumes() {
+            let request = pb::CreateBackupRequest {
+                volume_id: volume.id.clone(),
+                name: "bench".into(),
+                ..Default::default()
+            };
+            job_ids.push(
+                backups
+                    .create_backup(request)
+                    .await
+                    .expect("CreateBackup")
+                    .into_inner()
+                    .job_id,
+            );
+        }
+        let compare_ids = job_ids.split_off(JOBS);
+        say("JOBS");
+        hear(&mut from_gateway).await;
+
+        // One connection per job, its watchers multiplexed on it.
+        let received_first = Arc::new(AtomicUsize::new(0));
+        let mut watchers = Vec::new();
+        for job_id in &job_ids {
+            let client = JobServiceClient::new(connect().await);
+            for _ in 0..WATCHERS_PER_JOB {
+                let mut client = client.clone();
+                let job_id = job_id.clone();
+                let received_first = received_first.clone();
+                watchers.push(tokio::spawn(async move {
+                    let request = pb::WatchJobRequest {
+                        job_id,
+                        ..Default::default()
+                    };
+                    let mut stream = client.watch_job(request).await.expect("WatchJob").into_inner();
+                    let mut seen = Seen::default();
+                    while let Some(message) = stream.message().await.expect("watch ends OK") {
+                        let arrived = SystemTime::now();
+                        let Some(watch_job_response::Event::Job(job)) = message.event else {
+                            continue;
+                        };
+                        let observed = message
+                            .observed_at
+                            .and_then(|t| SystemTime::try_from(t).ok())
+                            .expect("observed_at");
+                        let delay = arrived.duration_since(observed).unwrap_or_default();
+                        match job.status() {
+                            JobStatus::Init => {
+                                received_first.fetch_add(1, Ordering::Relaxed);
+                            }
+                            JobStatus::Running => seen.running.push(delay),
+                            _ => seen.success.push(delay),
+                        }
+                    }
+                    seen
+                }));
+            }
+        }
+        let all = JOBS * WATCHERS_PER_JOB;
+        while received_first.load(Ordering::Relaxed) < all {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        say("OPEN");
+        hear(&mut from_gateway).await;
+
+        // Shared polling: every job watched by WATCHERS_PER_JOB streams.
+        let gets_before = gets(&sim, &job_ids);
+        let polls_before = hub_polls(&mut from_gateway).await;
+        tokio::time::sleep(STEADY_WINDOW).await;
+        let shared_gets = gets(&sim, &job_ids) - gets_before;
+        let hub_polls_in_window = hub_polls(&mut from_gateway).await - polls_before;
+        let intervals = STEADY_WINDOW.as_secs_f64() / POLL_INTERVAL.as_secs_f64();
+
+        // Per-watcher polling, side by side: the same number of pollers per
+        // job, each calling GetJob at the same interval.
+        let compare_before = gets(&sim, &compare_ids);
+        let mut pollers = Vec::new();
+        for job_id in &compare_ids {
+            let client = JobServiceClient::new(connect().await);
+            for _ in 0..WATCHERS_PER_JOB {
+                let mut client = client.clone();
+                let job_id = job_id.clone();
+                pollers.push(tokio::spawn(async move {
+                    // Spread over the first interval, like independent clients.
+                    tokio::time::sleep(POLL_INTERVAL.mul_f64(fastrand::f64())).await;
+                    loop {
+                        let request = pb::GetJobRequest {
+                            job_id: job_id.clone(),
+                            ..Default::default()
+                        };
+                        client.get_job(request).await.expect("GetJob");
+                        tokio::time::sleep(POLL_INTERVAL.mul_f64(0.9 + 0.2 * fastrand::f64())).await;
+                    }
+                }));
+            }
+        }
+        tokio::time::sleep(COMPARE_WINDOW).await;
+        let compare_gets = gets(&sim, &compare_ids) - compare_before;
+        for poller in &pollers {
+            poller.abort();
+        }
+        let compare_intervals = COMPARE_WINDOW.as_secs_f64() / POLL_INTERVAL.as_secs_f64();
+
+        result(
+            "upstream GETs per job per interval, hub (shared poller)",
+            format!("{:.2}", shared_gets as f64 / JOBS as f64 / intervals),
+        );
+        result(
+            "  hub's own poll count per job per interval",
+            format!("{:.2}", hub_polls_in_window as f64 / JOBS as f64 / intervals),
+        );
+        result(
+            "upstream GETs per job per interval, per-watcher GetJob",
+            format!("{:.2}", compare_gets as f64 / COMPARE_JOBS as f64 / compare_intervals),
+        );
+
+        // Two changes for every job: INIT -> RUNNING, RUNNING -> SUCCESS.
+        sim.advance(Duration::from_secs(1));
+        // Give every poller time to see RUNNING before the next change.
+        tokio::time::sleep(POLL_INTERVAL * 2).await;
+        sim.advance(Duration::from_secs(1));
+        let mut delays = Vec::with_capacity(2 * all);
+        let mut last_per_change: HashMap<(usize, u8), Duration> = HashMap::new();
+        for (index, watcher) in watchers.into_iter().enumerate() {
+            let seen = watcher.await.expect("watcher task");
+            let job = index / WATCHERS_PER_JOB;
+            for (change, list) in [(0u8, &seen.running), (1u8, &seen.success)] {
+                for delay in list {
+                    delays.push(*delay);
+                    let last = last_per_change.entry((job, change)).or_default();
+                    *last = (*last).max(*delay);
+                }
+            }
+        }
+        delays.sort();
+        let mut lasts: Vec<Duration> = last_per_change.into_values().collect();
+        lasts.sort();
+        result("changes delivered (of 2 per watcher)", delays.len());
+        result(
+            "poll -> watcher delay p50 / p90 / p99 / max (ms)",
+            format!(
+                "{} / {} / {} / {}",
+                ms(percentile(&delays, 50.0)),
+                ms(percentile(&delays, 90.0)),
+                ms(percentile(&delays, 99.0)),
+                ms(percentile(&delays, 100.0))
+            ),
+        );
+        result(
+            "poll -> last watcher of the job, p50 / p99 / max (ms)",
+            format!(
+                "{} / {} / {}",
+                ms(percentile(&lasts, 50.0)),
+                ms(percentile(&lasts, 99.0)),
+                ms(percentile(&lasts, 100.0))
+            ),
+        );
+        say("DONE");
+    }
+}
