@@ -57,6 +57,7 @@ impl App {
             upstream: Upstream {
                 transport: transport.clone(),
                 default_project_id: config.default_project_id.clone(),
+                pass_through_token: config.pass_through_token,
             },
             hub: JobHub::new(transport, config.watch.clone()),
             watch: config.watch.clone(),

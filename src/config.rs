@@ -1,17 +1,18 @@
 //! Command line and environment, parsed by clap and validated once into a
 //! `Config`. Every flag has an environment variable; flags win over the environment.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
-use crate::rest::credentials::{Credentials, Secret};
+use crate::rest::credentials::{AccessKey, Credentials, IamUser, ProjectScope, Secret};
 use crate::rest::retry::RetryPolicy;
 use crate::rules;
-use crate::simulator::{ClockMode, JobTiming, SimulatorConfig, VolumeSpec};
+use crate::simulator::{self, AuthConfig, ClockMode, JobTiming, SimulatorConfig, VolumeSpec};
 use crate::watch::{WatchConfig, WatchConfigError};
 
 /// Project used with the embedded simulator when none is configured.
@@ -38,7 +39,7 @@ pub enum Command {
     /// embedded VBS simulator and uses it.
     Serve(Box<ServeArgs>),
     /// Run the VBS simulator alone, as a fake VBS REST endpoint.
-    Simulator(SimulatorArgs),
+    Simulator(Box<SimulatorArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -53,9 +54,16 @@ pub struct ServeArgs {
     /// Project used when a request leaves project_id empty.
     #[arg(long, env = "VBS_PROJECT_ID")]
     pub project_id: Option<String>,
-    /// Static IAM token sent upstream as X-Auth-Token.
-    #[arg(long, env = "VBS_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// A TOML file of defaults for these options (keys are the long flag names).
+    /// Flags and environment variables win over it.
+    #[arg(long, env = "VBS_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Send a caller's own `x-auth-token` metadata upstream instead of the
+    /// gateway's credentials, so the caller acts with its own rights.
+    #[arg(long, env = "VBS_PASS_THROUGH_TOKEN")]
+    pub pass_through_token: bool,
     /// Longest time one upstream request may take (e.g. 30s, 500ms).
     #[arg(long, env = "VBS_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
@@ -130,6 +138,13 @@ pub struct SimulatorArgs {
     /// Address the simulator's REST API listens on.
     #[arg(long, env = "VBS_SIMULATOR_LISTEN", default_value = "127.0.0.1:8776")]
     pub listen: SocketAddr,
+    /// The credentials the simulator accepts, given as to the gateway; with
+    /// none it checks nothing. An IAM user gets tokens from its /v3/auth/tokens.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Lifetime of the tokens the simulator's IAM issues.
+    #[arg(long = "sim-token-ttl", env = "VBS_SIM_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
     #[command(flatten)]
     pub simulator: SimulatorOptions,
     #[command(flatten)]
@@ -179,7 +194,7 @@ pub enum Mode {
     Serve(Box<Config>),
     Simulator {
         listen: SocketAddr,
-        simulator: SimulatorConfig,
+        simulator: Box<SimulatorConfig>,
         log: LogConfig,
     },
 }
@@ -192,6 +207,8 @@ pub struct Config {
     pub endpoint: Option<Url>,
     pub default_project_id: Option<String>,
     pub credentials: Credentials,
+    /// Send a caller's own `x-auth-token` upstream instead of the gateway's credentials.
+    pub pass_through_token: bool,
     pub upstream_timeout: Duration,
     pub connect_timeout: Duration,
     pub ca_certificates_pem: Option<Vec<u8>>,
@@ -211,22 +228,62 @@ pub enum ConfigError {
     ProjectId(String, String),
     #[error("--ca-cert {path}: {reason}")]
     CaCert { path: PathBuf, reason: String },
-    #[error("--token: must not be empty")]
-    EmptyToken,
+    #[error("{0}")]
+    Credentials(String),
+    #[error("config file {path}: {reason}")]
+    ConfigFile { path: PathBuf, reason: String },
     #[error("--upstream-timeout and --connect-timeout must be more than zero")]
     ZeroTimeout,
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
 }
 
+/// Why the process cannot start as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A command-line usage error, or a request for --help / --version.
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
 impl Cli {
+    /// Reads the command line and environment; a TOML config file named by
+    /// --config or VBS_GATEWAY_CONFIG supplies defaults beneath both.
+    /// Precedence: flag, then environment variable, then config file, then built-in default.
+    pub fn load() -> Result<Mode, LoadError> {
+        let config_file = std::env::var_os("VBS_GATEWAY_CONFIG").map(PathBuf::from);
+        Cli::load_from(std::env::args_os().collect(), config_file)
+    }
+
+    pub fn load_from(args: Vec<OsString>, env_config_file: Option<PathBuf>) -> Result<Mode, LoadError> {
+        let mut command = Cli::command();
+        if let Some(path) = config_flag(&args).or(env_config_file) {
+            command = with_file_defaults(command, &path)?;
+        }
+        let matches = command.try_get_matches_from(args)?;
+        Ok(Cli::from_arg_matches(&matches)?.into_mode()?)
+    }
+
     pub fn into_mode(self) -> Result<Mode, ConfigError> {
         match self.command {
-            Some(Command::Simulator(args)) => Ok(Mode::Simulator {
-                listen: args.listen,
-                simulator: args.simulator.into_config(ClockMode::Auto),
-                log: args.log.into_config(),
-            }),
+            Some(Command::Simulator(args)) => {
+                let credentials = args
+                    .credentials
+                    .resolve(None, CredentialUse::Simulator)
+                    .map_err(ConfigError::Credentials)?;
+                let mut auth = accepting(&credentials);
+                auth.token_ttl = args.token_ttl;
+                Ok(Mode::Simulator {
+                    listen: args.listen,
+                    simulator: Box::new(SimulatorConfig {
+                        auth,
+                        ..args.simulator.into_config(ClockMode::Auto)
+                    }),
+                    log: args.log.into_config(),
+                })
+            }
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
         }
@@ -278,11 +335,20 @@ impl Config {
         if args.upstream_timeout.is_zero() || args.connect_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
         }
-        let credentials = match args.token {
-            Some(token) if token.is_empty() => return Err(ConfigError::EmptyToken),
-            Some(token) => Credentials::Token(Secret::new(token)),
-            None => Credentials::Anonymous,
+        let embedded = args.endpoint.is_none();
+        let purpose = if embedded {
+            CredentialUse::EmbeddedSimulator
+        } else {
+            CredentialUse::Upstream
         };
+        let default_project_id = args
+            .project_id
+            .clone()
+            .or_else(|| embedded.then(|| DEMO_PROJECT_ID.to_string()));
+        let credentials = args
+            .credentials
+            .resolve(default_project_id.as_deref(), purpose)
+            .map_err(ConfigError::Credentials)?;
         let ca_certificates_pem = match &args.ca_cert {
             Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::CaCert {
                 path: path.clone(),
@@ -290,14 +356,12 @@ impl Config {
             })?),
             None => None,
         };
-        let embedded = args.endpoint.is_none();
         Ok(Config {
             listen: args.listen,
-            default_project_id: args
-                .project_id
-                .or_else(|| embedded.then(|| DEMO_PROJECT_ID.to_string())),
+            default_project_id,
             endpoint: args.endpoint,
             credentials,
+            pass_through_token: args.pass_through_token,
             upstream_timeout: args.upstream_timeout,
             connect_timeout: args.connect_timeout,
             ca_certificates_pem,
@@ -309,6 +373,18 @@ impl Config {
         })
     }
 
+    /// The embedded simulator, listening at `url`: it enforces exactly the
+    /// gateway's own credentials, and is the IAM of an IAM user.
+    pub fn embedded_simulator(&mut self, url: &Url) -> SimulatorConfig {
+        if let Credentials::Iam(user) = &mut self.credentials {
+            user.endpoint = url.clone();
+        }
+        SimulatorConfig {
+            auth: accepting(&self.credentials),
+            ..self.simulator.clone()
+        }
+    }
+
     /// A gateway for tests: the given upstream, the demo project, short timeouts.
     pub fn for_testing(endpoint: Url) -> Config {
         Config {
@@ -316,6 +392,7 @@ impl Config {
             endpoint: Some(endpoint),
             default_project_id: Some(DEMO_PROJECT_ID.to_string()),
             credentials: Credentials::Anonymous,
+            pass_through_token: false,
             upstream_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             ca_certificates_pem: None,
@@ -331,6 +408,227 @@ impl Config {
                 filter: "info".into(),
             },
         }
+    }
+}
+
+/// The value of --config in the raw arguments, before clap parses them.
+fn config_flag(args: &[OsString]) -> Option<PathBuf> {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.iter().enumerate().find_map(|(i, arg)| match arg.strip_prefix("--config") {
+        Some("") => args.get(i + 1).map(PathBuf::from),
+        Some(rest) => rest.strip_prefix('=').map(PathBuf::from),
+        None => None,
+    })
+}
+
+/// Makes each key of the config file the default of the gateway option with
+/// that long name (`upstream-timeout = "10s"`; `_` works for `-`).
+fn with_file_defaults(mut command: clap::Command, path: &Path) -> Result<clap::Command, ConfigError> {
+    let fail = |reason: String| ConfigError::ConfigFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.message().to_string()))?;
+    for (key, value) in table {
+        let long = key.replace('_', "-");
+        let id = command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long.as_str()) && long != "config")
+            .map(|arg| arg.get_id().clone())
+            .ok_or_else(|| fail(format!("unknown option {key:?}")))?;
+        let value = match value {
+            toml::Value::String(text) => text,
+            toml::Value::Array(items) => items.iter().map(toml_text).collect::<Vec<_>>().join(","),
+            toml::Value::Table(_) => return Err(fail(format!("{key:?} must be a value, not a table"))),
+            other => toml_text(&other),
+        };
+        command = command
+            .mut_arg(&id, |arg| arg.default_value(value.clone()))
+            .mut_subcommand("serve", |serve| serve.mut_arg(&id, |arg| arg.default_value(value)));
+    }
+    Ok(command)
+}
+
+fn toml_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Upstream credentials: one mode of AK/SK, an IAM user, or a static token.
+/// Every secret can come from a flag, an environment variable, or a file
+/// (`*-file`, read once at start-up; a trailing newline is dropped).
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// Access key (AK) for SDK-HMAC-SHA256 request signing.
+    #[arg(long, env = "VBS_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    #[arg(long, env = "VBS_ACCESS_KEY_FILE")]
+    pub access_key_file: Option<PathBuf>,
+    /// Secret key (SK) belonging to the access key.
+    #[arg(long, env = "VBS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    #[arg(long, env = "VBS_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Security token of temporary AK/SK credentials.
+    #[arg(long, env = "VBS_SECURITY_TOKEN", hide_env_values = true)]
+    pub security_token: Option<String>,
+    #[arg(long, env = "VBS_SECURITY_TOKEN_FILE")]
+    pub security_token_file: Option<PathBuf>,
+    /// IAM user the gateway exchanges for project-scoped tokens.
+    #[arg(long, env = "VBS_IAM_USER")]
+    pub iam_user: Option<String>,
+    #[arg(long, env = "VBS_IAM_PASSWORD", hide_env_values = true)]
+    pub iam_password: Option<String>,
+    #[arg(long, env = "VBS_IAM_PASSWORD_FILE")]
+    pub iam_password_file: Option<PathBuf>,
+    /// Account (domain) name of the IAM user.
+    #[arg(long, env = "VBS_IAM_DOMAIN")]
+    pub iam_domain: Option<String>,
+    /// Project name the tokens are scoped to; without it, --project-id scopes them.
+    #[arg(long, env = "VBS_IAM_PROJECT")]
+    pub iam_project: Option<String>,
+    /// IAM endpoint, e.g. https://iam.eu-de.otc.t-systems.com. With the
+    /// embedded simulator it defaults to the simulator's own IAM.
+    #[arg(long, env = "VBS_IAM_ENDPOINT")]
+    pub iam_endpoint: Option<Url>,
+    /// A fixed IAM token sent upstream as X-Auth-Token.
+    #[arg(long, env = "VBS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, env = "VBS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Who the credentials are for: what is required and what is made up differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CredentialUse {
+    /// A real VBS: an IAM user needs its IAM endpoint.
+    Upstream,
+    /// The embedded simulator: its own IAM; fresh AK/SK when none are given.
+    EmbeddedSimulator,
+    /// The standalone simulator: accepts these credentials; none means no checks.
+    Simulator,
+}
+
+impl CredentialArgs {
+    /// The one credential mode configured. With the embedded simulator and no
+    /// credentials, a fresh AK/SK pair is made up (the simulator learns it too).
+    fn resolve(&self, project_id: Option<&str>, purpose: CredentialUse) -> Result<Credentials, String> {
+        let access_key = secret("access-key", &self.access_key, &self.access_key_file)?;
+        let secret_key = secret("secret-key", &self.secret_key, &self.secret_key_file)?;
+        let security_token = secret("security-token", &self.security_token, &self.security_token_file)?;
+        let password = secret("iam-password", &self.iam_password, &self.iam_password_file)?;
+        let token = secret("token", &self.token, &self.token_file)?;
+        let signing = access_key.is_some() || secret_key.is_some();
+        let iam = self.iam_user.is_some() || password.is_some();
+        if [signing, iam, token.is_some()].iter().filter(|&&on| on).count() > 1 {
+            return Err("choose one credential mode: AK/SK (--access-key), an IAM user (--iam-user) or a token (--token)".into());
+        }
+        if security_token.is_some() && !signing {
+            return Err("--security-token belongs to AK/SK credentials: give --access-key and --secret-key too".into());
+        }
+        if signing {
+            let (Some(access_key), Some(secret_key)) = (access_key, secret_key) else {
+                return Err("AK/SK signing needs both --access-key and --secret-key".into());
+            };
+            return Ok(Credentials::AccessKey(AccessKey {
+                access_key,
+                secret_key,
+                security_token,
+            }));
+        }
+        if iam {
+            return self.iam_user(password, project_id, purpose).map(Credentials::Iam);
+        }
+        Ok(match token {
+            Some(token) => Credentials::Token(token),
+            None if purpose == CredentialUse::EmbeddedSimulator => Credentials::AccessKey(generated_access_key()),
+            None => Credentials::Anonymous,
+        })
+    }
+
+    fn iam_user(
+        &self,
+        password: Option<Secret>,
+        project_id: Option<&str>,
+        purpose: CredentialUse,
+    ) -> Result<IamUser, String> {
+        let (Some(user), Some(password), Some(domain)) = (&self.iam_user, password, &self.iam_domain) else {
+            return Err("an IAM user needs --iam-user, --iam-password (or --iam-password-file) and --iam-domain".into());
+        };
+        let project = match (&self.iam_project, project_id) {
+            (Some(name), _) => ProjectScope::Name(name.clone()),
+            (None, Some(id)) => ProjectScope::Id(id.to_string()),
+            (None, None) => return Err("an IAM user needs --iam-project or --project-id to scope its tokens".into()),
+        };
+        let endpoint = match (&self.iam_endpoint, purpose) {
+            (Some(endpoint), CredentialUse::Upstream) => endpoint.clone(),
+            (None, CredentialUse::Upstream) => return Err("an IAM user needs --iam-endpoint".into()),
+            // A simulator accepts only tokens from its own IAM: the address is
+            // filled in once it listens.
+            _ => Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
+        };
+        Ok(IamUser {
+            endpoint,
+            user: user.clone(),
+            password,
+            domain: domain.clone(),
+            project,
+        })
+    }
+}
+
+/// A simulator that checks for exactly these credentials (none: no checks).
+fn accepting(credentials: &Credentials) -> AuthConfig {
+    let mut auth = AuthConfig::enforcing();
+    match credentials {
+        Credentials::Anonymous => return AuthConfig::open(),
+        Credentials::Token(token) => auth.static_tokens.push(token.clone()),
+        Credentials::AccessKey(key) => auth.access_keys.push(simulator::AccessKey {
+            access_key: key.access_key.expose().to_string(),
+            secret_key: key.secret_key.clone(),
+            security_token: key.security_token.clone(),
+        }),
+        Credentials::Iam(user) => {
+            let (ProjectScope::Name(project) | ProjectScope::Id(project)) = &user.project;
+            auth.users.push(simulator::IamUser {
+                name: user.user.clone(),
+                password: user.password.clone(),
+                domain: user.domain.clone(),
+                project: project.clone(),
+            });
+        }
+    }
+    auth
+}
+
+/// A secret given inline or in a file, not both.
+fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<Secret>, String> {
+    let text = match (value, file) {
+        (Some(_), Some(_)) => return Err(format!("give --{name} or --{name}-file, not both")),
+        (Some(value), None) => value.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--{name}-file {}: {e}", path.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_string(),
+        (None, None) => return Ok(None),
+    };
+    if text.is_empty() {
+        return Err(format!("--{name} must not be empty"));
+    }
+    Ok(Some(Secret::new(text)))
+}
+
+/// Fresh credentials for the embedded simulator, so `cargo run` signs its
+/// requests like production without any set-up.
+fn generated_access_key() -> AccessKey {
+    let (_, key) = AuthConfig::enforcing().with_generated_access_key();
+    AccessKey {
+        access_key: Secret::new(key.access_key),
+        secret_key: key.secret_key,
+        security_token: None,
     }
 }
 
@@ -384,7 +682,7 @@ mod tests {
             parse(&["--endpoint", "ftp://x"]),
             Err(ConfigError::Endpoint(_))
         ));
-        assert!(matches!(parse(&["--token", ""]), Err(ConfigError::EmptyToken)));
+        assert!(matches!(parse(&["--token", ""]), Err(ConfigError::Credentials(_))));
         assert!(matches!(
             parse(&["--upstream-timeout", "0s"]),
             Err(ConfigError::ZeroTimeout)
@@ -398,6 +696,80 @@ mod tests {
             panic!("expected serve")
         };
         assert!(!format!("{config:?}").contains("MIIPAg"));
+    }
+
+    /// A file in the temp folder with `text`, named uniquely for this test run.
+    fn temp_file(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("vbs-gateway-test-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn credentials(args: &[&str]) -> Result<Credentials, ConfigError> {
+        parse(args).map(|mode| match mode {
+            Mode::Serve(config) => config.credentials,
+            Mode::Simulator { .. } => panic!("expected serve"),
+        })
+    }
+
+    #[test]
+    fn one_credential_mode_at_a_time() {
+        let endpoint = ["--endpoint", "https://vbs.example.com"];
+        let with = |extra: &[&str]| credentials(&[&endpoint[..], extra].concat());
+        assert!(matches!(with(&[]), Ok(Credentials::Anonymous)));
+        assert!(matches!(with(&["--token", "t0k"]), Ok(Credentials::Token(_))));
+        assert!(matches!(with(&["--access-key", "AK", "--secret-key", "SK"]), Ok(Credentials::AccessKey(_))));
+        assert!(with(&["--access-key", "AK"]).is_err(), "an AK needs its SK");
+        assert!(with(&["--access-key", "AK", "--secret-key", "SK", "--token", "t"]).is_err());
+        assert!(with(&["--security-token", "st"]).is_err());
+        let iam = ["--iam-user", "alice", "--iam-password", "pw", "--iam-domain", "acme"];
+        assert!(with(&iam).is_err(), "needs an IAM endpoint and a project");
+        let iam_full = [&iam[..], &["--iam-endpoint", "https://iam.example.com", "--iam-project", "eu-de"]].concat();
+        let Ok(Credentials::Iam(user)) = with(&iam_full) else { panic!("expected an IAM user") };
+        assert_eq!(user.project, ProjectScope::Name("eu-de".into()));
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_their_newline() {
+        let sk = temp_file("from-a-file\n");
+        let path = sk.to_str().unwrap();
+        let Ok(Credentials::AccessKey(key)) = credentials(&["--access-key", "AK", "--secret-key-file", path]) else {
+            panic!("expected AK/SK")
+        };
+        assert_eq!(key.secret_key.expose(), "from-a-file");
+        assert!(credentials(&["--access-key", "AK", "--secret-key", "x", "--secret-key-file", path]).is_err());
+        assert!(credentials(&["--token-file", "/nonexistent/token"]).is_err());
+    }
+
+    #[test]
+    fn the_embedded_simulator_gets_fresh_credentials() {
+        let Ok(Credentials::AccessKey(first)) = credentials(&[]) else { panic!("expected generated AK/SK") };
+        let Ok(Credentials::AccessKey(second)) = credentials(&[]) else { panic!("expected generated AK/SK") };
+        assert_eq!(first.access_key.expose().len(), 20);
+        assert_ne!(first.secret_key, second.secret_key);
+    }
+
+    #[test]
+    fn a_config_file_supplies_defaults_that_flags_override() {
+        let file = temp_file("endpoint = \"https://vbs.example.com\"\nupstream_timeout = \"7s\"\nproject-id = \"0123456789abcdef0123456789abcdef\"\n");
+        let load = |extra: &[&str]| {
+            let mut args: Vec<OsString> = vec!["vbs-gateway".into()];
+            args.extend(extra.iter().map(OsString::from));
+            match Cli::load_from(args, None) {
+                Ok(Mode::Serve(config)) => config,
+                other => panic!("expected serve, got {other:?}"),
+            }
+        };
+        let path = file.to_str().unwrap();
+        let config = load(&["--config", path]);
+        assert_eq!(config.endpoint.unwrap().as_str(), "https://vbs.example.com/");
+        assert_eq!(config.upstream_timeout, Duration::from_secs(7));
+        assert_eq!(config.default_project_id.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        let config = load(&[&format!("--config={path}"), "--upstream-timeout", "9s"]);
+        assert_eq!(config.upstream_timeout, Duration::from_secs(9));
+        let bad = temp_file("no_such_option = 1\n");
+        let args = vec!["vbs-gateway".into(), "--config".into(), bad.clone().into_os_string()];
+        assert!(matches!(Cli::load_from(args, None), Err(LoadError::Config(ConfigError::ConfigFile { .. }))));
     }
 
     #[test]

@@ -253,7 +253,7 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         401 => (
             Code::Unauthenticated,
             "UPSTREAM_UNAUTHENTICATED",
-            "VBS did not accept the gateway's credentials",
+            "VBS did not accept the call's credentials",
         ),
         403 => (
             Code::PermissionDenied,

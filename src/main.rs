@@ -4,10 +4,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tokio::net::TcpListener;
 use vbs_gateway::app::App;
-use vbs_gateway::config::{Cli, Config, LogConfig, Mode};
+use vbs_gateway::config::{Cli, Config, LoadError, LogConfig, Mode};
+use vbs_gateway::rest::credentials::Credentials;
 use vbs_gateway::simulator::{self, Simulator, SimulatorConfig};
 use vbs_gateway::telemetry;
 
@@ -15,9 +15,18 @@ use vbs_gateway::telemetry;
 const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
-    let mode = match Cli::parse().into_mode() {
+    let mode = match Cli::load() {
         Ok(mode) => mode,
-        Err(error) => {
+        Err(LoadError::Usage(error)) if !error.use_stderr() => {
+            // --help or --version
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(LoadError::Usage(error)) => {
+            let _ = error.print();
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+        Err(LoadError::Config(error)) => {
             eprintln!("vbs-gateway: {error}");
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
@@ -32,7 +41,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match mode {
             Mode::Serve(config) => serve(*config).await,
-            Mode::Simulator { listen, simulator, log } => simulate(listen, simulator, &log).await,
+            Mode::Simulator { listen, simulator, log } => simulate(listen, *simulator, &log).await,
         }
     });
     match result {
@@ -52,8 +61,10 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
         Some(_) => None,
         None => {
             let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-            let simulator = Simulator::start(config.simulator.clone(), listener).await?;
-            config.endpoint = Some(simulator.url().parse()?);
+            let url = format!("http://{}", listener.local_addr()?).parse()?;
+            let simulator_config = config.embedded_simulator(&url);
+            let simulator = Simulator::start(simulator_config, listener).await?;
+            config.endpoint = Some(url);
             Some(simulator)
         }
     };
@@ -65,7 +76,7 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
     println!("vbs-gateway listening for gRPC on {address}");
     match (&embedded, &config.endpoint) {
         (Some(simulator), _) => {
-            println!("upstream: embedded VBS simulator at {}", simulator.url());
+            println!("upstream: embedded VBS simulator at {} ({})", simulator.url(), credential_mode(&config));
             println!(
                 "default project: {}",
                 config.default_project_id.as_deref().unwrap_or("(none)")
@@ -92,8 +103,13 @@ async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &L
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let checks = if config.auth.enforce {
+        "checks AK/SK signatures, its tokens and the configured credentials"
+    } else {
+        "checks no credentials"
+    };
     let simulator = Simulator::start(config, listener).await?;
-    println!("VBS simulator serving the VBS REST API at {}", simulator.url());
+    println!("VBS simulator serving the VBS REST API at {} ({checks})", simulator.url());
     println!(
         "simulated volumes:\n{}",
         simulator::describe_volumes(&simulator.volumes())
@@ -101,6 +117,16 @@ async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &L
     shutdown_signal().await;
     simulator.shutdown();
     Ok(())
+}
+
+/// How the gateway authenticates upstream, in words (never the secrets).
+fn credential_mode(config: &Config) -> &'static str {
+    match config.credentials {
+        Credentials::Anonymous => "no credentials checked",
+        Credentials::Token(_) => "static token",
+        Credentials::AccessKey(_) => "AK/SK signatures checked",
+        Credentials::Iam(_) => "IAM tokens from the simulator's IAM",
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDateTime};
 use tonic::Request;
 
 use crate::error::{Error, FieldViolation};
-use crate::rest::{CallContext, Transport};
+use crate::rest::{CallContext, Secret, Transport};
 use crate::rules;
 
 /// What every service needs: the upstream transport and the call defaults.
@@ -22,6 +22,8 @@ pub struct Upstream {
     pub transport: Arc<Transport>,
     /// Project used when a request leaves `project_id` empty.
     pub default_project_id: Option<String>,
+    /// Whether a caller's `x-auth-token` metadata replaces the gateway's credentials.
+    pub pass_through_token: bool,
 }
 
 impl Upstream {
@@ -44,10 +46,32 @@ impl Upstream {
         Ok(CallContext {
             project_id,
             deadline: deadline(request),
-            caller_token: None,
+            caller_token: self.caller_token(request)?,
         })
     }
+
+    /// The caller's own token, when pass-through is on and the caller sent one.
+    fn caller_token<T>(&self, request: &Request<T>) -> Result<Option<Secret>, Error> {
+        if !self.pass_through_token {
+            return Ok(None);
+        }
+        let Some(value) = request.metadata().get(CALLER_TOKEN) else {
+            return Ok(None);
+        };
+        match value.to_str() {
+            Ok(token) if !token.is_empty() && token.len() <= MAX_TOKEN_LEN => Ok(Some(Secret::new(token))),
+            _ => Err(Error::invalid(
+                CALLER_TOKEN,
+                format!("must be 1 to {MAX_TOKEN_LEN} visible ASCII characters"),
+            )),
+        }
+    }
 }
+
+/// Metadata key of a caller's own IAM token (pass-through mode).
+const CALLER_TOKEN: &str = "x-auth-token";
+/// IAM tokens are large (PKI tokens run to several KB) but not unbounded.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// The caller's deadline, from the grpc-timeout header ("<digits><unit>").
 fn deadline<T>(request: &Request<T>) -> Option<Instant> {

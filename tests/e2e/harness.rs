@@ -1,6 +1,7 @@
-//! One world per test: a simulator with a stepped clock and a gateway, each on
-//! port 0, and gRPC clients connected to the gateway. Nothing is shared
-//! between tests and nothing sleeps for a fixed time.
+//! One world per test: a simulator with a stepped clock that checks
+//! credentials, and a gateway authenticating the way the test binary says
+//! (`crate::AUTH`), each on port 0, and gRPC clients connected to the gateway.
+//! Nothing is shared between tests and nothing sleeps for a fixed time.
 
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ use vbs_gateway::proto::pb::{
     self, JobStatus, backup_policy_service_client::BackupPolicyServiceClient,
     backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
 };
-use vbs_gateway::simulator::{RecordedRequest, Simulator, SimulatorConfig};
+use vbs_gateway::rest::credentials::{self, Credentials, ProjectScope, Secret};
+use vbs_gateway::simulator::{self, AuthConfig, RecordedRequest, Simulator, SimulatorConfig};
 
 /// The four simulated disks (see SimulatorConfig::default_volumes).
 pub const DISK_10GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";
@@ -25,6 +27,24 @@ pub const DISK_40GB_IN_USE: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a03";
 pub const DISK_5GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a04";
 /// A well-formed disk id the simulator does not know.
 pub const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+/// The test credentials (the AK/SK of the official signing vectors).
+pub const ACCESS_KEY: &str = "VBSGWTESTAKID0000001";
+pub const SECRET_KEY: &str = "vbsGwTestSecretKey0000000000000000000001";
+pub const IAM_USER: &str = "e2e-user";
+pub const IAM_PASSWORD: &str = "e2e-password-never-logged";
+pub const IAM_DOMAIN: &str = "e2e-domain";
+/// The project the gateway defaults to (config::DEMO_PROJECT_ID).
+pub const PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
+
+/// How the gateway of a test binary authenticates to the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// SDK-HMAC-SHA256 signatures with the test AK/SK.
+    AkSk,
+    /// Tokens the simulator's IAM issues to the test user.
+    Iam,
+}
 
 pub struct World {
     pub sim: Simulator,
@@ -41,13 +61,16 @@ impl World {
         World::start_with(SimulatorConfig::for_testing(), |_| {}).await
     }
 
-    /// A world whose simulator and gateway settings the test adjusts.
-    pub async fn start_with(sim_config: SimulatorConfig, adjust: impl FnOnce(&mut Config)) -> World {
+    /// A world whose simulator and gateway settings the test adjusts. The
+    /// simulator enforces the binary's auth mode; `sim_config.auth` is extended.
+    pub async fn start_with(mut sim_config: SimulatorConfig, adjust: impl FnOnce(&mut Config)) -> World {
+        sim_config.auth = enforcing(sim_config.auth);
         let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
         let sim = Simulator::start(sim_config, sim_listener)
             .await
             .expect("start simulator");
         let mut config = Config::for_testing(sim.url().parse().expect("simulator URL"));
+        config.credentials = gateway_credentials(crate::AUTH, &sim.url());
         adjust(&mut config);
         let (channel, stop, server) = serve(&config).await;
         World {
@@ -61,8 +84,9 @@ impl World {
         }
     }
 
+    /// The VBS requests the simulator received (IAM token requests left out).
     pub fn upstream_requests(&self) -> Vec<RecordedRequest> {
-        self.sim.requests()
+        self.sim.requests().into_iter().filter(|r| !r.path.starts_with("/v3/")).collect()
     }
 
     /// Moves simulated time on by whole seconds.
@@ -132,6 +156,41 @@ impl Drop for World {
             let _ = stop.send(());
         }
         self.sim.shutdown();
+    }
+}
+
+/// The simulator's auth settings with the test AK/SK and IAM user added, enforced.
+pub fn enforcing(mut auth: AuthConfig) -> AuthConfig {
+    auth.enforce = true;
+    auth.access_keys.push(simulator::AccessKey {
+        access_key: ACCESS_KEY.into(),
+        secret_key: Secret::new(SECRET_KEY),
+        security_token: None,
+    });
+    auth.users.push(simulator::IamUser {
+        name: IAM_USER.into(),
+        password: Secret::new(IAM_PASSWORD),
+        domain: IAM_DOMAIN.into(),
+        project: PROJECT_ID.into(),
+    });
+    auth
+}
+
+/// The gateway's credentials for `mode`, against the simulator at `sim_url`.
+pub fn gateway_credentials(mode: AuthMode, sim_url: &str) -> Credentials {
+    match mode {
+        AuthMode::AkSk => Credentials::AccessKey(credentials::AccessKey {
+            access_key: Secret::new(ACCESS_KEY),
+            secret_key: Secret::new(SECRET_KEY),
+            security_token: None,
+        }),
+        AuthMode::Iam => Credentials::Iam(credentials::IamUser {
+            endpoint: sim_url.parse().expect("simulator URL"),
+            user: IAM_USER.into(),
+            password: Secret::new(IAM_PASSWORD),
+            domain: IAM_DOMAIN.into(),
+            project: ProjectScope::Id(PROJECT_ID.into()),
+        }),
     }
 }
 

@@ -1,9 +1,11 @@
 //! End-to-end tests: a real gRPC client, the real gateway, real HTTP and the
-//! simulator, each test in its own world on port 0.
+//! simulator, each test in its own world on port 0. Here the gateway signs
+//! with AK/SK; tests/e2e_iam.rs runs the core suite again with IAM tokens.
 
 // A test that cannot unwrap has failed; the panic says where.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod backups;
 mod errors;
 mod harness;
@@ -13,3 +15,6 @@ mod rest_models;
 mod server;
 mod validation;
 mod watch;
+
+/// How the gateway authenticates in this binary's worlds.
+pub const AUTH: harness::AuthMode = harness::AuthMode::AkSk;

@@ -1,0 +1,172 @@
+//! What the logs say, captured as JSON lines at trace level for every crate:
+//! no key, password or token ever appears in them.
+
+// A test that cannot unwrap has failed; the panic says where.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tonic::Request;
+use vbs_gateway::proto::pb;
+use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
+use vbs_gateway::simulator::{self, SimulatorConfig};
+
+#[allow(dead_code)]
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use harness::{ACCESS_KEY, AuthMode, DISK_10GB, DISK_20GB, IAM_PASSWORD, SECRET_KEY, World, gateway_credentials};
+
+/// The worlds of this binary start in IAM mode unless a test says otherwise.
+pub const AUTH: AuthMode = AuthMode::Iam;
+
+const STATIC_TOKEN: &str = "static-token-9f8e7d6c5b4a";
+const CALLER_TOKEN: &str = "caller-token-1a2b3c4d5e6f";
+const TEMPORARY_AK: &str = "TEMPORARYAKID0000009";
+const TEMPORARY_SK: &str = "temporarySecretKey000000000000000000009";
+const SECURITY_TOKEN: &str = "security-token-0f1e2d3c4b5a";
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+/// The process-wide capture, installed by whichever test runs first.
+fn captured() -> &'static Buffer {
+    static BUFFER: OnceLock<Buffer> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("trace")
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    })
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&captured().0.lock().unwrap()).into_owned()
+}
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A walk that touches every code path that handles credentials.
+async fn walk(world: &World) {
+    let backup_id = world.make_backup(DISK_10GB, "secret-walk").await;
+    let mut backups = world.backups.clone();
+    let restore = backups
+        .restore_backup(pb::RestoreBackupRequest {
+            backup_id,
+            volume_id: DISK_20GB.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    world.finish_job(&restore.job_id).await;
+    backups.list_backup_details(pb::ListBackupDetailsRequest::default()).await.unwrap();
+}
+
+/// A world in this binary's IAM mode, or with `credentials` instead.
+async fn world_with(credentials: Option<Credentials>, sim: impl FnOnce(&mut SimulatorConfig)) -> World {
+    let mut sim_config = SimulatorConfig::for_testing();
+    sim(&mut sim_config);
+    World::start_with(sim_config, |config| {
+        if let Some(credentials) = credentials {
+            config.credentials = credentials;
+        }
+        config.pass_through_token = true;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_any_log_line() {
+    captured();
+    let mut tokens = Vec::new();
+
+    // IAM user: token issued, used, expired, renewed; then a refused password.
+    let world = world_with(None, |_| {}).await;
+    walk(&world).await;
+    world.advance(25 * 3600);
+    walk(&world).await;
+    tokens.extend(world.sim.requests().iter().flat_map(|r| r.headers.clone()).filter(|(k, _)| k == "x-auth-token"));
+    drop(world);
+    let world = world_with(None, |_| {}).await;
+    world.sim.revoke_tokens();
+    let mut backups = world.backups.clone();
+    let _ = backups.list_backups(pb::ListBackupsRequest::default()).await;
+
+    // AK/SK, right and wrong.
+    let world = world_with(Some(gateway_credentials(AuthMode::AkSk, "http://unused")), |_| {}).await;
+    walk(&world).await;
+    let wrong = Credentials::AccessKey(AccessKey {
+        access_key: Secret::new(ACCESS_KEY),
+        secret_key: Secret::new("wrong-secret-key-4d3c2b1a"),
+        security_token: None,
+    });
+    let world = world_with(Some(wrong), |_| {}).await;
+    let _ = world.backups.clone().list_backups(pb::ListBackupsRequest::default()).await;
+
+    // Temporary AK/SK with a security token.
+    let temporary = Credentials::AccessKey(AccessKey {
+        access_key: Secret::new(TEMPORARY_AK),
+        secret_key: Secret::new(TEMPORARY_SK),
+        security_token: Some(Secret::new(SECURITY_TOKEN)),
+    });
+    let world = world_with(Some(temporary), |sim| {
+        sim.auth.access_keys.push(simulator::AccessKey {
+            access_key: TEMPORARY_AK.into(),
+            secret_key: Secret::new(TEMPORARY_SK),
+            security_token: Some(Secret::new(SECURITY_TOKEN)),
+        })
+    })
+    .await;
+    walk(&world).await;
+
+    // A static token, and a caller's own token passed through.
+    let world = world_with(Some(Credentials::Token(Secret::new(STATIC_TOKEN))), |sim| {
+        sim.auth.static_tokens.push(Secret::new(STATIC_TOKEN));
+        sim.auth.static_tokens.push(Secret::new(CALLER_TOKEN));
+    })
+    .await;
+    walk(&world).await;
+    let mut request = Request::new(pb::ListBackupsRequest::default());
+    request.metadata_mut().insert("x-auth-token", CALLER_TOKEN.parse().unwrap());
+    world.backups.clone().list_backups(request).await.unwrap();
+    drop(world);
+
+    let logs = logs();
+    assert!(logs.contains(r#""level":"TRACE""#), "trace logging was not captured");
+    assert!(logs.contains("upstream call"), "the gateway's own lines were not captured");
+    assert!(tokens.len() >= 2, "the IAM walk used no tokens: {tokens:?}");
+    let mut secrets = vec![
+        ACCESS_KEY,
+        SECRET_KEY,
+        IAM_PASSWORD,
+        STATIC_TOKEN,
+        CALLER_TOKEN,
+        TEMPORARY_AK,
+        TEMPORARY_SK,
+        SECURITY_TOKEN,
+        "wrong-secret-key-4d3c2b1a",
+    ];
+    secrets.extend(tokens.iter().map(|(_, token)| token.as_str()));
+    for secret in secrets {
+        if let Some(at) = logs.find(secret) {
+            let line = logs[..at].rsplit('\n').next().unwrap_or_default();
+            panic!("a secret reached the logs: {line}{secret}...");
+        }
+    }
+}
+
