@@ -12,6 +12,8 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
+use crate::metrics::Metrics;
+use crate::observe::RpcLayer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
@@ -36,11 +38,13 @@ pub struct App {
     upstream: Upstream,
     hub: JobHub,
     watch: WatchConfig,
+    metrics: Option<Metrics>,
 }
 
 impl App {
     pub fn new(config: &Config) -> Result<App, AppError> {
         let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
+        let metrics = config.metrics_listen.map(|_| Metrics::new());
         let transport = Arc::new(Transport::new(TransportConfig {
             endpoint,
             timeout: config.upstream_timeout,
@@ -49,6 +53,7 @@ impl App {
             ca_certificates_pem: config.ca_certificates_pem.clone(),
             credentials: config.credentials.clone(),
             retry: config.retry,
+            metrics: metrics.clone(),
         })?);
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
@@ -61,12 +66,30 @@ impl App {
             },
             hub: JobHub::new(transport, config.watch.clone()),
             watch: config.watch.clone(),
+            metrics,
         })
     }
 
     /// The job hub, for its counters.
     pub fn hub(&self) -> JobHub {
         self.hub.clone()
+    }
+
+    /// Serves GET /metrics on `listener` until `shutdown` completes; None
+    /// when metrics are off (no --metrics-listen).
+    pub fn serve_metrics(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Option<impl Future<Output = std::io::Result<()>> + Send + 'static> {
+        let metrics = self.metrics.clone()?;
+        let hub = self.hub.clone();
+        let transport = self.upstream.transport.clone();
+        let render = move || {
+            let tokens = transport.token_source().map(|source| source.stats());
+            metrics.render(Some(hub.stats()), tokens)
+        };
+        Some(crate::metrics::serve(listener, render, shutdown))
     }
 
     /// Serves on `listener` until `shutdown` completes, then ends open job
@@ -99,6 +122,7 @@ impl App {
         };
 
         Server::builder()
+            .layer(RpcLayer::new(self.metrics))
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
             .add_service(health_service)

@@ -80,6 +80,9 @@ pub struct ServeArgs {
     pub watch: Box<WatchArgs>,
     #[command(flatten)]
     pub simulator: SimulatorOptions,
+    /// Address of the Prometheus endpoint (GET /metrics). Metrics are off unless set.
+    #[arg(long, env = "VBS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -216,6 +219,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// How job watches poll and keep their streams alive.
     pub watch: WatchConfig,
+    /// Where GET /metrics is served; None turns metrics off.
+    pub metrics_listen: Option<SocketAddr>,
     pub simulator: SimulatorConfig,
     pub log: LogConfig,
 }
@@ -368,6 +373,7 @@ impl Config {
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             retry: RetryPolicy::default(),
             watch: args.watch.to_config()?,
+            metrics_listen: args.metrics_listen,
             simulator: args.simulator.into_config(ClockMode::Auto),
             log: args.log.into_config(),
         })
@@ -402,6 +408,7 @@ impl Config {
                 ..RetryPolicy::default()
             },
             watch: WatchConfig::for_testing(),
+            metrics_listen: None,
             simulator: SimulatorConfig::for_testing(),
             log: LogConfig {
                 format: LogFormat::Text,
@@ -414,11 +421,13 @@ impl Config {
 /// The value of --config in the raw arguments, before clap parses them.
 fn config_flag(args: &[OsString]) -> Option<PathBuf> {
     let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
-    args.iter().enumerate().find_map(|(i, arg)| match arg.strip_prefix("--config") {
-        Some("") => args.get(i + 1).map(PathBuf::from),
-        Some(rest) => rest.strip_prefix('=').map(PathBuf::from),
-        None => None,
-    })
+    args.iter()
+        .enumerate()
+        .find_map(|(i, arg)| match arg.strip_prefix("--config") {
+            Some("") => args.get(i + 1).map(PathBuf::from),
+            Some(rest) => rest.strip_prefix('=').map(PathBuf::from),
+            None => None,
+        })
 }
 
 /// Makes each key of the config file the default of the gateway option with
@@ -429,7 +438,9 @@ fn with_file_defaults(mut command: clap::Command, path: &Path) -> Result<clap::C
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.message().to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.message().to_string()))?;
     for (key, value) in table {
         let long = key.replace('_', "-");
         let id = command
@@ -524,7 +535,10 @@ impl CredentialArgs {
         let signing = access_key.is_some() || secret_key.is_some();
         let iam = self.iam_user.is_some() || password.is_some();
         if [signing, iam, token.is_some()].iter().filter(|&&on| on).count() > 1 {
-            return Err("choose one credential mode: AK/SK (--access-key), an IAM user (--iam-user) or a token (--token)".into());
+            return Err(
+                "choose one credential mode: AK/SK (--access-key), an IAM user (--iam-user) or a token (--token)"
+                    .into(),
+            );
         }
         if security_token.is_some() && !signing {
             return Err("--security-token belongs to AK/SK credentials: give --access-key and --secret-key too".into());
@@ -556,7 +570,9 @@ impl CredentialArgs {
         purpose: CredentialUse,
     ) -> Result<IamUser, String> {
         let (Some(user), Some(password), Some(domain)) = (&self.iam_user, password, &self.iam_domain) else {
-            return Err("an IAM user needs --iam-user, --iam-password (or --iam-password-file) and --iam-domain".into());
+            return Err(
+                "an IAM user needs --iam-user, --iam-password (or --iam-password-file) and --iam-domain".into(),
+            );
         };
         let project = match (&self.iam_project, project_id) {
             (Some(name), _) => ProjectScope::Name(name.clone()),
@@ -718,14 +734,23 @@ mod tests {
         let with = |extra: &[&str]| credentials(&[&endpoint[..], extra].concat());
         assert!(matches!(with(&[]), Ok(Credentials::Anonymous)));
         assert!(matches!(with(&["--token", "t0k"]), Ok(Credentials::Token(_))));
-        assert!(matches!(with(&["--access-key", "AK", "--secret-key", "SK"]), Ok(Credentials::AccessKey(_))));
+        assert!(matches!(
+            with(&["--access-key", "AK", "--secret-key", "SK"]),
+            Ok(Credentials::AccessKey(_))
+        ));
         assert!(with(&["--access-key", "AK"]).is_err(), "an AK needs its SK");
         assert!(with(&["--access-key", "AK", "--secret-key", "SK", "--token", "t"]).is_err());
         assert!(with(&["--security-token", "st"]).is_err());
         let iam = ["--iam-user", "alice", "--iam-password", "pw", "--iam-domain", "acme"];
         assert!(with(&iam).is_err(), "needs an IAM endpoint and a project");
-        let iam_full = [&iam[..], &["--iam-endpoint", "https://iam.example.com", "--iam-project", "eu-de"]].concat();
-        let Ok(Credentials::Iam(user)) = with(&iam_full) else { panic!("expected an IAM user") };
+        let iam_full = [
+            &iam[..],
+            &["--iam-endpoint", "https://iam.example.com", "--iam-project", "eu-de"],
+        ]
+        .concat();
+        let Ok(Credentials::Iam(user)) = with(&iam_full) else {
+            panic!("expected an IAM user")
+        };
         assert_eq!(user.project, ProjectScope::Name("eu-de".into()));
     }
 
@@ -743,15 +768,21 @@ mod tests {
 
     #[test]
     fn the_embedded_simulator_gets_fresh_credentials() {
-        let Ok(Credentials::AccessKey(first)) = credentials(&[]) else { panic!("expected generated AK/SK") };
-        let Ok(Credentials::AccessKey(second)) = credentials(&[]) else { panic!("expected generated AK/SK") };
+        let Ok(Credentials::AccessKey(first)) = credentials(&[]) else {
+            panic!("expected generated AK/SK")
+        };
+        let Ok(Credentials::AccessKey(second)) = credentials(&[]) else {
+            panic!("expected generated AK/SK")
+        };
         assert_eq!(first.access_key.expose().len(), 20);
         assert_ne!(first.secret_key, second.secret_key);
     }
 
     #[test]
     fn a_config_file_supplies_defaults_that_flags_override() {
-        let file = temp_file("endpoint = \"https://vbs.example.com\"\nupstream_timeout = \"7s\"\nproject-id = \"0123456789abcdef0123456789abcdef\"\n");
+        let file = temp_file(
+            "endpoint = \"https://vbs.example.com\"\nupstream_timeout = \"7s\"\nproject-id = \"0123456789abcdef0123456789abcdef\"\n",
+        );
         let load = |extra: &[&str]| {
             let mut args: Vec<OsString> = vec!["vbs-gateway".into()];
             args.extend(extra.iter().map(OsString::from));
@@ -764,12 +795,18 @@ mod tests {
         let config = load(&["--config", path]);
         assert_eq!(config.endpoint.unwrap().as_str(), "https://vbs.example.com/");
         assert_eq!(config.upstream_timeout, Duration::from_secs(7));
-        assert_eq!(config.default_project_id.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            config.default_project_id.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
         let config = load(&[&format!("--config={path}"), "--upstream-timeout", "9s"]);
         assert_eq!(config.upstream_timeout, Duration::from_secs(9));
         let bad = temp_file("no_such_option = 1\n");
         let args = vec!["vbs-gateway".into(), "--config".into(), bad.clone().into_os_string()];
-        assert!(matches!(Cli::load_from(args, None), Err(LoadError::Config(ConfigError::ConfigFile { .. }))));
+        assert!(matches!(
+            Cli::load_from(args, None),
+            Err(LoadError::Config(ConfigError::ConfigFile { .. }))
+        ));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
+pub mod observe;
 pub mod proto;
 pub mod rest;
 pub mod rules;

@@ -69,6 +69,15 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
         }
     };
     let app = App::new(&config)?;
+    if let Some(address) = config.metrics_listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("cannot listen for metrics on {address}: {e}"))?;
+        println!("metrics at http://{}/metrics", listener.local_addr()?);
+        if let Some(server) = app.serve_metrics(listener, std::future::pending()) {
+            tokio::spawn(server);
+        }
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -76,7 +85,11 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
     println!("vbs-gateway listening for gRPC on {address}");
     match (&embedded, &config.endpoint) {
         (Some(simulator), _) => {
-            println!("upstream: embedded VBS simulator at {} ({})", simulator.url(), credential_mode(&config));
+            println!(
+                "upstream: embedded VBS simulator at {} ({})",
+                simulator.url(),
+                credential_mode(&config)
+            );
             println!(
                 "default project: {}",
                 config.default_project_id.as_deref().unwrap_or("(none)")
@@ -109,7 +122,10 @@ async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &L
         "checks no credentials"
     };
     let simulator = Simulator::start(config, listener).await?;
-    println!("VBS simulator serving the VBS REST API at {} ({checks})", simulator.url());
+    println!(
+        "VBS simulator serving the VBS REST API at {} ({checks})",
+        simulator.url()
+    );
     println!(
         "simulated volumes:\n{}",
         simulator::describe_volumes(&simulator.volumes())

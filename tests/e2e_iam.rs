@@ -12,6 +12,8 @@ mod errors;
 mod harness;
 #[path = "e2e/jobs.rs"]
 mod jobs;
+#[path = "e2e/observability.rs"]
+mod observability;
 #[path = "e2e/policies.rs"]
 mod policies;
 #[path = "e2e/server.rs"]

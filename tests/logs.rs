@@ -1,5 +1,6 @@
 //! What the logs say, captured as JSON lines at trace level for every crate:
-//! no key, password or token ever appears in them.
+//! no key, password or token ever appears in them, and an RPC's request id
+//! marks the span of each upstream call it makes.
 
 // A test that cannot unwrap has failed; the panic says where.
 #![allow(clippy::unwrap_used)]
@@ -74,7 +75,10 @@ async fn walk(world: &World) {
         .unwrap()
         .into_inner();
     world.finish_job(&restore.job_id).await;
-    backups.list_backup_details(pb::ListBackupDetailsRequest::default()).await.unwrap();
+    backups
+        .list_backup_details(pb::ListBackupDetailsRequest::default())
+        .await
+        .unwrap();
 }
 
 /// A world in this binary's IAM mode, or with `credentials` instead.
@@ -100,7 +104,14 @@ async fn no_secret_reaches_any_log_line() {
     walk(&world).await;
     world.advance(25 * 3600);
     walk(&world).await;
-    tokens.extend(world.sim.requests().iter().flat_map(|r| r.headers.clone()).filter(|(k, _)| k == "x-auth-token"));
+    tokens.extend(
+        world
+            .sim
+            .requests()
+            .iter()
+            .flat_map(|r| r.headers.clone())
+            .filter(|(k, _)| k == "x-auth-token"),
+    );
     drop(world);
     let world = world_with(None, |_| {}).await;
     world.sim.revoke_tokens();
@@ -116,7 +127,11 @@ async fn no_secret_reaches_any_log_line() {
         security_token: None,
     });
     let world = world_with(Some(wrong), |_| {}).await;
-    let _ = world.backups.clone().list_backups(pb::ListBackupsRequest::default()).await;
+    let _ = world
+        .backups
+        .clone()
+        .list_backups(pb::ListBackupsRequest::default())
+        .await;
 
     // Temporary AK/SK with a security token.
     let temporary = Credentials::AccessKey(AccessKey {
@@ -142,13 +157,18 @@ async fn no_secret_reaches_any_log_line() {
     .await;
     walk(&world).await;
     let mut request = Request::new(pb::ListBackupsRequest::default());
-    request.metadata_mut().insert("x-auth-token", CALLER_TOKEN.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-auth-token", CALLER_TOKEN.parse().unwrap());
     world.backups.clone().list_backups(request).await.unwrap();
     drop(world);
 
     let logs = logs();
     assert!(logs.contains(r#""level":"TRACE""#), "trace logging was not captured");
-    assert!(logs.contains("upstream call"), "the gateway's own lines were not captured");
+    assert!(
+        logs.contains("upstream call"),
+        "the gateway's own lines were not captured"
+    );
     assert!(tokens.len() >= 2, "the IAM walk used no tokens: {tokens:?}");
     let mut secrets = vec![
         ACCESS_KEY,
@@ -170,3 +190,48 @@ async fn no_secret_reaches_any_log_line() {
     }
 }
 
+#[tokio::test]
+async fn the_request_id_marks_the_upstream_call_span() {
+    captured();
+    let world = world_with(Some(gateway_credentials(AuthMode::AkSk, "http://unused")), |_| {}).await;
+    let mut request = Request::new(pb::GetBackupRequest {
+        backup_id: "54ba0e69-48a0-4a77-9cdf-a7979a7e2648".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "trace-me-4f1d9c".parse().unwrap());
+    let status = world
+        .backups
+        .clone()
+        .get_backup(request)
+        .await
+        .expect_err("no such backup");
+    assert_eq!(status.metadata().get("x-request-id").unwrap(), "trace-me-4f1d9c");
+
+    let logs = logs();
+    let line = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| {
+            event["fields"]["message"] == "upstream call"
+                && event["spans"].as_array().is_some_and(|spans| {
+                    spans
+                        .iter()
+                        .any(|s| s["name"] == "rpc" && s["request_id"] == "trace-me-4f1d9c")
+                })
+        })
+        .expect("an upstream call logged inside the RPC's span");
+    let upstream = &line["span"];
+    assert_eq!(upstream["name"], "upstream");
+    assert_eq!(upstream["operation"], "GetBackup");
+    assert_eq!(upstream["status"], 404);
+    assert!(upstream["elapsed_ms"].is_u64(), "{upstream}");
+    let rpc = line["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rpc")
+        .unwrap();
+    assert_eq!(rpc["rpc.method"], "GetBackup");
+}

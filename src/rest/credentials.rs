@@ -124,7 +124,13 @@ mod tests {
             Credentials::AccessKey(key),
             Credentials::Iam(user)
         );
-        for secret in ["MIIPAg", "VBSGWTESTAKID", "vbsGwTestSecretKey", "temporary-token", "correct horse"] {
+        for secret in [
+            "MIIPAg",
+            "VBSGWTESTAKID",
+            "vbsGwTestSecretKey",
+            "temporary-token",
+            "correct horse",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert_eq!(token.expose(), "MIIPAgYJKoZIhvcNAQcCo");

@@ -52,7 +52,9 @@ pub struct TokenSource {
 
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSource").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("TokenSource")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 

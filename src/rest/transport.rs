@@ -9,6 +9,7 @@ use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, header};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::credentials::{AccessKey, Credentials, Secret, scrub};
 use super::error::{RestError, TransportKind, UpstreamFault};
@@ -16,6 +17,7 @@ use super::iam::TokenSource;
 use super::retry::RetryPolicy;
 use super::signer;
 use super::{CallContext, Operation};
+use crate::metrics::Metrics;
 
 const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
 const JSON: &str = "application/json";
@@ -38,6 +40,8 @@ pub struct TransportConfig {
     pub ca_certificates_pem: Option<Vec<u8>>,
     pub credentials: Credentials,
     pub retry: RetryPolicy,
+    /// Where upstream requests are counted, when metrics are on.
+    pub metrics: Option<Metrics>,
 }
 
 /// One upstream request, before it is sent.
@@ -96,6 +100,7 @@ pub struct Transport {
     /// Present with IAM user credentials.
     tokens: Option<TokenSource>,
     retry: RetryPolicy,
+    metrics: Option<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +152,7 @@ impl Transport {
             credentials: config.credentials,
             tokens,
             retry: config.retry,
+            metrics: config.metrics,
         })
     }
 
@@ -263,18 +269,33 @@ impl Transport {
         if let Some(body) = &call.body {
             request = request.body(body.clone());
         }
+        let span = tracing::info_span!(
+            "upstream",
+            %operation,
+            method = %call.method,
+            path = url.path(),
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
         let started = Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(operation, e, deadline_bound))?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(operation, e, deadline_bound))?;
-        tracing::debug!(%operation, method = %call.method, path = url.path(), status, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call");
+        let exchange = async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let retry_after = retry_after(response.headers());
+            Ok::<_, reqwest::Error>((status, retry_after, response.bytes().await?))
+        };
+        let result = exchange.instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        let status = result.as_ref().ok().map(|(status, ..)| *status);
+        span.record("elapsed_ms", elapsed.as_millis() as u64);
+        if let Some(status) = status {
+            span.record("status", status);
+        }
+        span.in_scope(|| tracing::debug!("upstream call"));
+        if let Some(metrics) = &self.metrics {
+            metrics.upstream_request(operation, status, elapsed);
+        }
+        let (status, retry_after, body) = result.map_err(|e| transport_error(operation, e, deadline_bound))?;
         if (200..300).contains(&status) {
             return Ok(Reply { status, body });
         }

@@ -41,7 +41,10 @@ async fn requests_are_signed_with_the_gateways_key() {
     let sent = &world.upstream_requests()[0];
     let authorization = header(sent, "authorization").expect("Authorization");
     assert!(authorization.starts_with(&format!("SDK-HMAC-SHA256 Access={ACCESS_KEY}, SignedHeaders=")));
-    assert!(authorization.contains("content-type;host;x-project-id;x-sdk-date"), "{authorization}");
+    assert!(
+        authorization.contains("content-type;host;x-project-id;x-sdk-date"),
+        "{authorization}"
+    );
     assert!(header(sent, "x-sdk-date").is_some());
     assert!(header(sent, "x-auth-token").is_none());
 }
@@ -56,14 +59,23 @@ async fn a_wrong_secret_key_is_unauthenticated_with_details() {
         });
     })
     .await;
-    let status = world.backups.clone().list_backups(list()).await.expect_err("bad signature");
+    let status = world
+        .backups
+        .clone()
+        .list_backups(list())
+        .await
+        .expect_err("bad signature");
     assert_eq!(status.code(), Code::Unauthenticated);
     let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
     assert_eq!(info.reason, "UPSTREAM_UNAUTHENTICATED");
     assert_eq!(info.metadata.get("httpStatus").map(String::as_str), Some("401"));
     assert_eq!(info.metadata.get("vbsCode").map(String::as_str), Some("APIGW.0301"));
     assert!(!status.message().contains(SECRET_KEY) && !status.message().contains(ACCESS_KEY));
-    assert_eq!(world.upstream_requests().len(), 1, "a rejected signature is not retried");
+    assert_eq!(
+        world.upstream_requests().len(),
+        1,
+        "a rejected signature is not retried"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +116,12 @@ async fn temporary_credentials_send_and_sign_their_security_token() {
         });
     })
     .await;
-    world.backups.clone().list_backups(list()).await.expect("temporary credentials");
+    world
+        .backups
+        .clone()
+        .list_backups(list())
+        .await
+        .expect("temporary credentials");
     let sent = &world.upstream_requests()[0];
     assert_eq!(header(sent, "x-security-token"), Some("temporary-security-token"));
     assert!(header(sent, "authorization").unwrap().contains("x-security-token"));
@@ -137,7 +154,12 @@ async fn iam_tokens_are_issued_once_and_shared_by_concurrent_calls() {
     assert_eq!(world.sim.issued_token_count(), 1);
     let sent = &world.upstream_requests()[0];
     assert!(header(sent, "x-auth-token").is_some());
-    let iam_calls: Vec<_> = world.sim.requests().into_iter().filter(|r| r.path == "/v3/auth/tokens").collect();
+    let iam_calls: Vec<_> = world
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v3/auth/tokens")
+        .collect();
     assert_eq!(iam_calls.len(), 1);
     assert!(!iam_calls[0].body.contains(IAM_PASSWORD));
 }
@@ -177,7 +199,11 @@ async fn token_expiry_mid_run_is_survived_by_one_renewal() {
         .await;
     created.expect("a write survives a revoked token too");
     assert_eq!(world.sim.issued_token_count(), 3);
-    let creates = world.upstream_requests().into_iter().filter(|r| r.method == "POST").count();
+    let creates = world
+        .upstream_requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
     assert_eq!(creates, 3, "the first backup, the rejected attempt and its resend");
 }
 
@@ -206,7 +232,12 @@ async fn a_rejected_iam_user_is_unauthenticated() {
         }
     })
     .await;
-    let status = world.backups.clone().list_backups(list()).await.expect_err("wrong password");
+    let status = world
+        .backups
+        .clone()
+        .list_backups(list())
+        .await
+        .expect_err("wrong password");
     assert_eq!(status.code(), Code::Unauthenticated);
     let info = status.get_error_details().error_info().cloned().unwrap();
     assert_eq!(info.reason, "CREDENTIALS_REJECTED");
@@ -227,7 +258,10 @@ async fn an_unreachable_iam_is_unavailable() {
     .await;
     let status = world.backups.clone().list_backups(list()).await.expect_err("IAM down");
     assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(status.get_error_details().error_info().unwrap().reason, "CREDENTIALS_UNAVAILABLE");
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "CREDENTIALS_UNAVAILABLE"
+    );
 }
 
 fn with_caller_token<T>(message: T, token: &str) -> Request<T> {
@@ -250,7 +284,10 @@ async fn pass_through_sends_the_callers_own_token() {
         .list_backups(with_caller_token(list(), "caller-own-token"))
         .await
         .expect("the caller's token works");
-    backups.list_backups(list()).await.expect("without one, the gateway signs");
+    backups
+        .list_backups(list())
+        .await
+        .expect("without one, the gateway signs");
     let status = backups
         .list_backups(with_caller_token(list(), "someone-elses-token"))
         .await
@@ -259,7 +296,10 @@ async fn pass_through_sends_the_callers_own_token() {
 
     let sent = world.upstream_requests();
     assert_eq!(header(&sent[0], "x-auth-token"), Some("caller-own-token"));
-    assert!(header(&sent[0], "authorization").is_none(), "no signature beside the caller's token");
+    assert!(
+        header(&sent[0], "authorization").is_none(),
+        "no signature beside the caller's token"
+    );
     assert!(header(&sent[1], "authorization").is_some());
     assert!(header(&sent[1], "x-auth-token").is_none());
     assert_eq!(sent.len(), 3, "a rejected caller token is not retried");

@@ -54,6 +54,8 @@ pub struct World {
     pub channel: Channel,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// http://.../metrics when the test turned metrics on (config.metrics_listen).
+    pub metrics_url: Option<String>,
 }
 
 impl World {
@@ -72,7 +74,12 @@ impl World {
         let mut config = Config::for_testing(sim.url().parse().expect("simulator URL"));
         config.credentials = gateway_credentials(crate::AUTH, &sim.url());
         adjust(&mut config);
-        let (channel, stop, server) = serve(&config).await;
+        let app = App::new(&config).expect("gateway config");
+        let metrics_url = match config.metrics_listen {
+            Some(_) => Some(serve_metrics(&app).await),
+            None => None,
+        };
+        let (channel, stop, server) = serve_app(app).await;
         World {
             sim,
             backups: BackupServiceClient::new(channel.clone()),
@@ -81,12 +88,17 @@ impl World {
             channel,
             stop: Some(stop),
             server: Some(server),
+            metrics_url,
         }
     }
 
     /// The VBS requests the simulator received (IAM token requests left out).
     pub fn upstream_requests(&self) -> Vec<RecordedRequest> {
-        self.sim.requests().into_iter().filter(|r| !r.path.starts_with("/v3/")).collect()
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| !r.path.starts_with("/v3/"))
+            .collect()
     }
 
     /// Moves simulated time on by whole seconds.
@@ -194,9 +206,25 @@ pub fn gateway_credentials(mode: AuthMode, sim_url: &str) -> Credentials {
     }
 }
 
+/// Serves the app's metrics on port 0 (whatever address the config names).
+async fn serve_metrics(app: &App) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+    let address = listener.local_addr().expect("metrics address");
+    let server = app
+        .serve_metrics(listener, std::future::pending())
+        .expect("metrics are on");
+    tokio::spawn(server);
+    format!("http://{address}/metrics")
+}
+
 /// Starts a gateway for `config` on port 0 and connects a channel to it.
 pub async fn serve(config: &Config) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
     let app = App::new(config).expect("gateway config");
+    serve_app(app).await
+}
+
+/// Serves `app` on port 0 and connects a channel to it.
+pub async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let address = listener.local_addr().expect("gateway address");
     let (stop, stopped) = oneshot::channel::<()>();

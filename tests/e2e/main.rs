@@ -10,6 +10,7 @@ mod backups;
 mod errors;
 mod harness;
 mod jobs;
+mod observability;
 mod policies;
 mod rest_models;
 mod server;

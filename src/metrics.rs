@@ -1,0 +1,265 @@
+//! Prometheus metrics of one gateway: its own registry (not process-global,
+//! so every gateway and every test counts alone), what is recorded where, and
+//! the /metrics endpoint served on its own address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use tokio::net::TcpListener;
+
+use crate::rest::Operation;
+use crate::rest::iam::TokenStats;
+use crate::watch::HubStats;
+
+const METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Latency buckets from half a millisecond (a cached read) to a minute (a
+/// long-lived watch), in seconds.
+const BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+const RPC_STARTED: &str = "grpc_server_started_total";
+const RPC_HANDLED: &str = "grpc_server_handled_total";
+const RPC_SECONDS: &str = "grpc_server_handling_seconds";
+const UPSTREAM_REQUESTS: &str = "vbs_upstream_requests_total";
+const UPSTREAM_SECONDS: &str = "vbs_upstream_request_duration_seconds";
+const WATCHERS: &str = "vbs_watch_active_watchers";
+const POLLERS: &str = "vbs_watch_active_pollers";
+const POLLS: &str = "vbs_watch_upstream_polls_total";
+const REFRESHES: &str = "vbs_credential_refreshes_total";
+const REFRESH_FAILURES: &str = "vbs_credential_refresh_failures_total";
+
+/// The gateway's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// What a gRPC call is, for labels: "/vbs.v2.JobService/WatchJob" gives
+/// service "vbs.v2.JobService", method "WatchJob".
+#[derive(Debug, Clone)]
+pub struct RpcName {
+    pub service: String,
+    pub method: String,
+}
+
+impl RpcName {
+    pub fn from_path(path: &str) -> RpcName {
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or(("unknown", "unknown"));
+        RpcName {
+            service: service.to_string(),
+            method: method.to_string(),
+        }
+    }
+
+    fn labels(&self) -> Vec<Label> {
+        vec![
+            Label::new("grpc_service", self.service.clone()),
+            Label::new("grpc_method", self.method.clone()),
+        ]
+    }
+
+    /// The call shape, as go-grpc-prometheus labels it.
+    fn kind(&self) -> &'static str {
+        match self.method.as_str() {
+            "WatchJob" | "WatchJobs" | "Watch" => "server_stream",
+            "ServerReflectionInfo" => "bidi_stream",
+            _ => "unary",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        describe(&recorder);
+        Metrics {
+            recorder: Arc::new(recorder),
+        }
+    }
+
+    pub fn rpc_started(&self, rpc: &RpcName) {
+        let mut labels = rpc.labels();
+        labels.push(Label::new("grpc_type", rpc.kind()));
+        self.counter(RPC_STARTED, labels).increment(1);
+    }
+
+    pub fn rpc_handled(&self, rpc: &RpcName, code: tonic::Code, elapsed: Duration) {
+        let mut labels = rpc.labels();
+        labels.push(Label::new("grpc_type", rpc.kind()));
+        self.histogram(RPC_SECONDS, labels.clone())
+            .record(elapsed.as_secs_f64());
+        labels.push(Label::new("grpc_code", code_name(code)));
+        self.counter(RPC_HANDLED, labels).increment(1);
+    }
+
+    /// One upstream request; `status` is the HTTP status, or None when no
+    /// answer came (connection failure, timeout).
+    pub fn upstream_request(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
+        let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+        let operation = Label::new("operation", operation.name());
+        self.histogram(UPSTREAM_SECONDS, vec![operation.clone()])
+            .record(elapsed.as_secs_f64());
+        self.counter(UPSTREAM_REQUESTS, vec![operation, Label::new("status", status)])
+            .increment(1);
+    }
+
+    /// The Prometheus text, with the job hub's and the IAM token source's
+    /// own counts read at this moment.
+    pub fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
+        if let Some(hub) = hub {
+            self.gauge(WATCHERS).set(hub.active_watchers as f64);
+            self.gauge(POLLERS).set(hub.active_pollers as f64);
+            self.counter(POLLS, vec![]).absolute(hub.polls_total);
+        }
+        if let Some(tokens) = tokens {
+            self.counter(REFRESHES, vec![]).absolute(tokens.issued);
+            self.counter(REFRESH_FAILURES, vec![]).absolute(tokens.failures);
+        }
+        self.recorder.handle().render()
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> metrics::Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    fn gauge(&self, name: &'static str) -> metrics::Gauge {
+        self.recorder.register_gauge(&Key::from_name(name), &METADATA)
+    }
+
+    fn histogram(&self, name: &'static str, labels: Vec<Label>) -> metrics::Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &METADATA)
+    }
+}
+
+fn describe(recorder: &PrometheusRecorder) {
+    let counters = [
+        (RPC_STARTED, "RPCs started on the server."),
+        (RPC_HANDLED, "RPCs completed on the server, by gRPC code."),
+        (
+            UPSTREAM_REQUESTS,
+            "Requests sent to VBS, by operation and HTTP status (none: no answer).",
+        ),
+        (POLLS, "Upstream polls made by the job hub for all watchers."),
+        (REFRESHES, "IAM tokens obtained."),
+        (REFRESH_FAILURES, "Failed attempts to obtain an IAM token."),
+    ];
+    for (name, help) in counters {
+        recorder.describe_counter(name.into(), None, help.into());
+    }
+    recorder.describe_gauge(
+        WATCHERS.into(),
+        None,
+        "Open job watches (WatchJob, WatchJobs, WaitJob).".into(),
+    );
+    recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
+    recorder.describe_histogram(
+        RPC_SECONDS.into(),
+        Some(Unit::Seconds),
+        "Time from an RPC's arrival to its last message.".into(),
+    );
+    recorder.describe_histogram(
+        UPSTREAM_SECONDS.into(),
+        Some(Unit::Seconds),
+        "Duration of requests to VBS.".into(),
+    );
+}
+
+/// The name Prometheus dashboards expect for a gRPC code ("OK", "NotFound", ...).
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "Canceled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` completes. `render`
+/// produces the text (it reads the live counts).
+pub async fn serve(
+    listener: TcpListener,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let render = render.clone();
+            async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], render()) }
+        }),
+    );
+    let address: SocketAddr = listener.local_addr()?;
+    tracing::info!(%address, "serving metrics at /metrics");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_rpc_and_upstream_series_with_their_labels() {
+        let metrics = Metrics::new();
+        let rpc = RpcName::from_path("/vbs.v2.BackupService/GetBackup");
+        metrics.rpc_started(&rpc);
+        metrics.rpc_handled(&rpc, tonic::Code::NotFound, Duration::from_millis(3));
+        metrics.upstream_request(Operation::GetBackup, Some(404), Duration::from_millis(2));
+        let text = metrics.render(None, None);
+        assert!(text.contains(r#"grpc_server_started_total{grpc_service="vbs.v2.BackupService",grpc_method="GetBackup",grpc_type="unary"} 1"#), "{text}");
+        assert!(text.contains(r#"grpc_code="NotFound""#), "{text}");
+        assert!(text.contains("grpc_server_handling_seconds_bucket"), "{text}");
+        assert!(
+            text.contains(r#"vbs_upstream_requests_total{operation="GetBackup",status="404"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_gateway_counts_alone() {
+        let first = Metrics::new();
+        let second = Metrics::new();
+        first.upstream_request(Operation::GetJob, Some(200), Duration::from_millis(1));
+        assert!(!second.render(None, None).contains("GetJob"));
+    }
+}
