@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::proto::SmallBufferCodec")
         .compile_fds(contract)?;
 
     let reflection = protox::Compiler::new(["proto"])?
