@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::lenient;
 use super::transport::{Call, Transport};
-use super::{CallContext, Operation, RestError};
+use super::{CallContext, Operation, RestError, query_pairs};
 
 /// A key/value tag on a backup or policy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -209,16 +209,7 @@ impl BackupQuery {
             ("sort_key", &self.sort_key),
             ("sort_dir", &self.sort_dir),
         ];
-        let numbers = [("limit", self.limit), ("offset", self.offset)];
-        texts
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-            .chain(
-                numbers
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))),
-            )
-            .collect()
+        query_pairs(&texts, &[("limit", self.limit), ("offset", self.offset)])
     }
 }
 

@@ -92,3 +92,14 @@ pub struct CallContext {
     /// The caller's own token, when pass-through is enabled and it sent one.
     pub caller_token: Option<Secret>,
 }
+
+/// The query pairs of the filters that are set, texts first, then numbers.
+fn query_pairs(texts: &[(&str, &Option<String>)], numbers: &[(&str, Option<i64>)]) -> Vec<(String, String)> {
+    let texts = texts
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| (key.to_string(), v.clone())));
+    let numbers = numbers
+        .iter()
+        .filter_map(|(key, value)| value.map(|v| (key.to_string(), v.to_string())));
+    texts.chain(numbers).collect()
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::backups::Tag;
 use super::lenient;
 use super::transport::{Call, Transport};
-use super::{CallContext, Operation, RestError};
+use super::{CallContext, Operation, RestError, query_pairs};
 
 /// A schedule as sent: only the fields set go on the wire.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -184,16 +184,7 @@ impl TaskQuery {
             ("status", &self.status),
             ("sort_key", &self.sort_key),
         ];
-        let numbers = [("limit", self.limit), ("offset", self.offset)];
-        texts
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-            .chain(
-                numbers
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))),
-            )
-            .collect()
+        query_pairs(&texts, &[("limit", self.limit), ("offset", self.offset)])
     }
 }
 
