@@ -1,0 +1,1366 @@
+//! Gateway overhead on loopback, side by side: a bare tonic echo hop, the signed REST call straight
+//! to the simulator, and the same call through the gateway; each server is a process of its own, so
+//! its CPU comes from /proc. Measures; asserts nothing. `cargo bench --bench gateway [-- --json PATH]`.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use prost::Message as _;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Request, Response, Status};
+use vbs_gateway::proto::pb::backup_service_server::{BackupService, BackupServiceServer};
+use vbs_gateway::proto::pb::{self, backup_service_client::BackupServiceClient};
+use vbs_gateway::rest::backups::{CloudBackupSpec, CreateCloudBackup, JobStarted, OneBackup};
+use vbs_gateway::rest::signer::{self, Credentials, RequestView};
+
+type BenchResult<T> = Result<T, Box<dyn Error>>;
+
+/// Sequential calls before the timed ones, to open connections and warm caches.
+const WARM_UP_CALLS: usize = 500;
+/// Timed sequential calls per latency measurement (p99 rests on the slowest 30),
+/// made in blocks of LATENCY_BLOCK that alternate between the routes.
+const LATENCY_CALLS: usize = 3_000;
+const LATENCY_BLOCK: usize = 250;
+const CONCURRENCY: [usize; 2] = [16, 64];
+/// Callers run this long before the counted window opens.
+const THROUGHPUT_WARM_UP: Duration = Duration::from_millis(300);
+/// Long enough for a steady state, and for 10 ms clock ticks (the fallback
+/// CPU clock) to stay under 1% of any busy process's CPU.
+const THROUGHPUT_WINDOW: Duration = Duration::from_secs(2);
+/// How long a started process may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// "Other load" above this (% of the machine) gets a warning under the tables.
+const OTHER_LOAD_WARNING: f64 = 5.0;
+
+/// Targets of the issue, as ratios from the same run.
+const ADDED_LATENCY_TARGET: f64 = 1.3;
+const CPU_TARGET: f64 = 2.0;
+
+const ACCESS_KEY: &str = "BENCHAKID00000000001";
+const SECRET_KEY: &str = "benchSecretKeyForTheGatewayOverhead00001";
+const PROJECT_ID: &str = "0b5e4d3c2a1f49e8b7c6d5e4f3a2b1c0";
+/// The first demo disk of the simulator (10 GB, available).
+const VOLUME_ID: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";
+const BACKUP_NAME: &str = "bench-backup";
+const BACKUP_DESCRIPTION: &str = "gateway overhead benchmark";
+const JSON: &str = "application/json";
+/// Arguments of the echo server role: `--echo-server PORT GET_RESPONSE_FILE JOB_ID`.
+const ECHO_ROLE: &str = "--echo-server";
+
+fn main() -> BenchResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(ECHO_ROLE) {
+        return echo::run(&args[1..]);
+    }
+    // `cargo bench` adds `--bench`; only `--json PATH` is ours.
+    let json_path = args
+        .iter()
+        .position(|a| a == "--json")
+        .map(|i| args.get(i + 1).map(PathBuf::from).ok_or("--json needs a path"))
+        .transpose()?;
+    let only = Only(
+        args.iter()
+            .position(|a| a == "--only")
+            .map(|i| args.get(i + 1).cloned().ok_or("--only needs OPERATION[/ROUTE]"))
+            .transpose()?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(run(only))?;
+    print!("{}", report.render());
+    if let Some(path) = json_path {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ the run
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum Op {
+    GetBackup,
+    CreateBackup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Route {
+    /// The bare gRPC hop: a tonic server answering a canned message.
+    Echo,
+    /// A client signing its own REST call to the simulator.
+    DirectRest,
+    /// The gateway, signing its REST call to the simulator.
+    Gateway,
+}
+
+impl Route {
+    const ALL: [Route; 3] = [Route::Echo, Route::DirectRest, Route::Gateway];
+
+    /// As `--only` names it: echo, direct, gateway.
+    fn slug(self) -> &'static str {
+        match self {
+            Route::Echo => "echo",
+            Route::DirectRest => "direct",
+            Route::Gateway => "gateway",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Echo => "echo (bare gRPC)",
+            Route::DirectRest => "direct REST",
+            Route::Gateway => "gateway",
+        }
+    }
+}
+
+/// `--only GetBackup/gateway` (or any part of it, e.g. `CreateBackup`, `/echo`)
+/// measures only the matching rows, for profiling one of them; the ratios
+/// need all three rows of an operation.
+struct Only(Option<String>);
+
+impl Only {
+    fn selects(&self, op: Op, route: Route) -> bool {
+        self.0
+            .as_deref()
+            .is_none_or(|only| format!("{op:?}/{}", route.slug()).contains(only))
+    }
+}
+
+async fn run(only: Only) -> BenchResult<Report> {
+    let binary = build_gateway_binary()?;
+    let work = WorkDir::new()?;
+    let secret_key_file = work.path.join("secret-key");
+    std::fs::write(&secret_key_file, SECRET_KEY)?;
+    let hz = clock_ticks_per_second()?;
+    let machine = Machine::read();
+    let revision = revision();
+    eprintln!(
+        "machine: {} ({} cores); clock ticks: {hz}/s",
+        machine.cpu, machine.cores
+    );
+
+    // Setup on a first simulator + gateway: one backup for every GetBackup,
+    // and the gateway's real answers, which the echo server then repeats.
+    let stack = Stack::start(&binary, &secret_key_file).await?;
+    let setup_rest = Direct::new(stack.simulator_port, "")?;
+    let started: JobStarted = serde_json::from_slice(&setup_rest.create().await?)?;
+    let backup_id = backup_of_job(&setup_rest, &started.job_id).await?;
+    let grpc = Grpc::connect(stack.gateway_port, &backup_id).await?;
+    let get_answer = grpc.get_backup_response().await?;
+    let create_answer = grpc.create_backup_response().await?;
+    let answer_file = work.path.join("get-backup-response.bin");
+    std::fs::write(&answer_file, get_answer.encode_to_vec())?;
+    eprintln!(
+        "message sizes: GetBackupResponse {} bytes, CreateBackupResponse {} bytes",
+        get_answer.encoded_len(),
+        create_answer.encoded_len()
+    );
+
+    let echo_port = free_port()?;
+    let echo_process = Process::spawn(
+        "echo server",
+        Command::new(std::env::current_exe()?)
+            .arg(ECHO_ROLE)
+            .arg(echo_port.to_string())
+            .arg(&answer_file)
+            .arg(&create_answer.job_id),
+    )?;
+    let echo = Target {
+        caller: Caller::Grpc(Grpc::connect(echo_port, &backup_id).await?),
+        meter: Meter::new(hz, &[("echo", echo_process.pid())]),
+        _stack: None,
+    };
+    let targets = Targets {
+        binary,
+        secret_key_file,
+        backup_id,
+        hz,
+        stack,
+        echo,
+    };
+
+    let mut rows = Vec::new();
+    for op in [Op::GetBackup, Op::CreateBackup] {
+        let routes: Vec<Route> = Route::ALL.into_iter().filter(|r| only.selects(op, *r)).collect();
+        if routes.is_empty() {
+            continue;
+        }
+        eprintln!("{op:?}: latency at concurrency 1, routes interleaved");
+        let mut latency_targets = Vec::new();
+        for route in &routes {
+            latency_targets.push(targets.get(op, *route).await?);
+        }
+        let latencies = latency(op, &mut latency_targets).await;
+        drop(latency_targets);
+        for (route, (percentiles, phase)) in routes.into_iter().zip(latencies) {
+            let mut phases = vec![phase];
+            for concurrency in CONCURRENCY {
+                eprintln!("{op:?} via {}: throughput at concurrency {concurrency}", route.label());
+                let target = targets.get(op, route).await?;
+                phases.push(throughput(op, &target, concurrency).await);
+            }
+            let row = Row {
+                operation: op,
+                route,
+                p50_us: percentiles[0],
+                p90_us: percentiles[1],
+                p99_us: percentiles[2],
+                phases,
+            };
+            if row.failures() > 0 {
+                eprintln!(
+                    "!!! {} failed calls measuring {op:?} via {}",
+                    row.failures(),
+                    route.label()
+                );
+            }
+            rows.push(row);
+        }
+    }
+    drop(targets);
+    drop(echo_process);
+    Ok(Report::new(machine, revision, hz, get_answer.encoded_len(), rows))
+}
+
+/// Hands out a caller and meter for each route and phase.
+struct Targets {
+    binary: PathBuf,
+    secret_key_file: PathBuf,
+    backup_id: String,
+    hz: u64,
+    /// The setup simulator and gateway, which serve every GetBackup.
+    stack: Stack,
+    echo: Target,
+}
+
+impl Targets {
+    async fn get(&self, op: Op, route: Route) -> BenchResult<Target> {
+        match (op, route) {
+            (_, Route::Echo) => Ok(self.echo.shared()),
+            // Reads change nothing: every phase uses the setup stack.
+            (Op::GetBackup, route) => self.on_stack(route, &self.stack).await,
+            // Each create leaves a backup and a job behind, and the simulator
+            // scans them all on every request, so it slows down as they pile
+            // up: each create phase gets a fresh simulator (and gateway), so
+            // both routes see a simulator in the same state.
+            (Op::CreateBackup, route) => {
+                let stack = Stack::start(&self.binary, &self.secret_key_file).await?;
+                let mut target = self.on_stack(route, &stack).await?;
+                target._stack = Some(stack);
+                Ok(target)
+            }
+        }
+    }
+
+    /// A caller of `route` on `stack`, with a meter of the processes serving it.
+    async fn on_stack(&self, route: Route, stack: &Stack) -> BenchResult<Target> {
+        let (caller, processes) = match route {
+            Route::DirectRest => (
+                Caller::Rest(Direct::new(stack.simulator_port, &self.backup_id)?),
+                vec![("simulator", stack.simulator.pid())],
+            ),
+            Route::Gateway => (
+                Caller::Grpc(Grpc::connect(stack.gateway_port, &self.backup_id).await?),
+                vec![("gateway", stack.gateway.pid()), ("simulator", stack.simulator.pid())],
+            ),
+            Route::Echo => return Err("the echo server is not on a stack".into()),
+        };
+        Ok(Target {
+            caller,
+            meter: Meter::new(self.hz, &processes),
+            _stack: None,
+        })
+    }
+}
+
+/// One phase's caller and the processes whose CPU it reads.
+struct Target {
+    caller: Caller,
+    meter: Meter,
+    /// Keeps a fresh stack running for the phase.
+    _stack: Option<Stack>,
+}
+
+impl Target {
+    /// Another handle on the same servers and connections.
+    fn shared(&self) -> Target {
+        Target {
+            caller: self.caller.clone(),
+            meter: self.meter.clone(),
+            _stack: None,
+        }
+    }
+}
+
+/// The backup that a (finished) create job made.
+async fn backup_of_job(rest: &Direct, job_id: &str) -> BenchResult<String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let job: serde_json::Value = serde_json::from_slice(&rest.get_job(job_id).await?)?;
+        if job["status"] == "SUCCESS" {
+            let id = job["entities"]["backup_id"]
+                .as_str()
+                .ok_or("job without entities.backup_id")?;
+            return Ok(id.to_owned());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the setup backup job did not succeed: {job}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---------------------------------------------------------------- callers
+
+/// One way of making the operation; cheap to clone (clones share connections).
+#[derive(Clone)]
+enum Caller {
+    Grpc(Grpc),
+    Rest(Direct),
+}
+
+impl Caller {
+    async fn call(&mut self, op: Op) -> Result<(), String> {
+        match (self, op) {
+            (Caller::Grpc(grpc), Op::GetBackup) => grpc.get().await,
+            (Caller::Grpc(grpc), Op::CreateBackup) => grpc.create().await,
+            (Caller::Rest(rest), Op::GetBackup) => {
+                let body = rest.get().await?;
+                let reply: OneBackup = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                black_box(reply);
+                Ok(())
+            }
+            (Caller::Rest(rest), Op::CreateBackup) => {
+                let body = rest.create().await?;
+                let reply: JobStarted = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                black_box(reply);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A gRPC client on one channel: concurrent callers clone it and share one
+/// HTTP/2 connection, as the callers in one client process would.
+#[derive(Clone)]
+struct Grpc {
+    client: BackupServiceClient<Channel>,
+    backup_id: String,
+}
+
+impl Grpc {
+    async fn connect(port: u16, backup_id: &str) -> BenchResult<Grpc> {
+        let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let channel = loop {
+            match endpoint.connect().await {
+                Ok(channel) => break channel,
+                Err(error) if Instant::now() > deadline => {
+                    return Err(format!("nothing accepts gRPC on port {port}: {error}").into());
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        Ok(Grpc {
+            client: BackupServiceClient::new(channel),
+            backup_id: backup_id.to_owned(),
+        })
+    }
+
+    fn get_request(&self) -> pb::GetBackupRequest {
+        pb::GetBackupRequest {
+            backup_id: self.backup_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn create_request() -> pb::CreateBackupRequest {
+        pb::CreateBackupRequest {
+            volume_id: VOLUME_ID.into(),
+            name: BACKUP_NAME.into(),
+            description: BACKUP_DESCRIPTION.into(),
+            ..Default::default()
+        }
+    }
+
+    async fn get(&mut self) -> Result<(), String> {
+        let reply = self.client.get_backup(self.get_request()).await.map_err(status_text)?;
+        black_box(reply.into_inner());
+        Ok(())
+    }
+
+    async fn create(&mut self) -> Result<(), String> {
+        let reply = self
+            .client
+            .create_backup(Grpc::create_request())
+            .await
+            .map_err(status_text)?;
+        black_box(reply.into_inner());
+        Ok(())
+    }
+
+    async fn get_backup_response(&self) -> BenchResult<pb::GetBackupResponse> {
+        Ok(self.client.clone().get_backup(self.get_request()).await?.into_inner())
+    }
+
+    async fn create_backup_response(&self) -> BenchResult<pb::CreateBackupResponse> {
+        Ok(self
+            .client
+            .clone()
+            .create_backup(Grpc::create_request())
+            .await?
+            .into_inner())
+    }
+}
+
+fn status_text(status: Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// What a client without the gateway does: one pooled reqwest client, every
+/// request signed with the crate's signer over the same headers and body
+/// bytes the gateway sends, the JSON answer decoded into the same models.
+#[derive(Clone)]
+struct Direct(Arc<DirectInner>);
+
+struct DirectInner {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+    signed_headers: Vec<(String, String)>,
+    get_path: String,
+    create_path: String,
+    create_body: Bytes,
+}
+
+impl Direct {
+    fn new(port: u16, backup_id: &str) -> BenchResult<Direct> {
+        // reqwest is built with rustls but no provider; plain http needs none,
+        // but the builder wants one installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let body = CreateCloudBackup {
+            backup: CloudBackupSpec {
+                volume_id: VOLUME_ID.into(),
+                snapshot_id: None,
+                name: BACKUP_NAME.into(),
+                description: Some(BACKUP_DESCRIPTION.into()),
+                tags: Vec::new(),
+                extend_param: BTreeMap::new(),
+            },
+        };
+        let host = format!("127.0.0.1:{port}");
+        Ok(Direct(Arc::new(DirectInner {
+            http: reqwest::Client::builder().build()?,
+            base: format!("http://{host}"),
+            host,
+            signed_headers: vec![
+                ("content-type".into(), JSON.into()),
+                ("x-project-id".into(), PROJECT_ID.into()),
+            ],
+            get_path: format!("/v2/{PROJECT_ID}/backups/{backup_id}"),
+            create_path: format!("/v2/{PROJECT_ID}/cloudbackups"),
+            create_body: Bytes::from(serde_json::to_vec(&body)?),
+        })))
+    }
+
+    async fn get(&self) -> Result<Bytes, String> {
+        self.send(reqwest::Method::GET, &self.0.get_path, Bytes::new()).await
+    }
+
+    async fn create(&self) -> Result<Bytes, String> {
+        self.send(reqwest::Method::POST, &self.0.create_path, self.0.create_body.clone())
+            .await
+    }
+
+    async fn get_job(&self, job_id: &str) -> Result<Bytes, String> {
+        let path = format!("/v1/{PROJECT_ID}/jobs/{job_id}");
+        self.send(reqwest::Method::GET, &path, Bytes::new()).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Bytes) -> Result<Bytes, String> {
+        let inner = &self.0;
+        let view = RequestView {
+            method: method.as_str(),
+            host: &inner.host,
+            path,
+            query: &[],
+            headers: &inner.signed_headers,
+            body: &body,
+        };
+        let credentials = Credentials {
+            access_key: ACCESS_KEY,
+            secret_key: SECRET_KEY,
+            security_token: None,
+        };
+        let signature = signer::sign(&view, &credentials, Utc::now());
+        let mut request = inner
+            .http
+            .request(method, format!("{}{path}", inner.base))
+            .header("content-type", JSON)
+            .header("x-project-id", PROJECT_ID)
+            .header("x-sdk-date", signature.x_sdk_date)
+            .header("authorization", signature.authorization);
+        if !body.is_empty() {
+            request = request.body(body);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+        }
+        Ok(bytes)
+    }
+}
+
+// ------------------------------------------------------------- measuring
+
+#[derive(Debug, Serialize)]
+struct Row {
+    operation: Op,
+    route: Route,
+    /// Latency at concurrency 1, microseconds.
+    p50_us: f64,
+    p90_us: f64,
+    p99_us: f64,
+    /// Concurrency 1 (the latency calls), then each of CONCURRENCY.
+    phases: Vec<Phase>,
+}
+
+impl Row {
+    fn phase(&self, concurrency: usize) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.concurrency == concurrency)
+    }
+
+    /// The most CPU that processes outside the benchmark took in any phase.
+    fn others_cpu_percent(&self) -> f64 {
+        self.phases.iter().map(|p| p.others_cpu_percent).fold(0.0, f64::max)
+    }
+
+    fn failures(&self) -> u64 {
+        self.phases.iter().map(|p| p.failed).sum()
+    }
+
+    /// CPU microseconds per RPC of one process at one concurrency.
+    fn cpu(&self, process: &str, concurrency: usize) -> Option<f64> {
+        self.phase(concurrency)?.cpu_us_per_rpc.get(process).copied()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Phase {
+    concurrency: usize,
+    ok: u64,
+    failed: u64,
+    seconds: f64,
+    requests_per_second: f64,
+    /// Per process ("echo", "gateway", "simulator", "client"): CPU time
+    /// (user + system) during the phase divided by the successful calls, from
+    /// the source in `Report::cpu_source`.
+    cpu_us_per_rpc: BTreeMap<&'static str, f64>,
+    /// The same from /proc/PID/stat clock ticks, as a cross-check.
+    cpu_us_per_rpc_from_ticks: BTreeMap<&'static str, f64>,
+    /// CPU used by processes outside the benchmark during the phase, in % of
+    /// the machine: above a few percent the phase ran on a busy machine.
+    others_cpu_percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_error: Option<String>,
+}
+
+/// Latency at concurrency 1 of each target: after a warm-up, calls go in
+/// blocks, one block per target in turn, so that every route sees the same
+/// machine (a busy neighbour or a slow minute hits all of them alike).
+/// Returns p50/p90/p99 in microseconds and the phase, per target.
+async fn latency(op: Op, targets: &mut [Target]) -> Vec<([f64; 3], Phase)> {
+    struct Tally {
+        samples: Vec<Duration>,
+        ok: u64,
+        failed: u64,
+        first_error: Option<String>,
+        busy: Duration,
+        usage: Option<Usage>,
+    }
+    let mut tallies: Vec<Tally> = targets
+        .iter()
+        .map(|_| Tally {
+            samples: Vec::with_capacity(LATENCY_CALLS),
+            ok: 0,
+            failed: 0,
+            first_error: None,
+            busy: Duration::ZERO,
+            usage: None,
+        })
+        .collect();
+    for (target, tally) in targets.iter_mut().zip(&mut tallies) {
+        for _ in 0..WARM_UP_CALLS {
+            if let Err(error) = target.caller.call(op).await {
+                tally.failed += 1;
+                tally.first_error.get_or_insert(error);
+            }
+        }
+    }
+    for _ in 0..LATENCY_CALLS / LATENCY_BLOCK {
+        for (target, tally) in targets.iter_mut().zip(&mut tallies) {
+            let before = target.meter.sample();
+            let started = Instant::now();
+            for _ in 0..LATENCY_BLOCK {
+                let call_started = Instant::now();
+                let result = target.caller.call(op).await;
+                tally.samples.push(call_started.elapsed());
+                match result {
+                    Ok(()) => tally.ok += 1,
+                    Err(error) => {
+                        tally.failed += 1;
+                        tally.first_error.get_or_insert(error);
+                    }
+                }
+            }
+            tally.busy += started.elapsed();
+            let used = target.meter.sample().since(&before);
+            tally.usage = Some(match tally.usage.take() {
+                Some(total) => total.plus(&used),
+                None => used,
+            });
+        }
+    }
+    targets
+        .iter()
+        .zip(tallies)
+        .map(|(target, mut tally)| {
+            tally.samples.sort();
+            let percentile = |p: f64| {
+                let rank = ((p * tally.samples.len() as f64).ceil() as usize).clamp(1, tally.samples.len());
+                tally.samples[rank - 1].as_secs_f64() * 1e6
+            };
+            let seconds = tally.busy.as_secs_f64();
+            let usage = tally.usage.unwrap_or_default();
+            let phase = Phase {
+                concurrency: 1,
+                ok: tally.ok,
+                failed: tally.failed,
+                seconds,
+                requests_per_second: tally.ok as f64 / seconds,
+                cpu_us_per_rpc: target.meter.per_call(&usage, tally.ok),
+                cpu_us_per_rpc_from_ticks: target.meter.per_call_from_ticks(&usage, tally.ok),
+                others_cpu_percent: target.meter.others_percent(&usage, seconds),
+                first_error: tally.first_error,
+            };
+            ([percentile(0.50), percentile(0.90), percentile(0.99)], phase)
+        })
+        .collect()
+}
+
+const WARMING: u8 = 0;
+const COUNTING: u8 = 1;
+const STOPPED: u8 = 2;
+
+/// `concurrency` tasks call back to back; only calls that finish while the
+/// window is open count, and CPU is read as the window opens and closes.
+async fn throughput(op: Op, target: &Target, concurrency: usize) -> Phase {
+    let meter = &target.meter;
+    let state = Arc::new(AtomicU8::new(WARMING));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (state, ok, failed) = (state.clone(), ok.clone(), failed.clone());
+            let mut caller = target.caller.clone();
+            tokio::spawn(async move {
+                let mut first_error = None;
+                loop {
+                    let result = caller.call(op).await;
+                    match state.load(Ordering::Relaxed) {
+                        STOPPED => return first_error,
+                        COUNTING => match result {
+                            Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                            Err(error) => {
+                                first_error.get_or_insert(error);
+                                failed.fetch_add(1, Ordering::Relaxed)
+                            }
+                        },
+                        _ => 0,
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(THROUGHPUT_WARM_UP).await;
+    let before = meter.sample();
+    let started = Instant::now();
+    state.store(COUNTING, Ordering::Relaxed);
+    tokio::time::sleep(THROUGHPUT_WINDOW).await;
+    state.store(STOPPED, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    let usage = meter.sample().since(&before);
+    let mut first_error = None;
+    for task in tasks {
+        match task.await {
+            Ok(error) => first_error = first_error.or(error),
+            Err(error) => first_error = first_error.or(Some(format!("caller task failed: {error}"))),
+        }
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    Phase {
+        concurrency,
+        ok,
+        failed,
+        seconds,
+        requests_per_second: ok as f64 / seconds,
+        cpu_us_per_rpc: meter.per_call(&usage, ok),
+        cpu_us_per_rpc_from_ticks: meter.per_call_from_ticks(&usage, ok),
+        others_cpu_percent: meter.others_percent(&usage, seconds),
+        first_error,
+    }
+}
+
+/// Reads the CPU time of a set of processes: those serving a route, and this
+/// one (the client).
+#[derive(Clone)]
+struct Meter {
+    hz: u64,
+    processes: Vec<(&'static str, u32)>,
+}
+
+impl Meter {
+    fn new(hz: u64, processes: &[(&'static str, u32)]) -> Meter {
+        let mut processes = processes.to_vec();
+        processes.push(("client", std::process::id()));
+        Meter { hz, processes }
+    }
+
+    fn sample(&self) -> Usage {
+        Usage {
+            ticks: self.processes.iter().map(|(_, pid)| cpu_ticks(*pid)).collect(),
+            nanos: self.processes.iter().map(|(_, pid)| cpu_nanos(*pid)).collect(),
+            machine: machine_busy_ticks(),
+        }
+    }
+
+    /// CPU microseconds per call of each process: from the per-thread
+    /// nanosecond counters when the kernel keeps them, else from clock ticks.
+    fn per_call(&self, usage: &Usage, calls: u64) -> BTreeMap<&'static str, f64> {
+        if usage.nanos.iter().any(Option::is_none) {
+            return self.per_call_from_ticks(usage, calls);
+        }
+        self.processes
+            .iter()
+            .zip(&usage.nanos)
+            .map(|((name, _), nanos)| (*name, nanos.unwrap_or(0) as f64 / 1e3 / calls.max(1) as f64))
+            .collect()
+    }
+
+    /// The same from utime + stime in /proc/PID/stat (10 ms resolution at 100 Hz).
+    fn per_call_from_ticks(&self, usage: &Usage, calls: u64) -> BTreeMap<&'static str, f64> {
+        self.processes
+            .iter()
+            .zip(&usage.ticks)
+            .map(|((name, _), ticks)| (*name, *ticks as f64 * 1e6 / self.hz as f64 / calls.max(1) as f64))
+            .collect()
+    }
+
+    /// CPU that processes outside this meter used, as a percentage of what
+    /// all cores could do in `seconds`: load that skews the numbers.
+    fn others_percent(&self, usage: &Usage, seconds: f64) -> f64 {
+        let others = usage.machine.saturating_sub(usage.ticks.iter().sum());
+        others as f64 * 100.0 / (seconds * self.hz as f64 * cores() as f64)
+    }
+}
+
+/// CPU counters of the metered processes (clock ticks, and ns where the
+/// kernel has them) and busy ticks of the whole machine: a reading, or the
+/// difference of two.
+#[derive(Debug, Default)]
+struct Usage {
+    ticks: Vec<u64>,
+    nanos: Vec<Option<u64>>,
+    machine: u64,
+}
+
+impl Usage {
+    /// What was used from `earlier` to this reading.
+    fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            ticks: self
+                .ticks
+                .iter()
+                .zip(&earlier.ticks)
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect(),
+            nanos: self
+                .nanos
+                .iter()
+                .zip(&earlier.nanos)
+                .map(|(a, b)| Some(a.as_ref()?.saturating_sub(*b.as_ref()?)))
+                .collect(),
+            machine: self.machine.saturating_sub(earlier.machine),
+        }
+    }
+
+    fn plus(&self, other: &Usage) -> Usage {
+        Usage {
+            ticks: self.ticks.iter().zip(&other.ticks).map(|(a, b)| a + b).collect(),
+            nanos: self
+                .nanos
+                .iter()
+                .zip(&other.nanos)
+                .map(|(a, b)| Some(a.as_ref()? + b.as_ref()?))
+                .collect(),
+            machine: self.machine + other.machine,
+        }
+    }
+}
+
+/// Busy time of all cores (user, nice, system, irq, softirq, steal) from /proc/stat.
+fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| fields.get(i)).sum()
+}
+
+/// utime + stime of a process (all its threads), from /proc/PID/stat; 0 when
+/// it cannot be read (the report then shows no CPU for it).
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The command name (field 2) may hold spaces; fields after it split cleanly.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime field 15.
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+/// Time on CPU of all threads of a process, in ns, summed from
+/// /proc/PID/task/*/schedstat (kernels with schedstats). A thread that ends
+/// takes its time with it, so this suits processes with long-lived threads.
+fn cpu_nanos(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// `git describe`-like name of the measured tree, or "unknown" outside git.
+fn revision() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty { format!("{commit}+dirty") } else { commit }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn clock_ticks_per_second() -> BenchResult<u64> {
+    let output = Command::new("getconf").arg("CLK_TCK").output()?;
+    Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+// ------------------------------------------------------------- processes
+
+/// Builds the release gateway binary (a no-op when it is current) and returns its path.
+fn build_gateway_binary() -> BenchResult<PathBuf> {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bin", "vbs-gateway", "--manifest-path"])
+        .arg(manifest_dir.join("Cargo.toml"))
+        .status()?;
+    if !status.success() {
+        return Err(format!("cargo build --release --bin vbs-gateway failed: {status}").into());
+    }
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => manifest_dir.join(dir),
+        None => manifest_dir.join("target"),
+    };
+    Ok(target_dir.join("release").join("vbs-gateway"))
+}
+
+/// A port that was free a moment ago (the race with other programs is accepted).
+fn free_port() -> BenchResult<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process, killed when dropped (also when the bench panics).
+struct Process {
+    name: &'static str,
+    child: std::process::Child,
+}
+
+impl Process {
+    fn spawn(name: &'static str, command: &mut Command) -> BenchResult<Process> {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the {name}: {e}"))?;
+        Ok(Process { name, child })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Err(error) = self.child.kill() {
+            eprintln!("could not stop the {}: {error}", self.name);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A standalone simulator checking AK/SK signatures, with jobs that finish
+/// at once, and a gateway in front of it signing with the same key.
+struct Stack {
+    // Dropped in field order: the gateway first.
+    gateway: Process,
+    simulator: Process,
+    simulator_port: u16,
+    gateway_port: u16,
+}
+
+impl Stack {
+    async fn start(binary: &Path, secret_key_file: &Path) -> BenchResult<Stack> {
+        let simulator_port = free_port()?;
+        let simulator = Process::spawn(
+            "simulator",
+            Command::new(binary)
+                .arg("simulator")
+                .args(["--listen", &format!("127.0.0.1:{simulator_port}")])
+                .args(["--access-key", ACCESS_KEY, "--secret-key-file"])
+                .arg(secret_key_file)
+                .args(["--sim-job-init", "0s", "--sim-job-run", "0s", "--log-filter", "warn"]),
+        )?;
+        wait_for_tcp(simulator_port).await?;
+        let gateway_port = free_port()?;
+        let gateway = Process::spawn(
+            "gateway",
+            Command::new(binary)
+                .args(["--listen", &format!("127.0.0.1:{gateway_port}")])
+                .args(["--endpoint", &format!("http://127.0.0.1:{simulator_port}")])
+                .args([
+                    "--project-id",
+                    PROJECT_ID,
+                    "--access-key",
+                    ACCESS_KEY,
+                    "--secret-key-file",
+                ])
+                .arg(secret_key_file)
+                .args(["--log-filter", "warn"]),
+        )?;
+        wait_for_tcp(gateway_port).await?;
+        Ok(Stack {
+            gateway,
+            simulator,
+            simulator_port,
+            gateway_port,
+        })
+    }
+}
+
+async fn wait_for_tcp(port: u16) -> BenchResult<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(_) => return Ok(()),
+            Err(error) if Instant::now() > deadline => {
+                return Err(format!("nothing listens on port {port}: {error}").into());
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// A private scratch directory (secret key file, canned answer), removed at the end.
+struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn new() -> BenchResult<WorkDir> {
+        let path = std::env::temp_dir().join(format!("vbs-gateway-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(WorkDir { path })
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------- report
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cpu: String,
+    cores: usize,
+    kernel: String,
+}
+
+impl Machine {
+    fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        Machine {
+            cpu,
+            cores: cores(),
+            kernel: kernel.trim().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Ratio {
+    operation: Op,
+    name: &'static str,
+    /// Concurrency of the CPU comparison; 1 for the latency ratio.
+    concurrency: usize,
+    value: f64,
+    /// None for ratios shown to explain the others.
+    target: Option<f64>,
+    pass: Option<bool>,
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    /// The commit measured, "+dirty" when the work tree had changes.
+    revision: String,
+    clock_ticks_per_second: u64,
+    /// Where CPU times come from.
+    cpu_source: &'static str,
+    get_backup_response_bytes: usize,
+    latency_calls: usize,
+    throughput_window_seconds: f64,
+    rows: Vec<Row>,
+    ratios: Vec<Ratio>,
+    failed_calls: u64,
+}
+
+impl Report {
+    fn new(machine: Machine, revision: String, hz: u64, get_backup_response_bytes: usize, rows: Vec<Row>) -> Report {
+        let mut ratios = Vec::new();
+        for op in [Op::GetBackup, Op::CreateBackup] {
+            let find = |route: Route| rows.iter().find(|r| r.operation == op && r.route == route);
+            let (Some(echo), Some(direct), Some(gateway)) =
+                (find(Route::Echo), find(Route::DirectRest), find(Route::Gateway))
+            else {
+                continue;
+            };
+            let added = gateway.p50_us - direct.p50_us;
+            let value = added / echo.p50_us;
+            ratios.push(Ratio {
+                operation: op,
+                name: "added latency / bare gRPC hop (p50, c=1)",
+                concurrency: 1,
+                value,
+                target: Some(ADDED_LATENCY_TARGET),
+                pass: Some(value <= ADDED_LATENCY_TARGET),
+                detail: format!("({:.0} - {:.0}) / {:.0} us", gateway.p50_us, direct.p50_us, echo.p50_us),
+            });
+            for concurrency in std::iter::once(1).chain(CONCURRENCY) {
+                let (Some(gw), Some(floor)) = (gateway.cpu("gateway", concurrency), echo.cpu("echo", concurrency))
+                else {
+                    continue;
+                };
+                let value = gw / floor;
+                ratios.push(Ratio {
+                    operation: op,
+                    name: "gateway CPU / echo server CPU per RPC",
+                    concurrency,
+                    value,
+                    target: Some(CPU_TARGET),
+                    pass: Some(value <= CPU_TARGET),
+                    detail: format!("{gw:.1} / {floor:.1} us"),
+                });
+            }
+            // A gateway runs a gRPC server and a REST client: the echo server
+            // and the direct client are its two halves doing nothing else.
+            for concurrency in std::iter::once(1).chain(CONCURRENCY) {
+                let parts = (
+                    gateway.cpu("gateway", concurrency),
+                    echo.cpu("echo", concurrency),
+                    direct.cpu("client", concurrency),
+                );
+                let (Some(gw), Some(server), Some(client)) = parts else {
+                    continue;
+                };
+                ratios.push(Ratio {
+                    operation: op,
+                    name: "gateway CPU / (echo server + direct REST client CPU) per RPC",
+                    concurrency,
+                    value: gw / (server + client),
+                    target: None,
+                    pass: None,
+                    detail: format!("{gw:.1} / ({server:.1} + {client:.1}) us"),
+                });
+            }
+        }
+        let failed_calls = rows.iter().map(Row::failures).sum();
+        Report {
+            machine,
+            revision,
+            clock_ticks_per_second: hz,
+            cpu_source: if cpu_nanos(std::process::id()).is_some() {
+                "user + system of all threads, ns, /proc/PID/task/*/schedstat"
+            } else {
+                "user + system, clock ticks, /proc/PID/stat"
+            },
+            get_backup_response_bytes,
+            latency_calls: LATENCY_CALLS,
+            throughput_window_seconds: THROUGHPUT_WINDOW.as_secs_f64(),
+            rows,
+            ratios,
+            failed_calls,
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\nmachine: {}, {} cores, Linux {}; tree {}; {} sequential calls per route for latency, {} s windows for throughput",
+            self.machine.cpu,
+            self.machine.cores,
+            self.machine.kernel,
+            self.revision,
+            LATENCY_CALLS,
+            self.throughput_window_seconds
+        );
+        let _ = writeln!(
+            out,
+            "\n| operation | path | p50 us | p90 us | p99 us | rps c=16 | rps c=64 | failed | other load |"
+        );
+        let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+        for row in &self.rows {
+            let rps = |c| row.phase(c).map_or(0.0, |p| p.requests_per_second);
+            let _ = writeln!(
+                out,
+                "| {:?} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.0}% |",
+                row.operation,
+                row.route.label(),
+                row.p50_us,
+                row.p90_us,
+                row.p99_us,
+                rps(16),
+                rps(64),
+                row.failures(),
+                row.others_cpu_percent()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nCPU microseconds per RPC, by process ({}; client = this bench)\n",
+            self.cpu_source
+        );
+        let _ = writeln!(out, "| operation | path | process | c=1 | c=16 | c=64 |");
+        let _ = writeln!(out, "|---|---|---|--:|--:|--:|");
+        for row in &self.rows {
+            let processes = row
+                .phases
+                .first()
+                .map(|p| p.cpu_us_per_rpc.keys().copied().collect::<Vec<_>>());
+            for process in processes.unwrap_or_default() {
+                let cell = |c| row.cpu(process, c).map_or("-".to_owned(), |v| format!("{v:.1}"));
+                let _ = writeln!(
+                    out,
+                    "| {:?} | {} | {process} | {} | {} | {} |",
+                    row.operation,
+                    row.route.label(),
+                    cell(1),
+                    cell(16),
+                    cell(64)
+                );
+            }
+        }
+        let _ = writeln!(out, "\n| operation | ratio | c | value | target | result |");
+        let _ = writeln!(out, "|---|---|--:|--:|--:|---|");
+        for ratio in &self.ratios {
+            let _ = writeln!(
+                out,
+                "| {:?} | {} = {} | {} | {:.2} | {} | {} |",
+                ratio.operation,
+                ratio.name,
+                ratio.detail,
+                ratio.concurrency,
+                ratio.value,
+                ratio.target.map_or("-".to_owned(), |t| format!("<= {t}")),
+                match ratio.pass {
+                    Some(true) => "PASS",
+                    Some(false) => "FAIL",
+                    None => "(context)",
+                }
+            );
+        }
+        let busiest = self.rows.iter().map(Row::others_cpu_percent).fold(0.0, f64::max);
+        if busiest > OTHER_LOAD_WARNING {
+            let _ = writeln!(
+                out,
+                "\n!!! other processes used up to {busiest:.0}% of the machine during a phase: numbers are skewed"
+            );
+        }
+        if self.failed_calls > 0 {
+            let _ = writeln!(
+                out,
+                "\n!!! {} CALLS FAILED: these numbers do not describe working calls",
+                self.failed_calls
+            );
+            for row in &self.rows {
+                for phase in &row.phases {
+                    if let Some(error) = &phase.first_error {
+                        let _ = writeln!(
+                            out,
+                            "!!! {:?} via {} at c={}: {} failed, first: {error}",
+                            row.operation,
+                            row.route.label(),
+                            phase.concurrency,
+                            phase.failed
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+// ------------------------------------------------------------ echo server
+
+/// The floor of one gRPC hop: the same service and messages as the gateway,
+/// answered from memory (GetBackup with the gateway's real answer, captured
+/// during setup; CreateBackup with a job id).
+mod echo {
+    use super::*;
+
+    struct Echo {
+        get: pb::GetBackupResponse,
+        job_id: String,
+    }
+
+    type RpcResult<T> = Result<Response<T>, Status>;
+
+    pub(super) fn run(args: &[String]) -> BenchResult<()> {
+        let [port, answer_file, job_id] = args else {
+            return Err(format!("usage: {ECHO_ROLE} PORT GET_BACKUP_RESPONSE_FILE JOB_ID").into());
+        };
+        let port: u16 = port.parse()?;
+        let get = pb::GetBackupResponse::decode(std::fs::read(answer_file)?.as_slice())?;
+        let echo = Echo {
+            get,
+            job_id: job_id.clone(),
+        };
+        // Like the gateway's main: a multi-threaded runtime with one worker per core.
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async {
+            Server::builder()
+                .add_service(BackupServiceServer::new(echo))
+                .serve(([127, 0, 0, 1], port).into())
+                .await
+        })?;
+        Ok(())
+    }
+
+    #[tonic::async_trait]
+    impl BackupService for Echo {
+        async fn get_backup(&self, request: Request<pb::GetBackupRequest>) -> RpcResult<pb::GetBackupResponse> {
+            black_box(request.into_inner());
+            Ok(Response::new(self.get.clone()))
+        }
+
+        async fn create_backup(
+            &self,
+            request: Request<pb::CreateBackupRequest>,
+        ) -> RpcResult<pb::CreateBackupResponse> {
+            black_box(request.into_inner());
+            Ok(Response::new(pb::CreateBackupResponse {
+                job_id: self.job_id.clone(),
+            }))
+        }
+
+        async fn restore_backup(&self, _: Request<pb::RestoreBackupRequest>) -> RpcResult<pb::RestoreBackupResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn delete_cloud_backup(
+            &self,
+            _: Request<pb::DeleteCloudBackupRequest>,
+        ) -> RpcResult<pb::DeleteCloudBackupResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn create_native_backup(
+            &self,
+            _: Request<pb::CreateNativeBackupRequest>,
+        ) -> RpcResult<pb::CreateNativeBackupResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn list_backups(&self, _: Request<pb::ListBackupsRequest>) -> RpcResult<pb::ListBackupsResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn list_backup_details(
+            &self,
+            _: Request<pb::ListBackupDetailsRequest>,
+        ) -> RpcResult<pb::ListBackupDetailsResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn delete_backup(&self, _: Request<pb::DeleteBackupRequest>) -> RpcResult<pb::DeleteBackupResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn restore_native_backup(
+            &self,
+            _: Request<pb::RestoreNativeBackupRequest>,
+        ) -> RpcResult<pb::RestoreNativeBackupResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+    }
+}
