@@ -33,6 +33,8 @@ const WARM_UP_CALLS: usize = 500;
 const LATENCY_CALLS: usize = 3_000;
 const LATENCY_BLOCK: usize = 250;
 const CONCURRENCY: [usize; 2] = [16, 64];
+/// The concurrency at which the echo server also runs at the gateway's rate.
+const PACED_CONCURRENCY: usize = 16;
 /// Callers run this long before the counted window opens.
 const THROUGHPUT_WARM_UP: Duration = Duration::from_millis(300);
 /// Long enough for a steady state, and for 10 ms clock ticks (the fallback
@@ -210,7 +212,7 @@ async fn run(only: Only) -> BenchResult<Report> {
             for concurrency in CONCURRENCY {
                 eprintln!("{op:?} via {}: throughput at concurrency {concurrency}", route.label());
                 let target = targets.get(op, route).await?;
-                phases.push(throughput(op, &target, concurrency).await);
+                phases.push(throughput(op, &target, concurrency, None).await);
             }
             let row = Row {
                 operation: op,
@@ -228,6 +230,21 @@ async fn run(only: Only) -> BenchResult<Report> {
                 );
             }
             rows.push(row);
+        }
+        // At full speed the echo server answers several times as many calls
+        // as the gateway and batches more of them per wake-up, which lowers
+        // its CPU per call; compare CPU at the gateway's own rate too.
+        let rate_of = |route| {
+            let row = rows.iter().find(|r: &&Row| r.operation == op && r.route == route)?;
+            Some(row.phase(PACED_CONCURRENCY)?.requests_per_second)
+        };
+        if let (Some(_), Some(rate)) = (rate_of(Route::Echo), rate_of(Route::Gateway)) {
+            eprintln!("{op:?} via echo: concurrency {PACED_CONCURRENCY} at the gateway's {rate:.0} calls/s");
+            let target = targets.get(op, Route::Echo).await?;
+            let phase = throughput(op, &target, PACED_CONCURRENCY, Some(rate)).await;
+            if let Some(row) = rows.iter_mut().find(|r| r.operation == op && r.route == Route::Echo) {
+                row.phases.push(phase);
+            }
         }
     }
     drop(targets);
@@ -541,13 +558,30 @@ struct Row {
 }
 
 impl Row {
+    /// The phase at `concurrency` at full speed.
     fn phase(&self, concurrency: usize) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.concurrency == concurrency)
+        self.phases
+            .iter()
+            .find(|p| p.concurrency == concurrency && p.paced_at.is_none())
+    }
+
+    /// The phase held to another route's rate, if any.
+    fn paced(&self) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.paced_at.is_some())
     }
 
     /// The most CPU that processes outside the benchmark took in any phase.
     fn others_cpu_percent(&self) -> f64 {
         self.phases.iter().map(|p| p.others_cpu_percent).fold(0.0, f64::max)
+    }
+
+    /// The same over phases long enough for clock ticks to tell.
+    fn others_cpu_percent_measurable(&self) -> f64 {
+        self.phases
+            .iter()
+            .filter(|p| p.seconds >= 1.0)
+            .map(|p| p.others_cpu_percent)
+            .fold(0.0, f64::max)
     }
 
     fn failures(&self) -> u64 {
@@ -563,6 +597,9 @@ impl Row {
 #[derive(Debug, Serialize)]
 struct Phase {
     concurrency: usize,
+    /// Calls per second the callers were held to (the gateway's rate), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paced_at: Option<f64>,
     ok: u64,
     failed: u64,
     seconds: f64,
@@ -649,6 +686,7 @@ async fn latency(op: Op, targets: &mut [Target]) -> Vec<([f64; 3], Phase)> {
             let usage = tally.usage.unwrap_or_default();
             let phase = Phase {
                 concurrency: 1,
+                paced_at: None,
                 ok: tally.ok,
                 failed: tally.failed,
                 seconds,
@@ -667,20 +705,25 @@ const WARMING: u8 = 0;
 const COUNTING: u8 = 1;
 const STOPPED: u8 = 2;
 
-/// `concurrency` tasks call back to back; only calls that finish while the
+/// `concurrency` tasks call back to back (or, with `pace`, no faster than
+/// that many calls per second in all); only calls that finish while the
 /// window is open count, and CPU is read as the window opens and closes.
-async fn throughput(op: Op, target: &Target, concurrency: usize) -> Phase {
+async fn throughput(op: Op, target: &Target, concurrency: usize, pace: Option<f64>) -> Phase {
     let meter = &target.meter;
     let state = Arc::new(AtomicU8::new(WARMING));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let permits = pace.map(|rate| Arc::new(Pacer::start(rate)));
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (state, ok, failed) = (state.clone(), ok.clone(), failed.clone());
+            let (state, ok, failed, permits) = (state.clone(), ok.clone(), failed.clone(), permits.clone());
             let mut caller = target.caller.clone();
             tokio::spawn(async move {
                 let mut first_error = None;
                 loop {
+                    if let Some(permits) = &permits {
+                        permits.wait().await;
+                    }
                     let result = caller.call(op).await;
                     match state.load(Ordering::Relaxed) {
                         STOPPED => return first_error,
@@ -715,6 +758,7 @@ async fn throughput(op: Op, target: &Target, concurrency: usize) -> Phase {
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     Phase {
         concurrency,
+        paced_at: pace,
         ok,
         failed,
         seconds,
@@ -723,6 +767,46 @@ async fn throughput(op: Op, target: &Target, concurrency: usize) -> Phase {
         cpu_us_per_rpc_from_ticks: meter.per_call_from_ticks(&usage, ok),
         others_cpu_percent: meter.others_percent(&usage, seconds),
         first_error,
+    }
+}
+
+/// Hands out calls at a fixed rate: a task adds the permits due each
+/// millisecond, and callers take one per call.
+struct Pacer {
+    permits: Arc<tokio::sync::Semaphore>,
+    refill: tokio::task::JoinHandle<()>,
+}
+
+impl Pacer {
+    fn start(rate: f64) -> Pacer {
+        let permits = Arc::new(tokio::sync::Semaphore::new(0));
+        let refill = tokio::spawn({
+            let permits = permits.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(1));
+                let started = Instant::now();
+                let mut granted = 0;
+                loop {
+                    tick.tick().await;
+                    let due = (started.elapsed().as_secs_f64() * rate) as usize;
+                    permits.add_permits(due.saturating_sub(granted));
+                    granted = due.max(granted);
+                }
+            }
+        });
+        Pacer { permits, refill }
+    }
+
+    async fn wait(&self) {
+        if let Ok(permit) = self.permits.acquire().await {
+            permit.forget();
+        }
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.refill.abort();
     }
 }
 
@@ -773,9 +857,15 @@ impl Meter {
 
     /// CPU that processes outside this meter used, as a percentage of what
     /// all cores could do in `seconds`: load that skews the numbers.
+    /// The machine's busy time comes in clock ticks, charged a whole tick at
+    /// a time, so over a short phase this is only good to a few percent.
     fn others_percent(&self, usage: &Usage, seconds: f64) -> f64 {
-        let others = usage.machine.saturating_sub(usage.ticks.iter().sum());
-        others as f64 * 100.0 / (seconds * self.hz as f64 * cores() as f64)
+        let ours = match usage.nanos.iter().copied().sum::<Option<u64>>() {
+            Some(nanos) => nanos as f64 * self.hz as f64 / 1e9,
+            None => usage.ticks.iter().sum::<u64>() as f64,
+        };
+        let others = (usage.machine as f64 - ours).max(0.0);
+        others * 100.0 / (seconds * self.hz as f64 * cores() as f64)
     }
 }
 
@@ -1120,6 +1210,19 @@ impl Report {
                     detail: format!("{gw:.1} / {floor:.1} us"),
                 });
             }
+            let paced_echo = echo.paced().and_then(|p| p.cpu_us_per_rpc.get("echo").copied());
+            if let (Some(gw), Some(floor)) = (gateway.cpu("gateway", PACED_CONCURRENCY), paced_echo) {
+                let value = gw / floor;
+                ratios.push(Ratio {
+                    operation: op,
+                    name: "gateway CPU / echo server CPU per RPC, echo held to the gateway's rate",
+                    concurrency: PACED_CONCURRENCY,
+                    value,
+                    target: Some(CPU_TARGET),
+                    pass: Some(value <= CPU_TARGET),
+                    detail: format!("{gw:.1} / {floor:.1} us"),
+                });
+            }
             // A gateway runs a gRPC server and a REST client: the echo server
             // and the direct client are its two halves doing nothing else.
             for concurrency in std::iter::once(1).chain(CONCURRENCY) {
@@ -1199,18 +1302,23 @@ impl Report {
             "\nCPU microseconds per RPC, by process ({}; client = this bench)\n",
             self.cpu_source
         );
-        let _ = writeln!(out, "| operation | path | process | c=1 | c=16 | c=64 |");
-        let _ = writeln!(out, "|---|---|---|--:|--:|--:|");
+        let _ = writeln!(
+            out,
+            "| operation | path | process | c=1 | c=16 | c=64 | c={PACED_CONCURRENCY} at the gateway's rate |"
+        );
+        let _ = writeln!(out, "|---|---|---|--:|--:|--:|--:|");
         for row in &self.rows {
             let processes = row
                 .phases
                 .first()
                 .map(|p| p.cpu_us_per_rpc.keys().copied().collect::<Vec<_>>());
             for process in processes.unwrap_or_default() {
-                let cell = |c| row.cpu(process, c).map_or("-".to_owned(), |v| format!("{v:.1}"));
+                let text = |cpu: Option<f64>| cpu.map_or("-".to_owned(), |v| format!("{v:.1}"));
+                let cell = |c| text(row.cpu(process, c));
+                let paced = text(row.paced().and_then(|p| p.cpu_us_per_rpc.get(process).copied()));
                 let _ = writeln!(
                     out,
-                    "| {:?} | {} | {process} | {} | {} | {} |",
+                    "| {:?} | {} | {process} | {} | {} | {} | {paced} |",
                     row.operation,
                     row.route.label(),
                     cell(1),
@@ -1238,7 +1346,11 @@ impl Report {
                 }
             );
         }
-        let busiest = self.rows.iter().map(Row::others_cpu_percent).fold(0.0, f64::max);
+        let busiest = self
+            .rows
+            .iter()
+            .map(Row::others_cpu_percent_measurable)
+            .fold(0.0, f64::max);
         if busiest > OTHER_LOAD_WARNING {
             let _ = writeln!(
                 out,
