@@ -984,10 +984,27 @@ fn clock_ticks_per_second() -> BenchResult<u64> {
 fn build_gateway_binary() -> BenchResult<PathBuf> {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    build
         .args(["build", "--release", "--bin", "vbs-gateway", "--manifest-path"])
-        .arg(manifest_dir.join("Cargo.toml"))
-        .status()?;
+        .arg(manifest_dir.join("Cargo.toml"));
+    // cargo runs this bench with the package's CARGO_PKG_*, CARGO_MANIFEST_*
+    // (and more) set; build scripts such as ring's rerun when those change,
+    // so passing them on would rebuild half the tree on every run, and again
+    // on the next plain `cargo build`.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+            );
+        if set_by_cargo_run {
+            build.env_remove(&key);
+        }
+    }
+    let status = build.status()?;
     if !status.success() {
         return Err(format!("cargo build --release --bin vbs-gateway failed: {status}").into());
     }
