@@ -83,6 +83,9 @@ pub struct ServeArgs {
     /// Address of the Prometheus endpoint (GET /metrics). Metrics are off unless set.
     #[arg(long, env = "VBS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Threads of the async runtime; default one per core.
+    #[arg(long, env = "VBS_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -145,6 +148,9 @@ pub struct SimulatorArgs {
     /// none it checks nothing. An IAM user gets tokens from its /v3/auth/tokens.
     #[command(flatten)]
     pub credentials: CredentialArgs,
+    /// Threads of the async runtime; default one per core.
+    #[arg(long, env = "VBS_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
     /// Lifetime of the tokens the simulator's IAM issues.
     #[arg(long = "sim-token-ttl", env = "VBS_SIM_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
     pub token_ttl: Duration,
@@ -197,6 +203,7 @@ pub enum Mode {
     Serve(Box<Config>),
     Simulator {
         listen: SocketAddr,
+        worker_threads: Option<usize>,
         simulator: Box<SimulatorConfig>,
         log: LogConfig,
     },
@@ -221,6 +228,8 @@ pub struct Config {
     pub watch: WatchConfig,
     /// Where GET /metrics is served; None turns metrics off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Threads of the async runtime; None: one per core.
+    pub worker_threads: Option<usize>,
     pub simulator: SimulatorConfig,
     pub log: LogConfig,
 }
@@ -241,6 +250,16 @@ pub enum ConfigError {
     ZeroTimeout,
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
+}
+
+impl Mode {
+    /// Threads the async runtime should have; None: one per core.
+    pub fn worker_threads(&self) -> Option<usize> {
+        match self {
+            Mode::Serve(config) => config.worker_threads,
+            Mode::Simulator { worker_threads, .. } => *worker_threads,
+        }
+    }
 }
 
 /// Why the process cannot start as asked.
@@ -282,6 +301,7 @@ impl Cli {
                 auth.token_ttl = args.token_ttl;
                 Ok(Mode::Simulator {
                     listen: args.listen,
+                    worker_threads: args.worker_threads.map(usize::from),
                     simulator: Box::new(SimulatorConfig {
                         auth,
                         ..args.simulator.into_config(ClockMode::Auto)
@@ -374,6 +394,7 @@ impl Config {
             retry: RetryPolicy::default(),
             watch: args.watch.to_config()?,
             metrics_listen: args.metrics_listen,
+            worker_threads: args.worker_threads.map(usize::from),
             simulator: args.simulator.into_config(ClockMode::Auto),
             log: args.log.into_config(),
         })
@@ -409,6 +430,7 @@ impl Config {
             },
             watch: WatchConfig::for_testing(),
             metrics_listen: None,
+            worker_threads: None,
             simulator: SimulatorConfig::for_testing(),
             log: LogConfig {
                 format: LogFormat::Text,

@@ -14,6 +14,11 @@ use vbs_gateway::telemetry;
 /// sysexits EX_USAGE: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
 
+/// Every RPC allocates its request, its upstream call and its answer; glibc's
+/// malloc took a tenth of the gateway's CPU in profiles, mimalloc much less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let mode = match Cli::load() {
         Ok(mode) => mode,
@@ -31,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(mode.worker_threads()) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("vbs-gateway: cannot start the async runtime: {error}");
@@ -41,7 +46,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match mode {
             Mode::Serve(config) => serve(*config).await,
-            Mode::Simulator { listen, simulator, log } => simulate(listen, *simulator, &log).await,
+            Mode::Simulator {
+                listen, simulator, log, ..
+            } => simulate(listen, *simulator, &log).await,
         }
     });
     match result {
@@ -54,6 +61,15 @@ fn main() -> ExitCode {
 }
 
 type Failure = Box<dyn std::error::Error>;
+
+/// The async runtime, with a chosen number of worker threads (default: one per core).
+fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build()
+}
 
 async fn serve(mut config: Config) -> Result<(), Failure> {
     telemetry::init(&config.log);

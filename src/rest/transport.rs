@@ -231,9 +231,10 @@ impl Transport {
         self.send(ctx, call).await.map(|_| ())
     }
 
-    /// The endpoint plus percent-encoded path segments and the canonical query.
+    /// The endpoint plus percent-encoded path segments and the canonical
+    /// query, written out once and parsed once.
     fn url(&self, call: &Call) -> Result<Url, RestError> {
-        let mut path = self.endpoint.path().trim_end_matches('/').to_string();
+        let mut url = self.endpoint.as_str().trim_end_matches('/').to_string();
         for segment in &call.path {
             if !is_safe_segment(segment) {
                 return Err(RestError::UnsafePathSegment {
@@ -241,14 +242,18 @@ impl Transport {
                     segment: segment.clone(),
                 });
             }
-            path.push('/');
-            path.push_str(&signer::encode(segment));
+            url.push('/');
+            url.push_str(&signer::encode(segment));
         }
-        let mut url = self.endpoint.clone();
-        url.set_path(&path);
         let query = signer::canonical_query_string(&call.query);
-        url.set_query((!query.is_empty()).then_some(query.as_str()));
-        Ok(url)
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query);
+        }
+        Url::parse(&url).map_err(|e| RestError::Build {
+            operation: call.operation,
+            detail: e.to_string(),
+        })
     }
 
     async fn send_once(
