@@ -10,6 +10,7 @@ mod jobs;
 mod routes;
 mod state;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
@@ -24,6 +25,10 @@ pub use routes::{admin_routes, api_routes, iam_routes, router, router_with};
 
 use auth::AuthState;
 use state::World;
+
+/// The request log keeps this many of the latest requests, so a simulator
+/// that runs for days does not grow without bound.
+const REQUEST_LOG_LIMIT: usize = 100_000;
 
 /// What the simulator starts with and how fast its jobs move.
 #[derive(Clone, Debug)]
@@ -241,7 +246,8 @@ pub struct SimState {
 
 struct Shared {
     world: Mutex<World>,
-    requests: Mutex<Vec<RecordedRequest>>,
+    /// The most recent requests, at most `REQUEST_LOG_LIMIT`.
+    requests: Mutex<VecDeque<RecordedRequest>>,
     auth: AuthState,
     addr: SocketAddr,
 }
@@ -260,7 +266,7 @@ impl SimState {
         Ok(SimState {
             inner: Arc::new(Shared {
                 world: Mutex::new(World::new(config)),
-                requests: Mutex::new(Vec::new()),
+                requests: Mutex::new(VecDeque::new()),
                 auth,
                 addr,
             }),
@@ -276,7 +282,11 @@ impl SimState {
     }
 
     fn record(&self, request: RecordedRequest) {
-        lock(&self.inner.requests).push(request);
+        let mut requests = lock(&self.inner.requests);
+        if requests.len() == REQUEST_LOG_LIMIT {
+            requests.pop_front();
+        }
+        requests.push_back(request);
     }
 
     fn addr(&self) -> SocketAddr {
@@ -360,10 +370,10 @@ impl Simulator {
         self.state.advance(by);
     }
 
-    /// Every VBS API and IAM token request received so far, in order (admin
-    /// routes excluded), rejected ones included.
+    /// The VBS API and IAM token requests received so far, in order (admin
+    /// routes excluded), rejected ones included; the latest 100,000.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.state.inner.requests).clone()
+        lock(&self.state.inner.requests).iter().cloned().collect()
     }
 
     pub fn clear_requests(&self) {
