@@ -5,6 +5,7 @@
 //!
 //! ```text
 //!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
+//!                    │  observe.rs: request id, rpc span, metrics.rs counters per RPC
 //!                    │
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (rules.rs),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
@@ -14,6 +15,8 @@
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, auth, deadline, retries
+//!                         ├─ rest/signer.rs       AK/SK signature, a pure function of request, keys, time
+//!                         └─ rest/iam.rs          IAM tokens: cached, renewed once for all callers
 //!                                            │
 //!                                            ▼
 //!                          VBS (the cloud, or simulator/: the same REST API in memory)
@@ -36,6 +39,9 @@
 //! `POST {endpoint}/v2/{project_id}/cloudbackups` from percent-encoded
 //! segments, authorizes it, sends it within the deadline and decodes the
 //! reply; the service answers with the job id.
+//!
+//! `config.rs` reads flags, environment and an optional config file once;
+//! `main.rs` tells the process lifetime.
 
 pub mod app;
 pub mod config;
