@@ -46,16 +46,7 @@ async fn create_job_get_restore_delete_walk() {
     let backup_id = done.entities["backup_id"].clone();
     assert_eq!(done.entities["volume_id"], DISK_10GB);
 
-    let backup = backups
-        .get_backup(pb::GetBackupRequest {
-            backup_id: backup_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("GetBackup")
-        .into_inner()
-        .backup
-        .expect("backup");
+    let backup = world.get_backup(&backup_id).await.expect("GetBackup");
     assert_eq!(backup.status(), BackupStatus::Available);
     assert_eq!(backup.status_raw, "available");
     assert_eq!(backup.name, "nightly-01");
@@ -79,16 +70,7 @@ async fn create_job_get_restore_delete_walk() {
         .expect("RestoreBackup")
         .into_inner();
     world.advance(1);
-    let restoring = backups
-        .get_backup(pb::GetBackupRequest {
-            backup_id: backup_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .backup
-        .unwrap();
+    let restoring = world.get_backup(&backup_id).await.expect("GetBackup");
     assert_eq!(restoring.status(), BackupStatus::Restoring);
     let restored = world.finish_job(&restore.job_id).await;
     assert_eq!(
@@ -104,11 +86,8 @@ async fn create_job_get_restore_delete_walk() {
         .await
         .expect("DeleteBackup");
     world.advance(10);
-    let gone = backups
-        .get_backup(pb::GetBackupRequest {
-            backup_id,
-            ..Default::default()
-        })
+    let gone = world
+        .get_backup(&backup_id)
         .await
         .expect_err("deleted backups are gone");
     assert_eq!(gone.code(), Code::NotFound);
@@ -141,18 +120,7 @@ async fn incremental_backups_say_so() {
     let world = World::start().await;
     world.make_backup(DISK_10GB, "first").await;
     let second = world.make_backup(DISK_10GB, "second").await;
-    let backup = world
-        .backups
-        .clone()
-        .get_backup(pb::GetBackupRequest {
-            backup_id: second,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .backup
-        .unwrap();
+    let backup = world.get_backup(&second).await.expect("GetBackup");
     assert_eq!(backup.description.and_then(|d| d.incremental), Some(true));
 }
 
@@ -176,15 +144,7 @@ async fn deprecated_delete_runs_a_job() {
         (job.status(), job.job_type.as_str()),
         (JobStatus::Success, "bksDeleteBackup")
     );
-    let gone = world
-        .backups
-        .clone()
-        .get_backup(pb::GetBackupRequest {
-            backup_id,
-            ..Default::default()
-        })
-        .await
-        .expect_err("deleted");
+    let gone = world.get_backup(&backup_id).await.expect_err("deleted");
     assert_eq!(gone.code(), Code::NotFound);
 }
 
@@ -349,18 +309,7 @@ async fn a_failed_job_is_data_not_an_error() {
     assert_eq!(job.error_code, "VolumeBackup.0064");
     assert_eq!(job.fail_reason, "fsp cinder return backup status is error");
     let backup_id = job.entities["backup_id"].clone();
-    let backup = world
-        .backups
-        .clone()
-        .get_backup(pb::GetBackupRequest {
-            backup_id,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .backup
-        .unwrap();
+    let backup = world.get_backup(&backup_id).await.expect("GetBackup");
     assert_eq!(backup.status(), BackupStatus::Error);
     assert!(!backup.fail_reason.is_empty());
 }

@@ -119,6 +119,16 @@ impl World {
         reply.into_inner().job.expect("job in reply")
     }
 
+    /// GetBackup, for the result.
+    pub async fn get_backup(&self, backup_id: &str) -> Result<pb::Backup, Status> {
+        let request = pb::GetBackupRequest {
+            backup_id: backup_id.into(),
+            ..Default::default()
+        };
+        let reply = self.backups.clone().get_backup(request).await?;
+        Ok(reply.into_inner().backup.expect("backup in reply"))
+    }
+
     /// Steps the simulated clock a second at a time until the job is terminal
     /// (at most a minute of simulated time) and returns it.
     pub async fn finish_job(&self, job_id: &str) -> pb::Job {
