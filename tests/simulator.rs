@@ -35,6 +35,14 @@ struct Answer {
     body: Value,
 }
 
+/// `base` with the keys of `fields` set over it (null values included).
+fn merged(mut base: Value, fields: Value) -> Value {
+    for (key, value) in fields.as_object().expect("object") {
+        base[key] = value.clone();
+    }
+    base
+}
+
 async fn start() -> Vbs {
     start_with(SimulatorConfig::for_testing()).await
 }
@@ -358,13 +366,7 @@ async fn later_backups_are_incremental_unless_a_full_backup_is_asked() {
 #[tokio::test]
 async fn create_checks_every_field() {
     let vbs = start().await;
-    let backup = |fields: Value| {
-        let mut body = json!({"volume_id": VOL_10, "name": "ok"});
-        for (key, value) in fields.as_object().expect("object") {
-            body[key] = value.clone();
-        }
-        json!({ "backup": body })
-    };
+    let backup = |fields: Value| json!({ "backup": merged(json!({"volume_id": VOL_10, "name": "ok"}), fields) });
     let cases = [
         (backup(json!({"name": null})), 400, "VolumeBackup.0007"),
         (backup(json!({"name": ""})), 400, "VolumeBackup.0007"),
@@ -676,13 +678,9 @@ async fn native_create_answers_202_with_links_back_here() {
 #[tokio::test]
 async fn native_errors_use_bad_request_and_item_not_found() {
     let vbs = start().await;
-    let native = |fields: Value| {
-        let mut body = json!({"volume_id": VOL_10, "snapshot_id": "2bb856e1-b3d8-4432-a858-09e4ce939389"});
-        for (key, value) in fields.as_object().expect("object") {
-            body[key] = value.clone();
-        }
-        json!({ "backup": body })
-    };
+    let snapshot = "2bb856e1-b3d8-4432-a858-09e4ce939389";
+    let native =
+        |fields: Value| json!({ "backup": merged(json!({"volume_id": VOL_10, "snapshot_id": snapshot}), fields) });
     let cases = [
         (native(json!({"snapshot_id": null})), "VolumeBackup.0002"),
         (native(json!({"volume_id": null})), "VolumeBackup.0010"),

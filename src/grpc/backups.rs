@@ -105,14 +105,7 @@ impl BackupService for Backups {
     async fn list_backups(&self, request: Request<pb::ListBackupsRequest>) -> RpcResult<pb::ListBackupsResponse> {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
-        let filter = ListFilter {
-            name: &req.name,
-            status: req.status,
-            volume_id: &req.volume_id,
-            limit: req.limit,
-            offset: req.offset,
-            marker: &req.marker,
-        };
+        let filter = list_filter!(req);
         let query = filter.query()?;
         let page = self.api(&ctx).list_backups(&query).await?;
         let last_id = page.backups.last().map(|b| b.id.clone());
@@ -129,14 +122,7 @@ impl BackupService for Backups {
     ) -> RpcResult<pb::ListBackupDetailsResponse> {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
-        let filter = ListFilter {
-            name: &req.name,
-            status: req.status,
-            volume_id: &req.volume_id,
-            limit: req.limit,
-            offset: req.offset,
-            marker: &req.marker,
-        };
+        let filter = list_filter!(req);
         let mut violations = Violations::default();
         violations.optional_word("sort_key", &req.sort_key, rules::BACKUP_SORT_KEYS);
         violations.optional_word("sort_dir", &req.sort_dir, rules::SORT_DIRECTIONS);
@@ -232,6 +218,21 @@ fn validate_restore(backup_id: &str, volume_id: &str) -> Result<(), crate::error
     v.uuid("volume_id", volume_id);
     v.finish()
 }
+
+/// The filters both list RPCs share, taken from either request type.
+macro_rules! list_filter {
+    ($req:expr) => {
+        ListFilter {
+            name: &$req.name,
+            status: $req.status,
+            volume_id: &$req.volume_id,
+            limit: $req.limit,
+            offset: $req.offset,
+            marker: &$req.marker,
+        }
+    };
+}
+use list_filter;
 
 /// The filters both list RPCs share.
 struct ListFilter<'a> {

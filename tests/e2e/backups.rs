@@ -4,7 +4,7 @@
 use tonic::Code;
 use vbs_gateway::proto::pb::{self, BackupStatus, JobStatus};
 
-use crate::harness::{DISK_5GB, DISK_10GB, DISK_20GB, DISK_40GB_IN_USE, UNKNOWN_ID, World, error_metadata};
+use crate::harness::{DISK_5GB, DISK_10GB, DISK_20GB, DISK_40GB_IN_USE, UNKNOWN_ID, World, error_metadata, vbs_code};
 
 #[tokio::test]
 async fn create_job_get_restore_delete_walk() {
@@ -109,10 +109,7 @@ async fn attached_disks_can_be_backed_up_but_not_restored_onto() {
         .await
         .expect_err("an in-use disk is no restore target");
     assert_eq!(status.code(), Code::FailedPrecondition);
-    assert_eq!(
-        error_metadata(&status).get("vbsCode").map(String::as_str),
-        Some("VolumeBackup.0205")
-    );
+    assert_eq!(vbs_code(&status).as_deref(), Some("VolumeBackup.0205"));
 }
 
 #[tokio::test]
@@ -348,10 +345,7 @@ async fn upstream_rules_come_back_typed() {
         .await
         .expect_err("the disk's last backup is unfinished");
     assert_eq!(busy.code(), Code::FailedPrecondition);
-    assert_eq!(
-        error_metadata(&busy).get("vbsCode").map(String::as_str),
-        Some("VolumeBackup.0013")
-    );
+    assert_eq!(vbs_code(&busy).as_deref(), Some("VolumeBackup.0013"));
 
     let backup_id = world.make_backup(DISK_20GB, "big").await;
     let too_small = backups
@@ -363,10 +357,7 @@ async fn upstream_rules_come_back_typed() {
         .await
         .expect_err("target smaller than the backup");
     assert_eq!(too_small.code(), Code::InvalidArgument);
-    assert_eq!(
-        error_metadata(&too_small).get("vbsCode").map(String::as_str),
-        Some("VolumeBackup.0209")
-    );
+    assert_eq!(vbs_code(&too_small).as_deref(), Some("VolumeBackup.0209"));
 }
 
 #[tokio::test]

@@ -274,6 +274,11 @@ pub fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Stat
     assert!(sent.is_empty(), "{field}: the gateway sent {sent:?}");
 }
 
+/// The VBS error code an error status carries (ErrorInfo metadata `vbsCode`).
+pub fn vbs_code(status: &Status) -> Option<String> {
+    error_metadata(status).remove("vbsCode")
+}
+
 /// The ErrorInfo metadata of an error status.
 pub fn error_metadata(status: &Status) -> std::collections::HashMap<String, String> {
     status

@@ -3,7 +3,7 @@
 use tonic::Code;
 use vbs_gateway::proto::pb::{self, JobStatus};
 
-use crate::harness::{DISK_10GB, World, error_metadata};
+use crate::harness::{DISK_10GB, World, vbs_code};
 
 #[tokio::test]
 async fn an_unknown_job_is_not_found() {
@@ -18,10 +18,7 @@ async fn an_unknown_job_is_not_found() {
         .await
         .expect_err("unknown job");
     assert_eq!(status.code(), Code::NotFound);
-    assert_eq!(
-        error_metadata(&status).get("vbsCode").map(String::as_str),
-        Some("common.0011")
-    );
+    assert_eq!(vbs_code(&status).as_deref(), Some("common.0011"));
     let sent = &world.upstream_requests()[0];
     assert_eq!(
         sent.path,

@@ -4,7 +4,7 @@
 use tonic::Code;
 use vbs_gateway::proto::pb::{self, JobStatus, PolicyStatus, TaskStatus, Weekday};
 
-use crate::harness::{DISK_10GB, DISK_20GB, UNKNOWN_ID, World, error_metadata};
+use crate::harness::{DISK_10GB, DISK_20GB, UNKNOWN_ID, World, vbs_code};
 
 fn schedule(frequency: i32) -> pb::ScheduledPolicy {
     pb::ScheduledPolicy {
@@ -187,10 +187,7 @@ async fn create_associate_execute_tasks_disassociate_delete() {
         .await
         .expect_err("already deleted");
     assert_eq!(again.code(), Code::NotFound);
-    assert_eq!(
-        error_metadata(&again).get("vbsCode").map(String::as_str),
-        Some("AutoBackup.0205")
-    );
+    assert_eq!(vbs_code(&again).as_deref(), Some("AutoBackup.0205"));
 }
 
 #[tokio::test]
@@ -316,10 +313,7 @@ async fn the_eleventh_policy_exhausts_the_quota() {
         .await
         .expect_err("past 10 policies");
     assert_eq!(status.code(), Code::ResourceExhausted);
-    assert_eq!(
-        error_metadata(&status).get("vbsCode").map(String::as_str),
-        Some("AutoBackup.0203")
-    );
+    assert_eq!(vbs_code(&status).as_deref(), Some("AutoBackup.0203"));
 }
 
 #[tokio::test]
@@ -351,8 +345,5 @@ async fn executing_twice_while_running_is_a_failed_precondition() {
         .await
         .expect_err("still running");
     assert_eq!(status.code(), Code::FailedPrecondition);
-    assert_eq!(
-        error_metadata(&status).get("vbsCode").map(String::as_str),
-        Some("AutoBackup.0225")
-    );
+    assert_eq!(vbs_code(&status).as_deref(), Some("AutoBackup.0225"));
 }

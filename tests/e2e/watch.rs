@@ -22,7 +22,7 @@ use vbs_gateway::proto::pb::{
 use vbs_gateway::simulator::{Simulator, SimulatorConfig, VolumeSpec};
 use vbs_gateway::watch::JobHub;
 
-use crate::harness::{DISK_10GB, error_metadata};
+use crate::harness::{DISK_10GB, vbs_code};
 
 /// Longest wait for any one message; a healthy run needs milliseconds.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -556,10 +556,7 @@ async fn watching_or_waiting_for_an_unknown_job_is_not_found() {
     let gateway = Gateway::start().await;
     let status = watch_error(gateway.jobs.clone().watch_job(watch_request(UNKNOWN_JOB)).await).await;
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
-    assert_eq!(
-        error_metadata(&status).get("vbsCode").map(String::as_str),
-        Some("common.0011")
-    );
+    assert_eq!(vbs_code(&status).as_deref(), Some("common.0011"));
     let status = gateway
         .jobs
         .clone()
