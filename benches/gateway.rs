@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use apig_signer::{self as signer, Credentials, RequestView};
 use bytes::Bytes;
 use chrono::Utc;
 use prost::Message as _;
@@ -22,7 +23,6 @@ use tonic::{Request, Response, Status};
 use vbs_gateway::proto::pb::backup_service_server::{BackupService, BackupServiceServer};
 use vbs_gateway::proto::pb::{self, backup_service_client::BackupServiceClient};
 use vbs_gateway::rest::backups::{CloudBackupSpec, CreateCloudBackup, JobStarted, OneBackup};
-use vbs_gateway::rest::signer::{self, Credentials, RequestView};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 

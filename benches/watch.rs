@@ -197,7 +197,7 @@ mod driver {
         self, JobStatus, backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
         watch_job_response,
     };
-    use vbs_gateway::simulator::{JobTiming, Simulator, SimulatorConfig, VolumeSpec};
+    use vbs_simulator::{JobTiming, Simulator, SimulatorConfig, VolumeSpec};
 
     use super::*;
 

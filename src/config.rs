@@ -11,9 +11,12 @@ use reqwest::Url;
 
 use crate::rest::credentials::{AccessKey, Credentials, IamUser, ProjectScope, Secret};
 use crate::rest::retry::RetryPolicy;
-use crate::rules;
-use crate::simulator::{self, AuthConfig, ClockMode, JobTiming, SimulatorConfig, VolumeSpec};
 use crate::watch::{WatchConfig, WatchConfigError};
+#[cfg(feature = "embedded-simulator")]
+use vbs_simulator::{
+    ClockMode, SimulatorConfig,
+    cli::{SimulatorArgs, SimulatorOptions},
+};
 
 /// Project used with the embedded simulator when none is configured.
 pub const DEMO_PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
@@ -39,7 +42,8 @@ pub enum Command {
     /// embedded VBS simulator and uses it.
     Serve(Box<ServeArgs>),
     /// Run the VBS simulator alone, as a fake VBS REST endpoint.
-    Simulator(Box<SimulatorArgs>),
+    #[cfg(feature = "embedded-simulator")]
+    Simulator(Box<SimulatorCommand>),
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +82,8 @@ pub struct ServeArgs {
     pub insecure_skip_tls_verify: bool,
     #[command(flatten)]
     pub watch: Box<WatchArgs>,
+    /// How the embedded simulator behaves.
+    #[cfg(feature = "embedded-simulator")]
     #[command(flatten)]
     pub simulator: SimulatorOptions,
     /// Address of the Prometheus endpoint (GET /metrics). Metrics are off unless set.
@@ -139,40 +145,19 @@ impl WatchArgs {
     }
 }
 
+/// `vbs-gateway simulator`: the simulator's own options plus the process's.
+#[cfg(feature = "embedded-simulator")]
 #[derive(Debug, Args)]
-pub struct SimulatorArgs {
-    /// Address the simulator's REST API listens on.
-    #[arg(long, env = "VBS_SIMULATOR_LISTEN", default_value = "127.0.0.1:8776")]
-    pub listen: SocketAddr,
-    /// The credentials the simulator accepts, given as to the gateway; with
-    /// none it checks nothing. An IAM user gets tokens from its /v3/auth/tokens.
+pub struct SimulatorCommand {
+    /// Where the simulator listens, what it accepts, how it behaves.
     #[command(flatten)]
-    pub credentials: CredentialArgs,
+    pub simulator: SimulatorArgs,
     /// Threads of the async runtime; default one per core.
     #[arg(long, env = "VBS_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
-    /// Lifetime of the tokens the simulator's IAM issues.
-    #[arg(long = "sim-token-ttl", env = "VBS_SIM_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
-    pub token_ttl: Duration,
-    #[command(flatten)]
-    pub simulator: SimulatorOptions,
+    /// Log format and filter.
     #[command(flatten)]
     pub log: LogArgs,
-}
-
-/// How the simulator behaves (embedded or alone).
-#[derive(Debug, Args)]
-pub struct SimulatorOptions {
-    /// A simulated disk, ID:SIZE_GB[:STATUS[:NAME]]; repeat for several.
-    /// Without any, four demo disks with fixed ids.
-    #[arg(long = "sim-volume", env = "VBS_SIM_VOLUMES", value_delimiter = ',')]
-    pub volumes: Vec<VolumeSpec>,
-    /// How long simulated jobs stay INIT.
-    #[arg(long = "sim-job-init", env = "VBS_SIM_JOB_INIT", default_value = "1s", value_parser = parse_duration)]
-    pub job_init: Duration,
-    /// How long simulated jobs stay RUNNING.
-    #[arg(long = "sim-job-run", env = "VBS_SIM_JOB_RUN", default_value = "4s", value_parser = parse_duration)]
-    pub job_run: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +186,7 @@ pub struct LogConfig {
 #[derive(Debug)]
 pub enum Mode {
     Serve(Box<Config>),
+    #[cfg(feature = "embedded-simulator")]
     Simulator {
         listen: SocketAddr,
         worker_threads: Option<usize>,
@@ -230,6 +216,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Threads of the async runtime; None: one per core.
     pub worker_threads: Option<usize>,
+    /// The embedded simulator, used when `endpoint` is None.
+    #[cfg(feature = "embedded-simulator")]
     pub simulator: SimulatorConfig,
     pub log: LogConfig,
 }
@@ -250,6 +238,8 @@ pub enum ConfigError {
     ZeroTimeout,
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
+    #[error("no --endpoint given, and this build has no embedded simulator (feature embedded-simulator)")]
+    NoEndpoint,
 }
 
 impl Mode {
@@ -257,6 +247,7 @@ impl Mode {
     pub fn worker_threads(&self) -> Option<usize> {
         match self {
             Mode::Serve(config) => config.worker_threads,
+            #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { worker_threads, .. } => *worker_threads,
         }
     }
@@ -292,44 +283,15 @@ impl Cli {
 
     pub fn into_mode(self) -> Result<Mode, ConfigError> {
         match self.command {
-            Some(Command::Simulator(args)) => {
-                let credentials = args
-                    .credentials
-                    .resolve(None, CredentialUse::Simulator)
-                    .map_err(ConfigError::Credentials)?;
-                let mut auth = accepting(&credentials);
-                auth.token_ttl = args.token_ttl;
-                Ok(Mode::Simulator {
-                    listen: args.listen,
-                    worker_threads: args.worker_threads.map(usize::from),
-                    simulator: Box::new(SimulatorConfig {
-                        auth,
-                        ..args.simulator.into_config(ClockMode::Auto)
-                    }),
-                    log: args.log.into_config(),
-                })
-            }
+            #[cfg(feature = "embedded-simulator")]
+            Some(Command::Simulator(command)) => Ok(Mode::Simulator {
+                listen: command.simulator.listen,
+                worker_threads: command.worker_threads.map(usize::from),
+                simulator: Box::new(command.simulator.into_config().map_err(ConfigError::Credentials)?),
+                log: command.log.into_config(),
+            }),
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
-        }
-    }
-}
-
-impl SimulatorOptions {
-    fn into_config(self, clock: ClockMode) -> SimulatorConfig {
-        let volumes = if self.volumes.is_empty() {
-            SimulatorConfig::default_volumes()
-        } else {
-            self.volumes
-        };
-        SimulatorConfig {
-            volumes,
-            clock,
-            job_timing: JobTiming {
-                init: self.job_init,
-                running: self.job_run,
-            },
-            ..SimulatorConfig::demo()
         }
     }
 }
@@ -355,12 +317,15 @@ impl Config {
             }
         }
         if let Some(project) = &args.project_id {
-            rules::path_id(project).map_err(|v| ConfigError::ProjectId(project.clone(), v.description))?;
+            vbs_rules::path_id(project).map_err(|v| ConfigError::ProjectId(project.clone(), v.description))?;
         }
         if args.upstream_timeout.is_zero() || args.connect_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
         }
         let embedded = args.endpoint.is_none();
+        if embedded && !cfg!(feature = "embedded-simulator") {
+            return Err(ConfigError::NoEndpoint);
+        }
         let purpose = if embedded {
             CredentialUse::EmbeddedSimulator
         } else {
@@ -395,21 +360,10 @@ impl Config {
             watch: args.watch.to_config()?,
             metrics_listen: args.metrics_listen,
             worker_threads: args.worker_threads.map(usize::from),
+            #[cfg(feature = "embedded-simulator")]
             simulator: args.simulator.into_config(ClockMode::Auto),
             log: args.log.into_config(),
         })
-    }
-
-    /// The embedded simulator, listening at `url`: it enforces exactly the
-    /// gateway's own credentials, and is the IAM of an IAM user.
-    pub fn embedded_simulator(&mut self, url: &Url) -> SimulatorConfig {
-        if let Credentials::Iam(user) = &mut self.credentials {
-            user.endpoint = url.clone();
-        }
-        SimulatorConfig {
-            auth: accepting(&self.credentials),
-            ..self.simulator.clone()
-        }
     }
 
     /// A gateway for tests: the given upstream, the demo project, short timeouts.
@@ -431,6 +385,7 @@ impl Config {
             watch: WatchConfig::for_testing(),
             metrics_listen: None,
             worker_threads: None,
+            #[cfg(feature = "embedded-simulator")]
             simulator: SimulatorConfig::for_testing(),
             log: LogConfig {
                 format: LogFormat::Text,
@@ -541,8 +496,6 @@ enum CredentialUse {
     Upstream,
     /// The embedded simulator: its own IAM; fresh AK/SK when none are given.
     EmbeddedSimulator,
-    /// The standalone simulator: accepts these credentials; none means no checks.
-    Simulator,
 }
 
 impl CredentialArgs {
@@ -580,7 +533,10 @@ impl CredentialArgs {
         }
         Ok(match token {
             Some(token) => Credentials::Token(token),
-            None if purpose == CredentialUse::EmbeddedSimulator => Credentials::AccessKey(generated_access_key()),
+            #[cfg(feature = "embedded-simulator")]
+            None if purpose == CredentialUse::EmbeddedSimulator => {
+                Credentials::AccessKey(crate::demo::generated_access_key())
+            }
             None => Credentials::Anonymous,
         })
     }
@@ -618,30 +574,6 @@ impl CredentialArgs {
     }
 }
 
-/// A simulator that checks for exactly these credentials (none: no checks).
-fn accepting(credentials: &Credentials) -> AuthConfig {
-    let mut auth = AuthConfig::enforcing();
-    match credentials {
-        Credentials::Anonymous => return AuthConfig::open(),
-        Credentials::Token(token) => auth.static_tokens.push(token.clone()),
-        Credentials::AccessKey(key) => auth.access_keys.push(simulator::AccessKey {
-            access_key: key.access_key.expose().to_string(),
-            secret_key: key.secret_key.clone(),
-            security_token: key.security_token.clone(),
-        }),
-        Credentials::Iam(user) => {
-            let (ProjectScope::Name(project) | ProjectScope::Id(project)) = &user.project;
-            auth.users.push(simulator::IamUser {
-                name: user.user.clone(),
-                password: user.password.clone(),
-                domain: user.domain.clone(),
-                project: project.clone(),
-            });
-        }
-    }
-    auth
-}
-
 /// A secret given inline or in a file, not both.
 fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<Secret>, String> {
     let text = match (value, file) {
@@ -657,17 +589,6 @@ fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<
         return Err(format!("--{name} must not be empty"));
     }
     Ok(Some(Secret::new(text)))
-}
-
-/// Fresh credentials for the embedded simulator, so `cargo run` signs its
-/// requests like production without any set-up.
-fn generated_access_key() -> AccessKey {
-    let (_, key) = AuthConfig::enforcing().with_generated_access_key();
-    AccessKey {
-        access_key: Secret::new(key.access_key),
-        secret_key: key.secret_key,
-        security_token: None,
-    }
 }
 
 /// "250ms", "30s", "5m", "1h", or plain seconds ("2.5").
@@ -699,6 +620,7 @@ mod tests {
         Cli::try_parse_from(argv).expect("arguments parse").into_mode()
     }
 
+    #[cfg(feature = "embedded-simulator")]
     #[test]
     fn no_arguments_serve_on_the_default_port_with_the_embedded_simulator() {
         let Ok(Mode::Serve(config)) = parse(&[]) else {
@@ -746,6 +668,7 @@ mod tests {
     fn credentials(args: &[&str]) -> Result<Credentials, ConfigError> {
         parse(args).map(|mode| match mode {
             Mode::Serve(config) => config.credentials,
+            #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { .. } => panic!("expected serve"),
         })
     }
@@ -788,6 +711,7 @@ mod tests {
         assert!(credentials(&["--token-file", "/nonexistent/token"]).is_err());
     }
 
+    #[cfg(feature = "embedded-simulator")]
     #[test]
     fn the_embedded_simulator_gets_fresh_credentials() {
         let Ok(Credentials::AccessKey(first)) = credentials(&[]) else {

@@ -45,13 +45,13 @@
 
 pub mod app;
 pub mod config;
+#[cfg(feature = "embedded-simulator")]
+pub mod demo;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
 pub mod observe;
 pub mod proto;
 pub mod rest;
-pub mod rules;
-pub mod simulator;
 pub mod telemetry;
 pub mod watch;

@@ -6,10 +6,14 @@ use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 use vbs_gateway::app::App;
-use vbs_gateway::config::{Cli, Config, LoadError, LogConfig, Mode};
-use vbs_gateway::rest::credentials::Credentials;
-use vbs_gateway::simulator::{self, Simulator, SimulatorConfig};
+use vbs_gateway::config::{Cli, Config, LoadError, Mode};
 use vbs_gateway::telemetry;
+#[cfg(feature = "embedded-simulator")]
+use {
+    vbs_gateway::config::LogConfig,
+    vbs_gateway::rest::credentials::Credentials,
+    vbs_simulator::{Simulator, SimulatorConfig},
+};
 
 /// sysexits EX_USAGE: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match mode {
             Mode::Serve(config) => serve(*config).await,
+            #[cfg(feature = "embedded-simulator")]
             Mode::Simulator {
                 listen, simulator, log, ..
             } => simulate(listen, *simulator, &log).await,
@@ -73,17 +78,7 @@ fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Run
 
 async fn serve(mut config: Config) -> Result<(), Failure> {
     telemetry::init(&config.log);
-    let embedded = match config.endpoint {
-        Some(_) => None,
-        None => {
-            let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-            let url = format!("http://{}", listener.local_addr()?).parse()?;
-            let simulator_config = config.embedded_simulator(&url);
-            let simulator = Simulator::start(simulator_config, listener).await?;
-            config.endpoint = Some(url);
-            Some(simulator)
-        }
-    };
+    let embedded = start_embedded_simulator(&mut config).await?;
     let app = App::new(&config)?;
     if let Some(address) = config.metrics_listen {
         let listener = TcpListener::bind(address)
@@ -99,59 +94,82 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr()?;
     println!("vbs-gateway listening for gRPC on {address}");
-    match (&embedded, &config.endpoint) {
-        (Some(simulator), _) => {
-            println!(
-                "upstream: embedded VBS simulator at {} ({})",
-                simulator.url(),
-                credential_mode(&config)
-            );
-            println!(
-                "default project: {}",
-                config.default_project_id.as_deref().unwrap_or("(none)")
-            );
-            println!(
-                "simulated volumes:\n{}",
-                simulator::describe_volumes(&simulator.volumes())
-            );
-        }
-        (None, Some(endpoint)) => println!("upstream: {endpoint}"),
-        (None, None) => {}
+    match &embedded {
+        Some(simulator) => describe_embedded(simulator, &config),
+        None => println!(
+            "upstream: {}",
+            config.endpoint.as_ref().map_or("(none)".into(), |e| e.to_string())
+        ),
     }
     tracing::info!(%address, "serving");
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("drained; exiting");
     if let Some(simulator) = embedded {
-        simulator.shutdown();
+        stop_embedded(simulator);
     }
     Ok(())
 }
 
-async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &LogConfig) -> Result<(), Failure> {
-    telemetry::init(log);
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let checks = if config.auth.enforce {
-        "checks AK/SK signatures, its tokens and the configured credentials"
-    } else {
-        "checks no credentials"
-    };
-    let simulator = Simulator::start(config, listener).await?;
+/// The simulator the demo runs in-process; a build without it has none.
+#[cfg(feature = "embedded-simulator")]
+type EmbeddedSimulator = Simulator;
+#[cfg(not(feature = "embedded-simulator"))]
+type EmbeddedSimulator = std::convert::Infallible;
+
+/// With no endpoint configured, the demo: the simulator in-process.
+#[cfg(feature = "embedded-simulator")]
+async fn start_embedded_simulator(config: &mut Config) -> Result<Option<EmbeddedSimulator>, Failure> {
+    match config.endpoint {
+        Some(_) => Ok(None),
+        None => Ok(Some(vbs_gateway::demo::start(config).await?)),
+    }
+}
+
+#[cfg(not(feature = "embedded-simulator"))]
+async fn start_embedded_simulator(_: &mut Config) -> Result<Option<EmbeddedSimulator>, Failure> {
+    Ok(None)
+}
+
+#[cfg(feature = "embedded-simulator")]
+fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config) {
     println!(
-        "VBS simulator serving the VBS REST API at {} ({checks})",
-        simulator.url()
+        "upstream: embedded VBS simulator at {} ({})",
+        simulator.url(),
+        credential_mode(config)
+    );
+    println!(
+        "default project: {}",
+        config.default_project_id.as_deref().unwrap_or("(none)")
     );
     println!(
         "simulated volumes:\n{}",
-        simulator::describe_volumes(&simulator.volumes())
+        vbs_simulator::describe_volumes(&simulator.volumes())
     );
-    shutdown_signal().await;
+}
+
+#[cfg(not(feature = "embedded-simulator"))]
+fn describe_embedded(simulator: &EmbeddedSimulator, _: &Config) {
+    match *simulator {}
+}
+
+#[cfg(feature = "embedded-simulator")]
+fn stop_embedded(simulator: EmbeddedSimulator) {
     simulator.shutdown();
-    Ok(())
+}
+
+#[cfg(not(feature = "embedded-simulator"))]
+fn stop_embedded(simulator: EmbeddedSimulator) {
+    match simulator {}
+}
+
+#[cfg(feature = "embedded-simulator")]
+async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &LogConfig) -> Result<(), Failure> {
+    telemetry::init(log);
+    vbs_simulator::cli::serve_alone(listen, config, shutdown_signal()).await
 }
 
 /// How the gateway authenticates upstream, in words (never the secrets).
+#[cfg(feature = "embedded-simulator")]
 fn credential_mode(config: &Config) -> &'static str {
     match config.credentials {
         Credentials::Anonymous => "no credentials checked",

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tonic::Request;
 use vbs_gateway::proto::pb;
 use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
-use vbs_gateway::simulator::{self, SimulatorConfig};
+use vbs_simulator::{self as simulator, SimulatorConfig};
 
 #[allow(dead_code)]
 #[path = "e2e/harness.rs"]

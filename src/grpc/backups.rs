@@ -11,7 +11,7 @@ use super::{Upstream, Violations, non_empty, text, timestamp};
 use crate::proto::pb::{self, BackupStatus, backup_service_server::BackupService};
 use crate::rest::backups::{self as rest, BackupQuery, BackupsApi};
 use crate::rest::{CallContext, lenient};
-use crate::rules;
+use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
 

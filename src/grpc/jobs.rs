@@ -15,8 +15,8 @@ use crate::error::Error;
 use crate::proto::pb::{self, JobStatus, WaitOutcome, job_service_server::JobService};
 use crate::rest::jobs::{self as rest, JobsApi};
 use crate::rest::{Operation, RestError};
-use crate::rules;
 use crate::watch::{Event, Heartbeat, JobHub, JobState, WatchError, Watcher};
+use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;

@@ -14,7 +14,7 @@ use tonic::Request;
 
 use crate::error::{Error, FieldViolation};
 use crate::rest::{CallContext, Secret, Transport};
-use crate::rules;
+use vbs_rules as rules;
 
 /// What every service needs: the upstream transport and the call defaults.
 #[derive(Debug, Clone)]

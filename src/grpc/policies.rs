@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::proto::pb::{self, PolicyStatus, TaskStatus, Weekday, backup_policy_service_server::BackupPolicyService};
 use crate::rest::CallContext;
 use crate::rest::policies::{self as rest, PoliciesApi, SchedulePatch, TaskQuery};
-use crate::rules;
+use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
 

@@ -2,36 +2,9 @@
 //! the `Secret` wrapper that keeps keys, passwords and tokens out of logs,
 //! errors and Debug output.
 
-use std::fmt;
-
 use reqwest::Url;
 
-/// A secret string (key, password, token). Its Debug and Display print a
-/// placeholder; only `expose` gives the value, at the one place it is sent.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use apig_signer::Secret;
 
 /// An access key pair, optionally temporary (with a security token).
 #[derive(Debug, Clone)]

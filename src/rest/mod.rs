@@ -10,7 +10,6 @@ pub(crate) mod lenient;
 pub mod policies;
 pub mod retry;
 pub mod shares;
-pub mod signer;
 pub mod transport;
 
 use std::time::Instant;

@@ -15,9 +15,9 @@ use super::credentials::{AccessKey, Credentials, Secret, scrub};
 use super::error::{RestError, TransportKind, UpstreamFault};
 use super::iam::TokenSource;
 use super::retry::RetryPolicy;
-use super::signer;
 use super::{CallContext, Operation};
 use crate::metrics::Metrics;
+use apig_signer as signer;
 
 const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
 const JSON: &str = "application/json";

@@ -9,7 +9,7 @@ use tonic_types::StatusExt;
 use vbs_gateway::config::Config;
 use vbs_gateway::proto::pb;
 use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
-use vbs_gateway::simulator::{self, SimulatorConfig};
+use vbs_simulator::{self as simulator, SimulatorConfig};
 
 use crate::harness::{
     ACCESS_KEY, AuthMode, DISK_10GB, IAM_PASSWORD, SECRET_KEY, World, error_metadata, gateway_credentials,

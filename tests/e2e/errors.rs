@@ -166,7 +166,7 @@ async fn upstream_error_bodies_of_the_api_gateway_shape_are_read() {
 
 #[tokio::test]
 async fn no_project_anywhere_is_an_invalid_argument() {
-    let world = World::start_with(vbs_gateway::simulator::SimulatorConfig::for_testing(), |config| {
+    let world = World::start_with(vbs_simulator::SimulatorConfig::for_testing(), |config| {
         config.default_project_id = None;
     })
     .await;

@@ -18,7 +18,7 @@ use vbs_gateway::proto::pb::{
     backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
 };
 use vbs_gateway::rest::credentials::{self, Credentials, ProjectScope, Secret};
-use vbs_gateway::simulator::{self, AuthConfig, RecordedRequest, Simulator, SimulatorConfig};
+use vbs_simulator::{self as simulator, AuthConfig, RecordedRequest, Simulator, SimulatorConfig};
 
 /// The four simulated disks (see SimulatorConfig::default_volumes).
 pub const DISK_10GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";

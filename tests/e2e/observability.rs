@@ -4,7 +4,7 @@
 
 use tonic::Request;
 use vbs_gateway::proto::pb;
-use vbs_gateway::simulator::SimulatorConfig;
+use vbs_simulator::SimulatorConfig;
 
 use crate::harness::{AuthMode, DISK_10GB, UNKNOWN_ID, World, gateway_credentials};
 

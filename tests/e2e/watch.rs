@@ -19,8 +19,8 @@ use vbs_gateway::proto::pb::{
     self, JobStatus, WaitOutcome, backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
     watch_job_response, watch_jobs_response,
 };
-use vbs_gateway::simulator::{Simulator, SimulatorConfig, VolumeSpec};
 use vbs_gateway::watch::JobHub;
+use vbs_simulator::{Simulator, SimulatorConfig, VolumeSpec};
 
 use crate::harness::{DISK_10GB, vbs_code};
 

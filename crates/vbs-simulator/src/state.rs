@@ -15,7 +15,7 @@ use super::clock::Clock;
 use super::faults::Faults;
 use super::jobs::{Job, JobKind, JobStatus};
 use super::{JobTiming, SimulatorConfig, VolumeSpec};
-use crate::rules::{self, Problem};
+use vbs_rules::{self as rules, Problem};
 
 /// VBS error codes the simulator answers with (reference section 6.2).
 pub(crate) mod code {

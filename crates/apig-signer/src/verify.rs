@@ -13,6 +13,7 @@ const SCHEME: &str = "SDK-HMAC-SHA256";
 /// A request as the server received it: nothing decoded, nothing normalised.
 #[derive(Debug, Clone, Copy)]
 pub struct IncomingRequest<'a> {
+    /// Upper case, as received.
     pub method: &'a str,
     /// Raw path as received (still percent-encoded), without the query.
     pub path: &'a str,
@@ -20,17 +21,24 @@ pub struct IncomingRequest<'a> {
     pub raw_query: Option<&'a str>,
     /// Received headers, names in any case. Must include `Host`.
     pub headers: &'a [(String, String)],
+    /// The body bytes as received.
     pub body: &'a [u8],
 }
 
 /// Why a request was not accepted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum VerifyError {
+    /// No Authorization header.
     MissingAuthorization,
+    /// An Authorization header that is not `SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`.
     MalformedAuthorization,
+    /// The AK is not one the server knows.
     UnknownAccessKey,
+    /// No X-Sdk-Date header.
     MissingSdkDate,
+    /// An X-Sdk-Date that is not `YYYYMMDDTHHMMSSZ`.
     BadSdkDate,
+    /// X-Sdk-Date is not among the signed headers.
     DateNotSigned,
     /// A header named in SignedHeaders did not arrive (lower-case name).
     SignedHeaderMissing(String),
@@ -39,6 +47,7 @@ pub enum VerifyError {
     /// The server's canonical request is returned so a client can diff its own
     /// against it, as the real gateway's error message allows.
     SignatureMismatch {
+        /// The canonical request the server built.
         canonical_request: String,
     },
 }

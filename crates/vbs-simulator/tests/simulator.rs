@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use vbs_gateway::simulator::{ClockMode, DEFAULT_VOLUME_IDS, JobTiming, Simulator, SimulatorConfig, VolumeSpec};
+use vbs_simulator::{ClockMode, DEFAULT_VOLUME_IDS, JobTiming, Simulator, SimulatorConfig, VolumeSpec};
 
 const PROJECT: &str = "0a1b2c3d4e5f40718293a4b5c6d7e8f9";
 const OTHER_PROJECT: &str = "99999999999940718293a4b5c6d7e8f9";
@@ -248,7 +248,7 @@ fn is_job_id(text: &str) -> bool {
 }
 
 fn is_uuid(text: &str) -> bool {
-    vbs_gateway::rules::uuid(text).is_ok()
+    vbs_rules::uuid(text).is_ok()
 }
 
 // ------------------------------------------------------- backup lifecycles
@@ -1625,6 +1625,6 @@ fn configs_and_default_volumes() {
     assert_eq!(demo.job_timing.running, Duration::from_secs(4));
     let spec: VolumeSpec = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a09:15".parse().expect("valid");
     assert_eq!(spec.name, "volume-6f1a8c52");
-    let table = vbs_gateway::simulator::describe_volumes(&volumes);
+    let table = vbs_simulator::describe_volumes(&volumes);
     assert!(table.contains(VOL_40) && table.contains("in-use"));
 }

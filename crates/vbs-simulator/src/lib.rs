@@ -3,7 +3,7 @@
 //! and hooks to make jobs fail or the service go down.
 
 mod auth;
-pub mod auth_verify;
+pub mod cli;
 mod clock;
 mod faults;
 mod jobs;
@@ -87,7 +87,7 @@ impl FromStr for VolumeSpec {
         };
         let mut parts = input.splitn(4, ':');
         let id = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        crate::rules::uuid(&id).map_err(|v| fail(format!("ID {}", v.description)))?;
+        vbs_rules::uuid(&id).map_err(|v| fail(format!("ID {}", v.description)))?;
         let size = parts.next().ok_or_else(|| fail("SIZE is missing".into()))?.trim();
         let size_gb = size
             .parse::<u64>()

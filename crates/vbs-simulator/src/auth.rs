@@ -17,11 +17,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use super::auth_verify::{self, IncomingRequest, VerifyError};
 use super::clock::delta;
 use super::routes::{MAX_BODY, request_id};
 use super::{SimState, lock};
-use crate::rest::Secret;
+use apig_signer::{IncomingRequest, Secret, VerifyError};
 
 /// Where IAM hands out tokens (Keystone v3).
 pub const IAM_TOKENS_PATH: &str = "/v3/auth/tokens";
@@ -279,7 +278,7 @@ fn check_signature(config: &AuthConfig, parts: &Parts, body: &[u8]) -> Result<()
         body,
     };
     let lookup = |ak: &str| config.access_key(ak).map(|key| key.secret_key.expose().to_owned());
-    let access_key = auth_verify::verify(&incoming, lookup, config.signature_now(), config.max_clock_skew)
+    let access_key = apig_signer::verify(&incoming, lookup, config.signature_now(), config.max_clock_skew)
         .map_err(|error| (refusal_for(&error), describe(&error)))?;
 
     let Some(expected) = config

@@ -34,7 +34,9 @@ const CONTENT_SHA256_HEADER: &str = "x-sdk-content-sha256";
 /// The key pair to sign with. `Debug` never shows the secret key or the token.
 #[derive(Clone, Copy)]
 pub struct Credentials<'a> {
+    /// The access key (AK): names the key pair in the Authorization header.
     pub access_key: &'a str,
+    /// The secret key (SK): the HMAC key, never sent.
     pub secret_key: &'a str,
     /// Present with temporary credentials; then sent and signed as `X-Security-Token`.
     pub security_token: Option<&'a str>,
@@ -80,8 +82,11 @@ pub struct Signature {
     pub host: String,
     /// Value of the `X-Security-Token` header, with temporary credentials.
     pub security_token: Option<String>,
+    /// Lower-case names of the signed headers, `;`-separated, sorted.
     pub signed_headers: String,
+    /// The canonical request the signature covers (ALGORITHM.md section 2).
     pub canonical_request: String,
+    /// The string whose HMAC is the signature (ALGORITHM.md section 7).
     pub string_to_sign: String,
     /// Lower-case hex HMAC-SHA256 of the string to sign.
     pub signature: String,

@@ -1,18 +1,12 @@
 //! Throughput and allocation cost of signing one VBS request (SDK-HMAC-SHA256),
 //! since the signer runs on every upstream call. Measures; asserts nothing.
-//! Run with `cargo bench --bench signer`.
-
-// Included by path, like tests/signing.rs, so the bench does not depend on the
-// crate's module tree; the bench uses only part of the module.
-#[allow(dead_code)]
-#[path = "../src/rest/signer.rs"]
-mod signer;
+//! Run with `cargo bench -p apig-signer --bench sign`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use apig_signer::{Credentials, RequestView, sign};
 use chrono::{DateTime, Utc};
-use signer::{Credentials, RequestView, sign};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 /// Counts every allocation without `unsafe` in this crate.
@@ -143,5 +137,5 @@ fn main() {
         );
     }
     println!("bytes/allocs count every allocation and reallocation made while signing");
-    println!("reproduce: cargo bench --bench signer");
+    println!("reproduce: cargo bench -p apig-signer --bench sign");
 }

@@ -1,18 +1,11 @@
 //! The AK/SK signer checked byte for byte against vectors from the official Python
 //! SDK, and the simulator's verifier (written separately) checked against both.
 
-// Included by path so these tests do not depend on the crate's module tree.
-#[path = "../src/simulator/auth_verify.rs"]
-mod auth_verify;
-#[path = "../src/rest/signer.rs"]
-mod signer;
-
 use std::time::Duration;
 
-use auth_verify::{IncomingRequest, VerifyError, verify};
+use apig_signer::{Credentials, IncomingRequest, RequestView, Signature, VerifyError, sign, verify};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::Deserialize;
-use signer::{Credentials, RequestView, Signature, sign};
 
 const VECTORS_JSON: &str = include_str!("data/signing_vectors.json");
 const PRODUCTION_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -200,7 +193,7 @@ fn line(text: &str, index: usize) -> &str {
 fn mismatches(v: &Vector) -> Vec<String> {
     let got = v.sign();
     let e = &v.expected;
-    let query = signer::canonical_query_string(&v.query);
+    let query = apig_signer::canonical_query_string(&v.query);
     let sent_url = if query.is_empty() {
         format!("{}://{}{}", v.scheme, v.host, v.path)
     } else {
@@ -209,7 +202,7 @@ fn mismatches(v: &Vector) -> Vec<String> {
     let payload_hash = got.canonical_request.rsplit('\n').next().unwrap_or("");
     let sent = |name: &str| header_of(&e.sent_headers, name).unwrap_or_default();
     let checks: [(&str, &str, String); 14] = [
-        ("canonical_uri", &e.canonical_uri, signer::canonical_uri(&v.path)),
+        ("canonical_uri", &e.canonical_uri, apig_signer::canonical_uri(&v.path)),
         (
             "canonical_uri (in canonical_request)",
             &e.canonical_uri,
@@ -463,7 +456,7 @@ impl Case {
         if let Some(token) = &signature.security_token {
             headers.push(("X-Security-Token".to_owned(), token.clone()));
         }
-        let query = signer::canonical_query_string(&self.query);
+        let query = apig_signer::canonical_query_string(&self.query);
         Received {
             method: self.method.to_owned(),
             path: self.path.to_owned(),
@@ -498,7 +491,7 @@ fn plain_get(uri: &str, query: &str) -> String {
 fn query_sorts_on_decoded_text_not_on_the_encoding() {
     let pairs = owned(&[("k:1", "a"), ("k0", "b"), ("zeta", "z"), ("élan", "e")]);
     let want = "k0=b&k%3A1=a&zeta=z&%C3%A9lan=e";
-    assert_eq!(signer::canonical_query_string(&pairs), want);
+    assert_eq!(apig_signer::canonical_query_string(&pairs), want);
     Case::get("/v2/p/backups")
         .query(&[("k:1", "a"), ("k0", "b"), ("zeta", "z"), ("élan", "e")])
         .assert_official(
@@ -523,15 +516,15 @@ fn query_encoding_keeps_case_repeats_and_empty_values() {
             &plain_get("/v2/p/backups/", want),
             "a86dea91988c2347d9cb198e2adf403648edd8b6369acb2def3b12dee8808954",
         );
-    assert_eq!(signer::canonical_query_string(&[]), "");
+    assert_eq!(apig_signer::canonical_query_string(&[]), "");
 }
 
 #[test]
 fn encode_escapes_plus_and_space_but_not_tilde() {
-    assert_eq!(signer::encode("a b+c~d"), "a%20b%2Bc~d");
-    assert_eq!(signer::encode("/=:@é"), "%2F%3D%3A%40%C3%A9");
-    assert_eq!(signer::encode("AZaz09-_.~"), "AZaz09-_.~");
-    assert_eq!(signer::encode("\u{7f}\n"), "%7F%0A");
+    assert_eq!(apig_signer::encode("a b+c~d"), "a%20b%2Bc~d");
+    assert_eq!(apig_signer::encode("/=:@é"), "%2F%3D%3A%40%C3%A9");
+    assert_eq!(apig_signer::encode("AZaz09-_.~"), "AZaz09-_.~");
+    assert_eq!(apig_signer::encode("\u{7f}\n"), "%7F%0A");
 }
 
 #[test]
@@ -549,10 +542,10 @@ fn canonical_uri_gets_one_trailing_slash_but_the_sent_path_keeps_its_form() {
     let with = Case::get("/v2/p/backups/detail/").assert_official(&canonical, signature);
     let without = Case::get("/v2/p/backups/detail").assert_official(&canonical, signature);
     assert_eq!(with, without);
-    assert_eq!(signer::canonical_uri("/"), "/");
-    assert_eq!(signer::canonical_uri(""), "/");
-    assert_eq!(signer::canonical_uri("/a//b"), "/a//b/");
-    assert_eq!(signer::canonical_uri("/a/./../b%20c"), "/a/./../b%20c/");
+    assert_eq!(apig_signer::canonical_uri("/"), "/");
+    assert_eq!(apig_signer::canonical_uri(""), "/");
+    assert_eq!(apig_signer::canonical_uri("/a//b"), "/a//b/");
+    assert_eq!(apig_signer::canonical_uri("/a/./../b%20c"), "/a/./../b%20c/");
 }
 
 #[test]
@@ -676,9 +669,9 @@ fn header_name_case_does_not_change_the_signature() {
 #[test]
 fn sdk_date_is_zero_padded_utc() {
     let time = parse_date("20240105T030405Z");
-    assert_eq!(signer::format_sdk_date(time), "20240105T030405Z");
+    assert_eq!(apig_signer::format_sdk_date(time), "20240105T030405Z");
     let with_fraction = time + TimeDelta::milliseconds(999);
-    assert_eq!(signer::format_sdk_date(with_fraction), "20240105T030405Z");
+    assert_eq!(apig_signer::format_sdk_date(with_fraction), "20240105T030405Z");
 }
 
 // ---------------------------------------------------------------------------

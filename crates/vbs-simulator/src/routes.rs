@@ -28,7 +28,7 @@ use super::state::{
     SortDir, TaskQuery, TaskView, code, table_message,
 };
 use super::{RecordedRequest, SimState, reachable};
-use crate::rules;
+use vbs_rules as rules;
 
 /// Requests above this are refused before routing (AK/SK signing allows 12 MB).
 pub(crate) const MAX_BODY: usize = 12 * 1024 * 1024;

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use apig_signer::Secret;
+use apig_signer::{self as signer, Credentials, RequestView};
 use reqwest::Method;
 use serde_json::{Value, json};
-use vbs_gateway::rest::Secret;
-use vbs_gateway::rest::signer::{self, Credentials, RequestView};
-use vbs_gateway::simulator::{AccessKey, AuthConfig, IamUser, Simulator, SimulatorConfig};
+use vbs_simulator::{AccessKey, AuthConfig, IamUser, Simulator, SimulatorConfig};
 
 const PROJECT: &str = "0a1b2c3d4e5f40718293a4b5c6d7e8f9";
 const PROJECT_NAME: &str = "eu-de";

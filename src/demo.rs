@@ -1,0 +1,61 @@
+//! The no-setup demo: the VBS simulator started in-process on a loopback port
+//! when no endpoint is configured, checking exactly the gateway's own credentials.
+
+use reqwest::Url;
+use tokio::net::TcpListener;
+use vbs_simulator::{AuthConfig, Simulator};
+
+use crate::config::Config;
+use crate::rest::credentials::{AccessKey, Credentials, ProjectScope, Secret};
+
+/// Starts the embedded simulator and points `config` at it: its endpoint, and
+/// the IAM endpoint of an IAM user.
+pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let url: Url = format!("http://{}", listener.local_addr()?).parse()?;
+    if let Credentials::Iam(user) = &mut config.credentials {
+        user.endpoint = url.clone();
+    }
+    let simulator_config = vbs_simulator::SimulatorConfig {
+        auth: accepting(&config.credentials),
+        ..config.simulator.clone()
+    };
+    let simulator = Simulator::start(simulator_config, listener).await?;
+    config.endpoint = Some(url);
+    Ok(simulator)
+}
+
+/// A simulator that checks for exactly these credentials (none: no checks).
+fn accepting(credentials: &Credentials) -> AuthConfig {
+    let mut auth = AuthConfig::enforcing();
+    match credentials {
+        Credentials::Anonymous => return AuthConfig::open(),
+        Credentials::Token(token) => auth.static_tokens.push(token.clone()),
+        Credentials::AccessKey(key) => auth.access_keys.push(vbs_simulator::AccessKey {
+            access_key: key.access_key.expose().to_string(),
+            secret_key: key.secret_key.clone(),
+            security_token: key.security_token.clone(),
+        }),
+        Credentials::Iam(user) => {
+            let (ProjectScope::Name(project) | ProjectScope::Id(project)) = &user.project;
+            auth.users.push(vbs_simulator::IamUser {
+                name: user.user.clone(),
+                password: user.password.clone(),
+                domain: user.domain.clone(),
+                project: project.clone(),
+            });
+        }
+    }
+    auth
+}
+
+/// Fresh credentials for the embedded simulator, so `cargo run` signs its
+/// requests like production without any set-up.
+pub(crate) fn generated_access_key() -> AccessKey {
+    let (_, key) = AuthConfig::enforcing().with_generated_access_key();
+    AccessKey {
+        access_key: Secret::new(key.access_key),
+        secret_key: key.secret_key,
+        security_token: None,
+    }
+}
