@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::grpc::jobs::job_to_pb;
 use crate::proto::pb::{self, JobStatus};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{CallContext, RestError, Transport};
@@ -463,7 +462,7 @@ impl Poller {
             };
             match result {
                 Ok(job) => {
-                    let changed = (last.as_ref() != Some(&job)).then(|| Arc::new(job_to_pb(job.clone())));
+                    let changed = (last.as_ref() != Some(&job)).then(|| Arc::new(pb::Job::from(job.clone())));
                     let terminal = changed.as_deref().is_some_and(is_terminal);
                     pause = match changed {
                         Some(_) => config.poll_initial,

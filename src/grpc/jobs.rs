@@ -1,6 +1,8 @@
 //! JobService: reads VBS jobs and turns them, sub-jobs included, into the
 //! typed contract; watches them through the job hub (`crate::watch`), which
-//! polls upstream once per job for all watchers.
+//! polls upstream once per job for all watchers. Conversions in `convert`.
+
+mod convert;
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -8,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status};
-use tonic_types::StatusExt;
 
-use super::{Upstream, Violations, text, timestamp};
+use super::{Upstream, Violations};
 use crate::error::Error;
-use crate::proto::pb::{self, JobStatus, WaitOutcome, job_service_server::JobService};
-use crate::rest::jobs::{self as rest, JobsApi};
+use crate::proto::pb::{self, WaitOutcome, job_service_server::JobService};
+use crate::rest::jobs::JobsApi;
 use crate::rest::{Operation, RestError};
-use crate::watch::{Event, Heartbeat, JobHub, JobState, WatchError, Watcher};
+use crate::watch::{Event, JobHub, JobState, WatchError, Watcher};
 use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -51,9 +52,7 @@ impl JobService for Jobs {
             ctx: &ctx,
         };
         let job = api.get_job(&req.job_id).await?;
-        Ok(Response::new(pb::GetJobResponse {
-            job: Some(job_to_pb(job)),
-        }))
+        Ok(Response::new(pb::GetJobResponse { job: Some(job.into()) }))
     }
 
     type WatchJobStream = ResponseStream<pb::WatchJobResponse>;
@@ -74,7 +73,7 @@ impl JobService for Jobs {
                 }),
                 Ok(Event::Heartbeat(beat)) => Ok(pb::WatchJobResponse {
                     observed_at: None,
-                    event: Some(pb::watch_job_response::Event::Heartbeat(heartbeat_to_pb(beat))),
+                    event: Some(pb::watch_job_response::Event::Heartbeat(beat.into())),
                 }),
                 Err(error) => Err(Status::from(Error::from(error))),
             };
@@ -208,8 +207,8 @@ fn tag(job_id: &str, item: Result<Event, WatchError>) -> Result<pb::WatchJobsRes
     use pb::watch_jobs_response::Event as Tagged;
     let (event, observed_at) = match item {
         Ok(Event::Job(state)) => (Tagged::Job(state.job.as_ref().clone()), Some(state.observed_at)),
-        Ok(Event::Heartbeat(beat)) => (Tagged::Heartbeat(heartbeat_to_pb(beat)), None),
-        Err(error @ WatchError::Upstream(_)) => (Tagged::Error(job_error(Status::from(Error::from(error)))), None),
+        Ok(Event::Heartbeat(beat)) => (Tagged::Heartbeat(beat.into()), None),
+        Err(error @ WatchError::Upstream(_)) => (Tagged::Error(Status::from(Error::from(error)).into()), None),
         Err(error) => return Err(Status::from(Error::from(error))),
     };
     Ok(pb::WatchJobsResponse {
@@ -217,29 +216,6 @@ fn tag(job_id: &str, item: Result<Event, WatchError>) -> Result<pb::WatchJobsRes
         event: Some(event),
         observed_at: observed_at.map(Into::into),
     })
-}
-
-/// The status a WatchJob of this job alone would have ended with, as data.
-fn job_error(status: Status) -> pb::JobError {
-    let reason = status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default();
-    pb::JobError {
-        code: status.code() as i32,
-        reason,
-        message: status.message().to_string(),
-    }
-}
-
-fn heartbeat_to_pb(beat: Heartbeat) -> pb::Heartbeat {
-    pb::Heartbeat {
-        last_observed_at: beat.last_observed_at.map(Into::into),
-        staleness: beat.staleness.and_then(|s| prost_types::Duration::try_from(s).ok()),
-        consecutive_failures: beat.consecutive_failures,
-        last_error: beat.last_error.unwrap_or_default(),
-    }
 }
 
 fn validate_wait(req: &pb::WaitJobRequest) -> Result<Option<Duration>, Error> {
@@ -290,30 +266,4 @@ pub fn validate_job_id(job_id: &str) -> Result<(), crate::error::Error> {
     let mut v = Violations::default();
     v.check("job_id", rules::path_id(job_id));
     v.finish()
-}
-
-fn job_status(raw: &str) -> JobStatus {
-    match raw {
-        "INIT" => JobStatus::Init,
-        "RUNNING" => JobStatus::Running,
-        "SUCCESS" => JobStatus::Success,
-        "FAIL" => JobStatus::Fail,
-        _ => JobStatus::Unspecified,
-    }
-}
-
-pub fn job_to_pb(job: rest::Job) -> pb::Job {
-    let status_raw = text(job.status);
-    pb::Job {
-        job_id: text(job.job_id),
-        job_type: text(job.job_type),
-        status: job_status(&status_raw) as i32,
-        status_raw,
-        entities: job.entities.into_iter().collect(),
-        begin_time: timestamp(job.begin_time.as_deref()),
-        end_time: timestamp(job.end_time.as_deref()),
-        error_code: text(job.error_code),
-        fail_reason: text(job.fail_reason),
-        sub_jobs: job.sub_jobs.into_iter().map(job_to_pb).collect(),
-    }
 }

@@ -1,10 +1,11 @@
 //! The gRPC services, one file per area. This module holds what they share:
 //! the per-call context (project, deadline), request validation, and the
-//! conversions of upstream text (times, statuses) into typed fields.
+//! conversions of upstream text (times, statuses in `wire`) into typed fields.
 
 pub mod backups;
 pub mod jobs;
 pub mod policies;
+mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use vbs_gateway::grpc::{backups::backup, jobs::job_to_pb, policies};
-use vbs_gateway::proto::pb::{BackupStatus, JobStatus, PolicyStatus, TaskStatus};
+use vbs_gateway::proto::pb::{self, BackupStatus, JobStatus, PolicyStatus, TaskStatus};
 use vbs_gateway::rest::{backups as rb, jobs as rj, policies as rp, shares as rs};
 
 fn fixture<T: DeserializeOwned>(name: &str) -> T {
@@ -27,7 +26,7 @@ fn check(name: &str) -> bool {
         "gopher_backups_list_detail_response.json" => {
             let page: rb::BackupDetailPage = fixture(name);
             assert!(page.backups_links.is_empty());
-            let b = backup(page.backups[0].clone());
+            let b = pb::Backup::from(page.backups[0].clone());
             assert_eq!(
                 (b.status(), b.size, b.name.as_str()),
                 (BackupStatus::Available, 10, "c2c-test-buckup")
@@ -38,7 +37,7 @@ fn check(name: &str) -> bool {
         }
         "gopher_backups_get_response.json" => {
             let one: rb::OneBackup = fixture(name);
-            let b = backup(one.backup);
+            let b = pb::Backup::from(one.backup);
             assert_eq!(b.availability_zone, "eu-de-01");
             assert_eq!(b.object_count, Some(0));
             assert_eq!(b.links.len(), 2);
@@ -50,12 +49,12 @@ fn check(name: &str) -> bool {
         "gopher_backuppolicy_create_response.json" | "gopher_backuppolicy_update_response.json" => {
             let reply: rp::PolicyIdReply = fixture(name);
             assert_eq!(reply.backup_policy_id, None, "this VBS echoes the policy instead");
-            let echoed = policies::policy(fixture(name));
+            let echoed = pb::BackupPolicy::from(fixture::<rp::Policy>(name));
             assert_eq!(echoed.scheduled_policy.unwrap().status(), PolicyStatus::On);
         }
         "gopher_backuppolicy_list_response.json" | "otce_backuppolicy_list_response.json" => {
             let list: rp::PolicyList = fixture(name);
-            let converted: Vec<_> = list.backup_policies.into_iter().map(policies::policy).collect();
+            let converted: Vec<_> = list.backup_policies.into_iter().map(pb::BackupPolicy::from).collect();
             assert_eq!(converted.len(), 2);
             assert_eq!(converted[1].backup_policy_name, "plan02");
             assert_eq!(converted[1].policy_resource_count, 10);
@@ -92,7 +91,7 @@ fn check(name: &str) -> bool {
         }
         "gopher_shares_get_response.json" => {
             let one: rs::OneShare = fixture(name);
-            let shared = backup(one.shared.backup.expect("nested backup"));
+            let shared = pb::Backup::from(one.shared.backup.expect("nested backup"));
             assert_eq!(shared.status(), BackupStatus::Available);
         }
         "gopher_tags_get_response.json" => {
@@ -132,7 +131,7 @@ fn check(name: &str) -> bool {
             } else {
                 vec![fixture::<rb::OneBackup>(name).backup]
             };
-            let b = backup(details[0].clone());
+            let b = pb::Backup::from(details[0].clone());
             assert_eq!(b.status(), BackupStatus::Error);
             assert_eq!(b.fail_reason, "Connection to swift failed: [Errno 111] ECONNREFUSED");
             assert!(b.description.is_none() && b.object_count.is_none());
@@ -147,14 +146,14 @@ fn check(name: &str) -> bool {
         "otce_backuppolicy_backuptasks_list_response.json" => {
             let page: rp::TaskPage = fixture(name);
             assert_eq!(page.count, Some(2));
-            let tasks: Vec<_> = page.tasks.into_iter().map(policies::task).collect();
+            let tasks: Vec<_> = page.tasks.into_iter().map(pb::BackupTask::from).collect();
             assert_eq!(tasks[0].status(), TaskStatus::Running);
             assert!(tasks[0].finished_at.is_none());
             assert_eq!(tasks[1].status(), TaskStatus::ExecuteSuccess);
             assert_eq!(tasks[1].finished_at.map(|t| t.nanos), Some(121_000_000));
         }
         "otce_jobs_get_response.json" => {
-            let job = job_to_pb(fixture::<rj::Job>(name));
+            let job = pb::Job::from(fixture::<rj::Job>(name));
             assert_eq!(
                 (job.status(), job.job_type.as_str()),
                 (JobStatus::Success, "bksCreateBackup")

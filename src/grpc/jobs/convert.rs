@@ -1,0 +1,86 @@
+//! Conversions of the job area into the typed contract: VBS jobs (sub-jobs
+//! included), the job hub's heartbeats, and a watched job's failure as data.
+
+use tonic::Status;
+use tonic_types::StatusExt;
+
+use crate::grpc::wire::{WireName, wire_enum};
+use crate::grpc::{text, timestamp};
+use crate::proto::pb::{self, JobStatus};
+use crate::rest::jobs as rest;
+use crate::watch::Heartbeat;
+
+wire_enum!(JobStatus {
+    Init <=> "INIT",
+    Running <=> "RUNNING",
+    Success <=> "SUCCESS",
+    Fail <=> "FAIL",
+});
+
+impl From<rest::Job> for pb::Job {
+    fn from(job: rest::Job) -> Self {
+        let status_raw = text(job.status);
+        pb::Job {
+            job_id: text(job.job_id),
+            job_type: text(job.job_type),
+            status: JobStatus::from_wire(&status_raw) as i32,
+            status_raw,
+            entities: job.entities.into_iter().collect(),
+            begin_time: timestamp(job.begin_time.as_deref()),
+            end_time: timestamp(job.end_time.as_deref()),
+            error_code: text(job.error_code),
+            fail_reason: text(job.fail_reason),
+            sub_jobs: job.sub_jobs.into_iter().map(pb::Job::from).collect(),
+        }
+    }
+}
+
+impl From<Heartbeat> for pb::Heartbeat {
+    fn from(beat: Heartbeat) -> Self {
+        pb::Heartbeat {
+            last_observed_at: beat.last_observed_at.map(Into::into),
+            staleness: beat.staleness.and_then(|s| prost_types::Duration::try_from(s).ok()),
+            consecutive_failures: beat.consecutive_failures,
+            last_error: beat.last_error.unwrap_or_default(),
+        }
+    }
+}
+
+/// The status a WatchJob of this job alone would have ended with, as data.
+impl From<Status> for pb::JobError {
+    fn from(status: Status) -> Self {
+        let reason = status
+            .get_error_details()
+            .error_info()
+            .map(|info| info.reason.clone())
+            .unwrap_or_default();
+        pb::JobError {
+            code: status.code() as i32,
+            reason,
+            message: status.message().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpc::wire::assert_round_trips;
+
+    #[test]
+    fn job_statuses_round_trip_through_their_wire_names() {
+        assert_round_trips::<JobStatus>();
+    }
+
+    #[test]
+    fn unknown_statuses_keep_their_raw_text_in_sub_jobs_too() {
+        let job: rest::Job =
+            serde_json::from_str(r#"{"status": "PAUSED", "sub_jobs": [{"status": "SUCCESS"}]}"#).unwrap();
+        let job = pb::Job::from(job);
+        assert_eq!(
+            (job.status(), job.status_raw.as_str()),
+            (JobStatus::Unspecified, "PAUSED")
+        );
+        assert_eq!(job.sub_jobs[0].status(), JobStatus::Success);
+    }
+}
