@@ -18,6 +18,7 @@ use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
+use crate::rest::UpstreamObserver;
 use crate::rest::transport::{Transport, TransportBuildError, TransportConfig};
 use crate::watch::{JobHub, WatchConfig};
 
@@ -53,7 +54,7 @@ impl App {
             ca_certificates_pem: config.ca_certificates_pem.clone(),
             credentials: config.credentials.clone(),
             retry: config.retry,
-            metrics: metrics.clone(),
+            observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
         })?);
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");

@@ -7,6 +7,7 @@ pub mod error;
 pub mod iam;
 pub mod jobs;
 pub(crate) mod lenient;
+pub mod observer;
 pub mod policies;
 pub mod retry;
 pub mod shares;
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 pub use credentials::Secret;
 pub use error::RestError;
+pub use observer::UpstreamObserver;
 pub use transport::Transport;
 
 /// Every VBS REST operation the gateway calls. Names the call in errors, logs

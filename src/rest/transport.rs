@@ -2,6 +2,7 @@
 //! segments, authorizes it, sends it within the caller's deadline, retries what
 //! is safe to retry, and hands back the status and body.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,10 +15,10 @@ use tracing::Instrument;
 use super::credentials::{AccessKey, Credentials, Secret, scrub};
 use super::error::{RestError, TransportKind, UpstreamFault};
 use super::iam::TokenSource;
+use super::observer::UpstreamObserver;
 use super::retry::RetryPolicy;
 use super::signer;
 use super::{CallContext, Operation};
-use crate::metrics::Metrics;
 
 const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
 const JSON: &str = "application/json";
@@ -40,8 +41,8 @@ pub struct TransportConfig {
     pub ca_certificates_pem: Option<Vec<u8>>,
     pub credentials: Credentials,
     pub retry: RetryPolicy,
-    /// Where upstream requests are counted, when metrics are on.
-    pub metrics: Option<Metrics>,
+    /// Hears of every upstream request (metrics), when metrics are on.
+    pub observer: Option<Arc<dyn UpstreamObserver>>,
 }
 
 /// One upstream request, before it is sent.
@@ -100,7 +101,7 @@ pub struct Transport {
     /// Present with IAM user credentials.
     tokens: Option<TokenSource>,
     retry: RetryPolicy,
-    metrics: Option<Metrics>,
+    observer: Option<Arc<dyn UpstreamObserver>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +153,7 @@ impl Transport {
             credentials: config.credentials,
             tokens,
             retry: config.retry,
-            metrics: config.metrics,
+            observer: config.observer,
         })
     }
 
@@ -297,8 +298,8 @@ impl Transport {
             span.record("status", status);
         }
         span.in_scope(|| tracing::debug!("upstream call"));
-        if let Some(metrics) = &self.metrics {
-            metrics.upstream_request(operation, status, elapsed);
+        if let Some(observer) = &self.observer {
+            observer.upstream_request(operation, status, elapsed);
         }
         let (status, retry_after, body) = result.map_err(|e| transport_error(operation, e, deadline_bound))?;
         if (200..300).contains(&status) {
