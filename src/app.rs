@@ -53,6 +53,7 @@ impl App {
             insecure_skip_tls_verify: config.insecure_skip_tls_verify,
             ca_certificates_pem: config.ca_certificates_pem.clone(),
             credentials: config.credentials.clone(),
+            pass_through_token: config.pass_through_token,
             retry: config.retry,
             observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
         })?);
@@ -71,6 +72,11 @@ impl App {
         })
     }
 
+    /// How the gateway authenticates upstream, in words (never a secret).
+    pub fn upstream_credentials(&self) -> String {
+        self.upstream.transport.authorizer().describe()
+    }
+
     /// The job hub, for its counters.
     pub fn hub(&self) -> JobHub {
         self.hub.clone()
@@ -87,7 +93,7 @@ impl App {
         let hub = self.hub.clone();
         let transport = self.upstream.transport.clone();
         let render = move || {
-            let tokens = transport.token_source().map(|source| source.stats());
+            let tokens = transport.authorizer().token_stats();
             metrics.render(Some(hub.stats()), tokens)
         };
         Some(crate::metrics::serve(listener, render, shutdown))

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use tokio::net::TcpListener;
 use vbs_gateway::app::App;
 use vbs_gateway::config::{Cli, Config, LoadError, LogConfig, Mode};
-use vbs_gateway::rest::credentials::Credentials;
 use vbs_gateway::simulator::{self, Simulator, SimulatorConfig};
 use vbs_gateway::telemetry;
 
@@ -102,9 +101,9 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
     match (&embedded, &config.endpoint) {
         (Some(simulator), _) => {
             println!(
-                "upstream: embedded VBS simulator at {} ({})",
+                "upstream: embedded VBS simulator at {} ({} checked)",
                 simulator.url(),
-                credential_mode(&config)
+                app.upstream_credentials()
             );
             println!(
                 "default project: {}",
@@ -149,16 +148,6 @@ async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &L
     shutdown_signal().await;
     simulator.shutdown();
     Ok(())
-}
-
-/// How the gateway authenticates upstream, in words (never the secrets).
-fn credential_mode(config: &Config) -> &'static str {
-    match config.credentials {
-        Credentials::Anonymous => "no credentials checked",
-        Credentials::Token(_) => "static token",
-        Credentials::AccessKey(_) => "AK/SK signatures checked",
-        Credentials::Iam(_) => "IAM tokens from the simulator's IAM",
-    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

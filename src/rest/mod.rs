@@ -1,6 +1,8 @@
-//! The upstream VBS REST client: one pooled HTTP transport and one typed client
-//! per area (backups, policies, jobs). Nothing here knows about gRPC.
+//! The upstream VBS REST client: one pooled HTTP transport, one authorizer per
+//! credential mode, and one typed client per area (backups, policies, jobs).
+//! Nothing here knows about gRPC or metrics.
 
+pub(crate) mod auth;
 pub mod backups;
 pub mod credentials;
 pub mod error;
