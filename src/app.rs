@@ -18,6 +18,7 @@ use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
+use crate::rest::UpstreamObserver;
 use crate::rest::transport::{Transport, TransportBuildError, TransportConfig};
 use crate::watch::{JobHub, WatchConfig};
 
@@ -52,8 +53,9 @@ impl App {
             insecure_skip_tls_verify: config.insecure_skip_tls_verify,
             ca_certificates_pem: config.ca_certificates_pem.clone(),
             credentials: config.credentials.clone(),
+            pass_through_token: config.pass_through_token,
             retry: config.retry,
-            metrics: metrics.clone(),
+            observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
         })?);
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
@@ -68,6 +70,11 @@ impl App {
             watch: config.watch.clone(),
             metrics,
         })
+    }
+
+    /// How the gateway authenticates upstream, in words (never a secret).
+    pub fn upstream_credentials(&self) -> String {
+        self.upstream.transport.authorizer().describe()
     }
 
     /// The job hub, for its counters.
@@ -86,7 +93,7 @@ impl App {
         let hub = self.hub.clone();
         let transport = self.upstream.transport.clone();
         let render = move || {
-            let tokens = transport.token_source().map(|source| source.stats());
+            let tokens = transport.authorizer().token_stats();
             metrics.render(Some(hub.stats()), tokens)
         };
         Some(crate::metrics::serve(listener, render, shutdown))

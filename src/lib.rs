@@ -14,9 +14,12 @@
 //!                                         every WatchJob, WaitJob and WatchJobs stream
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
-//!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, auth, deadline, retries
-//!                         ├─ rest/signer.rs       AK/SK signature, a pure function of request, keys, time
-//!                         └─ rest/iam.rs          IAM tokens: cached, renewed once for all callers
+//!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop
+//!                         ├─ rest/retry.rs        send again? a pure function of method, failure, attempt
+//!                         ├─ rest/auth/           one Authorizer per mode: AK/SK, IAM, static token, pass-through
+//!                         │   ├─ rest/signer.rs   AK/SK signature, a pure function of request, keys, time
+//!                         │   └─ rest/iam.rs      IAM tokens: cached, renewed once for all callers
+//!                         └─ rest/observer.rs     reports each upstream request; metrics.rs counts them
 //!                                            │
 //!                                            ▼
 //!                          VBS (the cloud, or simulator/: the same REST API in memory)

@@ -11,7 +11,6 @@ use vbs_gateway::telemetry;
 #[cfg(feature = "embedded-simulator")]
 use {
     vbs_gateway::config::LogConfig,
-    vbs_gateway::rest::credentials::Credentials,
     vbs_simulator::{Simulator, SimulatorConfig},
 };
 
@@ -95,7 +94,7 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
     let address = listener.local_addr()?;
     println!("vbs-gateway listening for gRPC on {address}");
     match &embedded {
-        Some(simulator) => describe_embedded(simulator, &config),
+        Some(simulator) => describe_embedded(simulator, &config, &app.upstream_credentials()),
         None => println!(
             "upstream: {}",
             config.endpoint.as_ref().map_or("(none)".into(), |e| e.to_string())
@@ -131,11 +130,10 @@ async fn start_embedded_simulator(_: &mut Config) -> Result<Option<EmbeddedSimul
 }
 
 #[cfg(feature = "embedded-simulator")]
-fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config) {
+fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config, credentials: &str) {
     println!(
-        "upstream: embedded VBS simulator at {} ({})",
-        simulator.url(),
-        credential_mode(config)
+        "upstream: embedded VBS simulator at {} ({credentials} checked)",
+        simulator.url()
     );
     println!(
         "default project: {}",
@@ -148,7 +146,7 @@ fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config) {
 }
 
 #[cfg(not(feature = "embedded-simulator"))]
-fn describe_embedded(simulator: &EmbeddedSimulator, _: &Config) {
+fn describe_embedded(simulator: &EmbeddedSimulator, _: &Config, _: &str) {
     match *simulator {}
 }
 
@@ -166,17 +164,6 @@ fn stop_embedded(simulator: EmbeddedSimulator) {
 async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &LogConfig) -> Result<(), Failure> {
     telemetry::init(log);
     vbs_simulator::cli::serve_alone(listen, config, shutdown_signal()).await
-}
-
-/// How the gateway authenticates upstream, in words (never the secrets).
-#[cfg(feature = "embedded-simulator")]
-fn credential_mode(config: &Config) -> &'static str {
-    match config.credentials {
-        Credentials::Anonymous => "no credentials checked",
-        Credentials::Token(_) => "static token",
-        Credentials::AccessKey(_) => "AK/SK signatures checked",
-        Credentials::Iam(_) => "IAM tokens from the simulator's IAM",
-    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

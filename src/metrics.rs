@@ -12,8 +12,8 @@ use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use tokio::net::TcpListener;
 
-use crate::rest::Operation;
 use crate::rest::iam::TokenStats;
+use crate::rest::{Operation, UpstreamObserver};
 use crate::watch::HubStats;
 
 const METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -117,17 +117,6 @@ impl Metrics {
         self.counter(RPC_HANDLED, labels).increment(1);
     }
 
-    /// One upstream request; `status` is the HTTP status, or None when no
-    /// answer came (connection failure, timeout).
-    pub fn upstream_request(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
-        let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
-        let operation = Label::new("operation", operation.name());
-        self.histogram(UPSTREAM_SECONDS, vec![operation.clone()])
-            .record(elapsed.as_secs_f64());
-        self.counter(UPSTREAM_REQUESTS, vec![operation, Label::new("status", status)])
-            .increment(1);
-    }
-
     /// The Prometheus text, with the job hub's and the IAM token source's
     /// own counts read at this moment.
     pub fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
@@ -155,6 +144,18 @@ impl Metrics {
     fn histogram(&self, name: &'static str, labels: Vec<Label>) -> metrics::Histogram {
         self.recorder
             .register_histogram(&Key::from_parts(name, labels), &METADATA)
+    }
+}
+
+/// The transport reports each upstream request here.
+impl UpstreamObserver for Metrics {
+    fn upstream_request(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
+        let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+        let operation = Label::new("operation", operation.name());
+        self.histogram(UPSTREAM_SECONDS, vec![operation.clone()])
+            .record(elapsed.as_secs_f64());
+        self.counter(UPSTREAM_REQUESTS, vec![operation, Label::new("status", status)])
+            .increment(1);
     }
 }
 

@@ -1,6 +1,6 @@
-//! The gateway's upstream credentials (AK/SK, an IAM user, a static token) and
-//! the `Secret` wrapper that keeps keys, passwords and tokens out of logs,
-//! errors and Debug output.
+//! The gateway's upstream credentials as configured (AK/SK, an IAM user, a
+//! static token; `rest::auth` turns them into an authorizer) and the `Secret`
+//! wrapper that keeps keys, passwords and tokens out of logs, errors and Debug.
 
 use reqwest::Url;
 
@@ -45,22 +45,6 @@ pub enum Credentials {
     AccessKey(AccessKey),
     /// Tokens issued by IAM for this user, cached and refreshed.
     Iam(IamUser),
-}
-
-impl Credentials {
-    /// The secret values of these credentials, to scrub from upstream text.
-    pub fn secrets(&self) -> Vec<&str> {
-        match self {
-            Credentials::Anonymous => vec![],
-            Credentials::Token(token) => vec![token.expose()],
-            Credentials::AccessKey(key) => {
-                let mut secrets = vec![key.access_key.expose(), key.secret_key.expose()];
-                secrets.extend(key.security_token.as_ref().map(Secret::expose));
-                secrets
-            }
-            Credentials::Iam(user) => vec![user.password.expose()],
-        }
-    }
 }
 
 /// Replaces every occurrence of a secret in `text` (an upstream error message,

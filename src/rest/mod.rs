@@ -1,12 +1,15 @@
-//! The upstream VBS REST client: one pooled HTTP transport and one typed client
-//! per area (backups, policies, jobs). Nothing here knows about gRPC.
+//! The upstream VBS REST client: one pooled HTTP transport, one authorizer per
+//! credential mode, and one typed client per area (backups, policies, jobs).
+//! Nothing here knows about gRPC or metrics.
 
+pub(crate) mod auth;
 pub mod backups;
 pub mod credentials;
 pub mod error;
 pub mod iam;
 pub mod jobs;
 pub(crate) mod lenient;
+pub mod observer;
 pub mod policies;
 pub mod retry;
 pub mod shares;
@@ -16,6 +19,7 @@ use std::time::Instant;
 
 pub use credentials::Secret;
 pub use error::RestError;
+pub use observer::UpstreamObserver;
 pub use transport::Transport;
 
 /// Every VBS REST operation the gateway calls. Names the call in errors, logs

@@ -1,22 +1,22 @@
 //! The one pooled HTTP client: builds each upstream request from safe path
-//! segments, authorizes it, sends it within the caller's deadline, retries what
-//! is safe to retry, and hands back the status and body.
+//! segments, has the authorizer authorize it, sends it within the caller's
+//! deadline, sends again what the retry policy allows, and hands back the status and body.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, header};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use super::credentials::{AccessKey, Credentials, Secret, scrub};
+use super::auth::{self, Authorization, Authorizer, Outgoing, Rejection, header_value};
+use super::credentials::{Credentials, Secret, scrub};
 use super::error::{RestError, TransportKind, UpstreamFault};
-use super::iam::TokenSource;
-use super::retry::RetryPolicy;
+use super::observer::UpstreamObserver;
+use super::retry::{Next, Progress, RetryPolicy};
 use super::{CallContext, Operation};
-use crate::metrics::Metrics;
 use apig_signer as signer;
 
 const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
@@ -38,10 +38,14 @@ pub struct TransportConfig {
     pub insecure_skip_tls_verify: bool,
     /// Extra PEM root certificates to trust (a private CA).
     pub ca_certificates_pem: Option<Vec<u8>>,
+    /// How upstream calls are authenticated.
     pub credentials: Credentials,
+    /// Send a caller's own token (`CallContext::caller_token`) instead of the credentials.
+    pub pass_through_token: bool,
+    /// Which failed attempts are sent again, and when.
     pub retry: RetryPolicy,
-    /// Where upstream requests are counted, when metrics are on.
-    pub metrics: Option<Metrics>,
+    /// Hears of every upstream request (metrics), when metrics are on.
+    pub observer: Option<Arc<dyn UpstreamObserver>>,
 }
 
 /// One upstream request, before it is sent.
@@ -96,11 +100,9 @@ pub struct Transport {
     http: reqwest::Client,
     endpoint: Url,
     timeout: Duration,
-    credentials: Credentials,
-    /// Present with IAM user credentials.
-    tokens: Option<TokenSource>,
+    authorizer: Box<dyn Authorizer>,
     retry: RetryPolicy,
-    metrics: Option<Metrics>,
+    observer: Option<Arc<dyn UpstreamObserver>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,70 +143,58 @@ impl Transport {
         let http = builder
             .build()
             .map_err(|e| TransportBuildError::Client(e.to_string()))?;
-        let tokens = match &config.credentials {
-            Credentials::Iam(user) => Some(TokenSource::new(http.clone(), user.clone(), config.timeout)),
-            _ => None,
-        };
+        let authorizer = auth::for_credentials(config.credentials, config.pass_through_token, &http, config.timeout);
         Ok(Transport {
             http,
             endpoint,
             timeout: config.timeout,
-            credentials: config.credentials,
-            tokens,
+            authorizer,
             retry: config.retry,
-            metrics: config.metrics,
+            observer: config.observer,
         })
     }
 
-    /// The IAM token source, when the gateway authenticates as an IAM user.
-    pub fn token_source(&self) -> Option<&TokenSource> {
-        self.tokens.as_ref()
+    /// How upstream calls are authenticated.
+    pub(crate) fn authorizer(&self) -> &dyn Authorizer {
+        self.authorizer.as_ref()
     }
 
-    /// Sends the call, retrying what the retry policy allows, and returns the
+    /// Sends the call, again when the retry policy allows (after a pause) or
+    /// the authorizer renewed rejected credentials (at once), and returns the
     /// success reply or the error of the last attempt.
     pub async fn send(&self, ctx: &CallContext, call: &Call) -> Result<Reply, RestError> {
         let url = self.url(call)?;
-        let mut attempt = 1;
-        let mut renewed = false;
+        let headers = base_headers(ctx, call.operation)?;
+        let request = Outgoing {
+            operation: call.operation,
+            method: &call.method,
+            url: &url,
+            query: &call.query,
+            headers: &headers,
+            body: call.body.as_deref(),
+            caller_token: ctx.caller_token.as_ref(),
+        };
+        let mut progress = Progress::first();
         loop {
-            let iam_token = self.iam_token(ctx, call.operation).await?;
-            let result = self.send_once(ctx, call, &url, iam_token.as_ref()).await;
+            let authorization = self.authorizer.authorize(&request).await?;
+            let result = self.send_once(ctx, &request, &authorization).await;
             let Err(error) = &result else { return result };
-            if let (Some(token), Some(source)) = (&iam_token, &self.tokens)
-                && error.http_status() == Some(401)
-                && !renewed
-            {
-                // VBS no longer takes the token (revoked, or expired early by
-                // its clock): renew it once. A 401 means nothing was done, so
-                // even a write may be sent again.
-                tracing::info!(operation = %call.operation, "upstream rejected the IAM token; renewing it");
-                source.invalidate(token).await;
-                renewed = true;
-                continue;
+            match self.retry.next(&call.method, error.into(), progress, fastrand::f64()) {
+                Next::GiveUp => return result,
+                Next::AskAuthorizer => match self.authorizer.on_rejection(&request, &authorization).await {
+                    Rejection::SendAgain => progress.resent_after_rejection = true,
+                    Rejection::GiveUp => return result,
+                },
+                Next::RetryAfter(pause) => {
+                    if ctx.deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                        return result;
+                    }
+                    let attempt = progress.attempt;
+                    tracing::debug!(operation = %call.operation, attempt, ?pause, error = %error, "retrying upstream call");
+                    progress.attempt += 1;
+                    tokio::time::sleep(pause).await;
+                }
             }
-            let Some(pause) = self.retry.pause_before_retry(&call.method, error, attempt) else {
-                return result;
-            };
-            if ctx.deadline.is_some_and(|d| Instant::now() + pause >= d) {
-                return result;
-            }
-            tracing::debug!(operation = %call.operation, attempt, ?pause, error = %error, "retrying upstream call");
-            attempt += 1;
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    /// The gateway's IAM token for this call: none when the caller brings its
-    /// own token or the gateway does not authenticate as an IAM user.
-    async fn iam_token(&self, ctx: &CallContext, operation: Operation) -> Result<Option<Secret>, RestError> {
-        match (&self.tokens, &ctx.caller_token) {
-            (Some(source), None) => source.token().await.map(Some).map_err(|e| RestError::Credentials {
-                operation,
-                detail: e.detail,
-                rejected: e.rejected,
-            }),
-            _ => Ok(None),
         }
     }
 
@@ -259,32 +249,32 @@ impl Transport {
     async fn send_once(
         &self,
         ctx: &CallContext,
-        call: &Call,
-        url: &Url,
-        iam_token: Option<&Secret>,
+        request: &Outgoing<'_>,
+        authorization: &Authorization,
     ) -> Result<Reply, RestError> {
-        let operation = call.operation;
+        let operation = request.operation;
         let (timeout, deadline_bound) = self.budget(ctx, operation)?;
-        let headers = self.headers(ctx, call, url, iam_token)?;
-        let mut request = self
+        let mut headers = request.headers.clone();
+        headers.extend(authorization.headers.clone());
+        let mut http_request = self
             .http
-            .request(call.method.clone(), url.clone())
+            .request(request.method.clone(), request.url.clone())
             .headers(headers)
             .timeout(timeout);
-        if let Some(body) = &call.body {
-            request = request.body(body.clone());
+        if let Some(body) = request.body {
+            http_request = http_request.body(body.to_vec());
         }
         let span = tracing::info_span!(
             "upstream",
             %operation,
-            method = %call.method,
-            path = url.path(),
+            method = %request.method,
+            path = request.url.path(),
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
         let started = Instant::now();
         let exchange = async {
-            let response = request.send().await?;
+            let response = http_request.send().await?;
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
             Ok::<_, reqwest::Error>((status, retry_after, response.bytes().await?))
@@ -297,8 +287,8 @@ impl Transport {
             span.record("status", status);
         }
         span.in_scope(|| tracing::debug!("upstream call"));
-        if let Some(metrics) = &self.metrics {
-            metrics.upstream_request(operation, status, elapsed);
+        if let Some(observer) = &self.observer {
+            observer.upstream_request(operation, status, elapsed);
         }
         let (status, retry_after, body) = result.map_err(|e| transport_error(operation, e, deadline_bound))?;
         if (200..300).contains(&status) {
@@ -307,16 +297,16 @@ impl Transport {
         Err(RestError::Status {
             operation,
             status,
-            fault: self.scrubbed(UpstreamFault::parse(&body), ctx, iam_token),
+            fault: self.scrubbed(UpstreamFault::parse(&body), authorization),
             retry_after,
         })
     }
 
     /// Upstream messages sometimes echo what they rejected; no secret of
-    /// ours travels on in one.
-    fn scrubbed(&self, mut fault: UpstreamFault, ctx: &CallContext, iam_token: Option<&Secret>) -> UpstreamFault {
-        let mut secrets = self.credentials.secrets();
-        secrets.extend(ctx.caller_token.iter().chain(iam_token).map(Secret::expose));
+    /// ours, configured or sent, travels on in one.
+    fn scrubbed(&self, mut fault: UpstreamFault, sent: &Authorization) -> UpstreamFault {
+        let mut secrets = self.authorizer.secrets();
+        secrets.extend(sent.token.as_ref().map(Secret::expose));
         fault.message = fault.message.map(|m| scrub(&m, &secrets));
         fault.code = fault.code.map(|c| scrub(&c, &secrets));
         fault
@@ -340,71 +330,15 @@ impl Transport {
             (self.timeout, false)
         })
     }
-
-    /// The headers of one attempt: content type, project, and the call's
-    /// authorization: the caller's token, else the gateway's token, else an
-    /// AK/SK signature over exactly what is sent.
-    fn headers(
-        &self,
-        ctx: &CallContext,
-        call: &Call,
-        url: &Url,
-        iam_token: Option<&Secret>,
-    ) -> Result<HeaderMap, RestError> {
-        let operation = call.operation;
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-        headers.insert("x-project-id", header_value(operation, &ctx.project_id)?);
-        let static_token = match &self.credentials {
-            Credentials::Token(token) => Some(token),
-            _ => None,
-        };
-        if let Some(token) = ctx.caller_token.as_ref().or(iam_token).or(static_token) {
-            headers.insert("x-auth-token", secret_value(operation, token)?);
-        } else if let Credentials::AccessKey(key) = &self.credentials {
-            sign(ctx, call, url, key, &mut headers)?;
-        }
-        Ok(headers)
-    }
 }
 
-/// Adds X-Sdk-Date, Authorization (and X-Security-Token) for this attempt.
-/// Signed: host (from the URL, as the HTTP client sends it), content-type,
-/// x-project-id, x-sdk-date, and the exact path, query and body bytes.
-fn sign(ctx: &CallContext, call: &Call, url: &Url, key: &AccessKey, headers: &mut HeaderMap) -> Result<(), RestError> {
-    let operation = call.operation;
-    let host = match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (host, None) => host.unwrap_or_default().to_string(),
-        (None, Some(_)) => String::new(),
-    };
-    let signed = [
-        ("content-type".to_string(), JSON.to_string()),
-        ("x-project-id".to_string(), ctx.project_id.clone()),
-    ];
-    let view = signer::RequestView {
-        method: call.method.as_str(),
-        host: &host,
-        path: url.path(),
-        query: &call.query,
-        headers: &signed,
-        body: call.body.as_deref().unwrap_or_default(),
-    };
-    let credentials = signer::Credentials {
-        access_key: key.access_key.expose(),
-        secret_key: key.secret_key.expose(),
-        security_token: key.security_token.as_ref().map(Secret::expose),
-    };
-    let signature = signer::sign(&view, &credentials, Utc::now());
-    headers.insert("x-sdk-date", header_value(operation, &signature.x_sdk_date)?);
-    headers.insert(
-        header::AUTHORIZATION,
-        secret_value(operation, &Secret::new(signature.authorization))?,
-    );
-    if let Some(token) = &key.security_token {
-        headers.insert("x-security-token", secret_value(operation, token)?);
-    }
-    Ok(())
+/// The headers every attempt sends before its authorization: content type and
+/// project. The authorizer signs them as they are.
+fn base_headers(ctx: &CallContext, operation: Operation) -> Result<HeaderMap, RestError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    headers.insert("x-project-id", header_value(operation, &ctx.project_id)?);
+    Ok(headers)
 }
 
 /// Ids go into paths as single segments: letters, digits and `-_.~` only, and
@@ -416,20 +350,6 @@ fn is_safe_segment(segment: &str) -> bool {
         && segment
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
-}
-
-/// A header value the HTTP stack never prints (its Debug shows "Sensitive").
-fn secret_value(operation: Operation, secret: &Secret) -> Result<HeaderValue, RestError> {
-    let mut value = header_value(operation, secret.expose())?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-fn header_value(operation: Operation, value: &str) -> Result<HeaderValue, RestError> {
-    HeaderValue::from_str(value).map_err(|_| RestError::Build {
-        operation,
-        detail: "a header value has characters HTTP does not allow".into(),
-    })
 }
 
 fn transport_error(operation: Operation, error: reqwest::Error, deadline_bound: bool) -> RestError {
