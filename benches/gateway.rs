@@ -22,7 +22,6 @@ use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status};
 use vbs_gateway::proto::pb::backup_service_server::{BackupService, BackupServiceServer};
 use vbs_gateway::proto::pb::{self, backup_service_client::BackupServiceClient};
-use vbs_gateway::rest::backups::{CloudBackupSpec, CreateCloudBackup, JobStarted, OneBackup};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
@@ -474,8 +473,6 @@ impl Direct {
                 snapshot_id: None,
                 name: BACKUP_NAME.into(),
                 description: Some(BACKUP_DESCRIPTION.into()),
-                tags: Vec::new(),
-                extend_param: BTreeMap::new(),
             },
         };
         let host = format!("127.0.0.1:{port}");
@@ -1404,6 +1401,8 @@ impl Report {
 /// The floor of one gRPC hop: the same service and messages as the gateway,
 /// answered from memory (GetBackup with the gateway's real answer, captured
 /// during setup; CreateBackup with a job id).
+use wire::{CloudBackupSpec, CreateCloudBackup, JobStarted, OneBackup};
+
 mod echo {
     use super::*;
 
@@ -1491,5 +1490,71 @@ mod echo {
         ) -> RpcResult<pb::RestoreNativeBackupResponse> {
             Err(Status::unimplemented("echo"))
         }
+    }
+}
+
+/// The direct REST client's own view of the VBS bodies it sends and reads,
+/// typed as any client would type them (the gateway's models are its own).
+mod wire {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize)]
+    pub(crate) struct CreateCloudBackup {
+        pub(crate) backup: CloudBackupSpec,
+    }
+
+    #[derive(Debug, Serialize)]
+    pub(crate) struct CloudBackupSpec {
+        pub(crate) volume_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(crate) snapshot_id: Option<String>,
+        pub(crate) name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(crate) description: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct JobStarted {
+        pub(crate) job_id: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct OneBackup {
+        #[allow(dead_code)] // read only to be decoded
+        pub(crate) backup: BackupDetail,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    #[allow(dead_code)] // read only to be decoded
+    pub(crate) struct BackupDetail {
+        pub(crate) id: String,
+        pub(crate) name: Option<String>,
+        pub(crate) status: Option<String>,
+        pub(crate) description: Option<String>,
+        pub(crate) links: Vec<Link>,
+        pub(crate) availability_zone: Option<String>,
+        pub(crate) volume_id: Option<String>,
+        pub(crate) fail_reason: Option<String>,
+        pub(crate) size: Option<i64>,
+        pub(crate) object_count: Option<i64>,
+        pub(crate) container: Option<String>,
+        pub(crate) created_at: Option<String>,
+        pub(crate) updated_at: Option<String>,
+        pub(crate) data_timestamp: Option<String>,
+        #[serde(rename = "os-bak-tenant-attr:tenant_id")]
+        pub(crate) tenant_id: Option<String>,
+        pub(crate) service_metadata: Option<serde_json::Value>,
+        pub(crate) has_dependent_backups: Option<bool>,
+        pub(crate) snapshot_id: Option<String>,
+        pub(crate) is_incremental: Option<bool>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    #[allow(dead_code)] // read only to be decoded
+    pub(crate) struct Link {
+        pub(crate) href: String,
+        pub(crate) rel: String,
     }
 }

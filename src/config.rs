@@ -10,7 +10,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
 use crate::rest::credentials::{AccessKey, Credentials, IamUser, ProjectScope, Secret};
-use crate::rest::retry::RetryPolicy;
+pub use crate::rest::retry::RetryPolicy;
 use crate::watch::{WatchConfig, WatchConfigError};
 #[cfg(feature = "embedded-simulator")]
 use vbs_simulator::{
@@ -28,16 +28,17 @@ pub const DEMO_PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
     about = "gRPC gateway for the Volume Backup Service (VBS) of Huawei Cloud and Open Telekom Cloud",
     args_conflicts_with_subcommands = true
 )]
+/// The command line: `vbs-gateway [serve] [OPTIONS]` or `vbs-gateway simulator [OPTIONS]`.
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
     /// With no subcommand the gateway serves, with these options.
     #[command(flatten)]
-    pub serve: ServeArgs,
+    serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve the gRPC gateway (the default). With no --endpoint it starts the
     /// embedded VBS simulator and uses it.
     Serve(Box<ServeArgs>),
@@ -47,7 +48,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address the gRPC server listens on.
     #[arg(long, env = "VBS_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -99,7 +100,7 @@ pub struct ServeArgs {
 /// How watched jobs are polled (WatchJob, WaitJob, WatchJobs) and how
 /// long-lived streams are kept alive.
 #[derive(Debug, Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// Pause between upstream polls of a watched job after it changed; it
     /// grows while the job stays the same.
     #[arg(long = "watch-poll-initial", env = "VBS_WATCH_POLL_INITIAL", default_value = "1s", value_parser = parse_duration)]
@@ -148,7 +149,7 @@ impl WatchArgs {
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
 #[cfg(feature = "embedded-simulator")]
 #[derive(Debug, Args)]
-pub struct SimulatorCommand {
+pub(crate) struct SimulatorCommand {
     /// Where the simulator listens, what it accepts, how it behaves.
     #[command(flatten)]
     pub simulator: SimulatorArgs,
@@ -161,7 +162,7 @@ pub struct SimulatorCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct LogArgs {
+pub(crate) struct LogArgs {
     /// Log line format.
     #[arg(long, env = "VBS_GATEWAY_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -170,27 +171,39 @@ pub struct LogArgs {
     pub log_filter: String,
 }
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// For people: one coloured line per event.
     Text,
+    /// For log collectors: one JSON object per line.
     Json,
 }
 
+/// Where logging starts from.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
+    /// Text or JSON lines.
     pub format: LogFormat,
+    /// Which events are written, in env-filter syntax.
     pub filter: String,
 }
 
 /// What the process was asked to do, validated.
 #[derive(Debug)]
 pub enum Mode {
+    /// Serve the gateway.
     Serve(Box<Config>),
+    /// Run the simulator alone (`vbs-gateway simulator`).
     #[cfg(feature = "embedded-simulator")]
     Simulator {
+        /// Where its REST API listens.
         listen: SocketAddr,
+        /// Threads of the async runtime; None: one per core.
         worker_threads: Option<usize>,
+        /// What it holds and checks.
         simulator: Box<SimulatorConfig>,
+        /// How it logs.
         log: LogConfig,
     },
 }
@@ -198,17 +211,25 @@ pub enum Mode {
 /// The gateway's validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the gRPC server listens.
     pub listen: SocketAddr,
     /// None: start the embedded simulator and use it.
     pub endpoint: Option<Url>,
+    /// Project used when a request leaves `project_id` empty.
     pub default_project_id: Option<String>,
+    /// How upstream calls are authenticated.
     pub credentials: Credentials,
     /// Send a caller's own `x-auth-token` upstream instead of the gateway's credentials.
     pub pass_through_token: bool,
+    /// Longest time one upstream request may take.
     pub upstream_timeout: Duration,
+    /// Longest time opening an upstream connection may take.
     pub connect_timeout: Duration,
+    /// Extra PEM root certificates to trust upstream (a private CA).
     pub ca_certificates_pem: Option<Vec<u8>>,
+    /// Accept any upstream TLS certificate: for test endpoints only.
     pub insecure_skip_tls_verify: bool,
+    /// Which failed upstream calls are tried again, and how often.
     pub retry: RetryPolicy,
     /// How job watches poll and keep their streams alive.
     pub watch: WatchConfig,
@@ -219,25 +240,45 @@ pub struct Config {
     /// The embedded simulator, used when `endpoint` is None.
     #[cfg(feature = "embedded-simulator")]
     pub simulator: SimulatorConfig,
+    /// How the gateway logs.
     pub log: LogConfig,
 }
 
+/// A setting that cannot be used, named as the user gave it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The endpoint is not a plain http(s) URL.
     #[error("--endpoint {0}: must be an http or https URL without query or fragment")]
     Endpoint(Url),
+    /// The default project id cannot be a path segment.
     #[error("--project-id {0:?}: {1}")]
     ProjectId(String, String),
+    /// The CA certificate file cannot be read.
     #[error("--ca-cert {path}: {reason}")]
-    CaCert { path: PathBuf, reason: String },
+    CaCert {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// The credential settings are contradictory or incomplete.
     #[error("{0}")]
     Credentials(String),
+    /// The config file cannot be read or names an unknown option.
     #[error("config file {path}: {reason}")]
-    ConfigFile { path: PathBuf, reason: String },
+    ConfigFile {
+        /// The file as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A timeout of zero would fail every call.
     #[error("--upstream-timeout and --connect-timeout must be more than zero")]
     ZeroTimeout,
+    /// A job-watching setting is out of range.
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
+    /// Nothing to call: no endpoint and no simulator in this build.
     #[error("no --endpoint given, and this build has no embedded simulator (feature embedded-simulator)")]
     NoEndpoint,
 }
@@ -259,6 +300,7 @@ pub enum LoadError {
     /// A command-line usage error, or a request for --help / --version.
     #[error(transparent)]
     Usage(#[from] clap::Error),
+    /// The settings parse but cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -272,6 +314,7 @@ impl Cli {
         Cli::load_from(std::env::args_os().collect(), config_file)
     }
 
+    /// Like `load`, from given arguments and config file (for tests).
     pub fn load_from(args: Vec<OsString>, env_config_file: Option<PathBuf>) -> Result<Mode, LoadError> {
         let mut command = Cli::command();
         if let Some(path) = config_flag(&args).or(env_config_file) {
@@ -281,6 +324,7 @@ impl Cli {
         Ok(Cli::from_arg_matches(&matches)?.into_mode()?)
     }
 
+    /// Validates the parsed options into what the process does.
     pub fn into_mode(self) -> Result<Mode, ConfigError> {
         match self.command {
             #[cfg(feature = "embedded-simulator")]
@@ -306,7 +350,7 @@ impl LogArgs {
 }
 
 impl Config {
-    pub fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
+    fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
         if let Some(endpoint) = &args.endpoint {
             let usable = matches!(endpoint.scheme(), "http" | "https")
                 && endpoint.host_str().is_some()
@@ -449,7 +493,7 @@ fn toml_text(value: &toml::Value) -> String {
 /// Every secret can come from a flag, an environment variable, or a file
 /// (`*-file`, read once at start-up; a trailing newline is dropped).
 #[derive(Debug, Args)]
-pub struct CredentialArgs {
+pub(crate) struct CredentialArgs {
     /// Access key (AK) for SDK-HMAC-SHA256 request signing.
     #[arg(long, env = "VBS_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,

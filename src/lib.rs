@@ -58,3 +58,6 @@ pub mod proto;
 pub mod rest;
 pub mod telemetry;
 pub mod watch;
+
+#[cfg(test)]
+mod fixture_tests;

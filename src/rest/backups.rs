@@ -13,190 +13,190 @@ use super::{CallContext, Operation, RestError, query_pairs};
 
 /// A key/value tag on a backup or policy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Tag {
-    pub key: String,
+pub(crate) struct Tag {
+    pub(crate) key: String,
     /// Some real bodies spell it `values`; both decode.
     #[serde(default, alias = "values", deserialize_with = "lenient::opt_text")]
-    pub value: Option<String>,
+    pub(crate) value: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Link {
+pub(crate) struct Link {
     #[serde(default)]
-    pub href: String,
+    pub(crate) href: String,
     #[serde(default)]
-    pub rel: String,
+    pub(crate) rel: String,
 }
 
 /// Body of POST /v2/{project_id}/cloudbackups.
 #[derive(Debug, Serialize)]
-pub struct CreateCloudBackup {
-    pub backup: CloudBackupSpec,
+pub(crate) struct CreateCloudBackup {
+    pub(crate) backup: CloudBackupSpec,
 }
 
 #[derive(Debug, Serialize)]
-pub struct CloudBackupSpec {
-    pub volume_id: String,
+pub(crate) struct CloudBackupSpec {
+    pub(crate) volume_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub snapshot_id: Option<String>,
-    pub name: String,
+    pub(crate) snapshot_id: Option<String>,
+    pub(crate) name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub extend_param: BTreeMap<String, String>,
+    pub(crate) extend_param: BTreeMap<String, String>,
 }
 
 /// Body of the two restore calls.
 #[derive(Debug, Serialize)]
-pub struct Restore {
-    pub restore: RestoreTarget,
+pub(crate) struct Restore {
+    pub(crate) restore: RestoreTarget,
 }
 
 #[derive(Debug, Serialize)]
-pub struct RestoreTarget {
-    pub volume_id: String,
+pub(crate) struct RestoreTarget {
+    pub(crate) volume_id: String,
 }
 
 /// Reply of the VBS calls that start a job.
 #[derive(Debug, Deserialize)]
-pub struct JobStarted {
-    pub job_id: String,
+pub(crate) struct JobStarted {
+    pub(crate) job_id: String,
 }
 
 /// Body of the native POST /v2/{project_id}/backups.
 #[derive(Debug, Serialize)]
-pub struct CreateNativeBackup {
-    pub backup: NativeBackupSpec,
+pub(crate) struct CreateNativeBackup {
+    pub(crate) backup: NativeBackupSpec,
 }
 
 #[derive(Debug, Serialize)]
-pub struct NativeBackupSpec {
-    pub volume_id: String,
-    pub snapshot_id: String,
+pub(crate) struct NativeBackupSpec {
+    pub(crate) volume_id: String,
+    pub(crate) snapshot_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
+    pub(crate) container: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub incremental: Option<bool>,
+    pub(crate) incremental: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub force: Option<bool>,
+    pub(crate) force: Option<bool>,
 }
 
 /// A backup in summary form (list and native create replies).
 #[derive(Debug, Clone, Deserialize)]
-pub struct BackupSummary {
-    pub id: String,
+pub(crate) struct BackupSummary {
+    pub(crate) id: String,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub links: Vec<Link>,
+    pub(crate) links: Vec<Link>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct NativeBackupCreated {
-    pub backup: BackupSummary,
+pub(crate) struct NativeBackupCreated {
+    pub(crate) backup: BackupSummary,
 }
 
 /// A backup with every detail. Every field but `id` may be missing or null upstream.
 #[derive(Debug, Clone, Deserialize)]
-pub struct BackupDetail {
-    pub id: String,
+pub(crate) struct BackupDetail {
+    pub(crate) id: String,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub links: Vec<Link>,
+    pub(crate) links: Vec<Link>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub availability_zone: Option<String>,
+    pub(crate) availability_zone: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub volume_id: Option<String>,
+    pub(crate) volume_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub fail_reason: Option<String>,
+    pub(crate) fail_reason: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub size: Option<i64>,
+    pub(crate) size: Option<i64>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub object_count: Option<i64>,
+    pub(crate) object_count: Option<i64>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub container: Option<String>,
+    pub(crate) container: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub updated_at: Option<String>,
+    pub(crate) updated_at: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub data_timestamp: Option<String>,
+    pub(crate) data_timestamp: Option<String>,
     #[serde(
         default,
         rename = "os-bak-tenant-attr:tenant_id",
         deserialize_with = "lenient::opt_text"
     )]
-    pub tenant_id: Option<String>,
+    pub(crate) tenant_id: Option<String>,
     /// JSON text in practice; an object is accepted too.
     #[serde(default)]
-    pub service_metadata: Option<Value>,
+    pub(crate) service_metadata: Option<Value>,
     #[serde(default, deserialize_with = "lenient::opt_bool")]
-    pub has_dependent_backups: Option<bool>,
+    pub(crate) has_dependent_backups: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub snapshot_id: Option<String>,
+    pub(crate) snapshot_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_bool")]
-    pub is_incremental: Option<bool>,
+    pub(crate) is_incremental: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct BackupSummaryPage {
+pub(crate) struct BackupSummaryPage {
     #[serde(default, deserialize_with = "lenient::list")]
-    pub backups: Vec<BackupSummary>,
+    pub(crate) backups: Vec<BackupSummary>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub backups_links: Vec<Link>,
+    pub(crate) backups_links: Vec<Link>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct BackupDetailPage {
+pub(crate) struct BackupDetailPage {
     #[serde(default, deserialize_with = "lenient::list")]
-    pub backups: Vec<BackupDetail>,
+    pub(crate) backups: Vec<BackupDetail>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub backups_links: Vec<Link>,
+    pub(crate) backups_links: Vec<Link>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct OneBackup {
-    pub backup: BackupDetail,
+pub(crate) struct OneBackup {
+    pub(crate) backup: BackupDetail,
 }
 
 /// Reply of the native restore.
 #[derive(Debug, Deserialize)]
-pub struct NativeRestoreStarted {
-    pub restore: NativeRestore,
+pub(crate) struct NativeRestoreStarted {
+    pub(crate) restore: NativeRestore,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct NativeRestore {
+pub(crate) struct NativeRestore {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub backup_id: Option<String>,
+    pub(crate) backup_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub volume_id: Option<String>,
+    pub(crate) volume_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub volume_name: Option<String>,
+    pub(crate) volume_name: Option<String>,
 }
 
 /// Filters and paging of the two list calls, as query pairs.
 #[derive(Debug, Default)]
-pub struct BackupQuery {
-    pub name: Option<String>,
-    pub status: Option<String>,
-    pub volume_id: Option<String>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-    pub marker: Option<String>,
-    pub sort_key: Option<String>,
-    pub sort_dir: Option<String>,
+pub(crate) struct BackupQuery {
+    pub(crate) name: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) volume_id: Option<String>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) offset: Option<i64>,
+    pub(crate) marker: Option<String>,
+    pub(crate) sort_key: Option<String>,
+    pub(crate) sort_dir: Option<String>,
 }
 
 impl BackupQuery {
@@ -216,7 +216,7 @@ impl BackupQuery {
 /// The marker of the next page, or None on the last page. Read from the
 /// `marker` of the rel=next href (only its query is read; the href's host is
 /// never contacted); a next link without a marker means "after the last item".
-pub fn next_marker(links: &[Link], last_id: Option<&str>) -> Option<String> {
+pub(crate) fn next_marker(links: &[Link], last_id: Option<&str>) -> Option<String> {
     let next = links.iter().find(|l| l.rel == "next")?;
     let query = next.href.split_once('?').map(|(_, q)| q).unwrap_or_default();
     let query = query.split('#').next().unwrap_or_default();
@@ -232,9 +232,9 @@ pub fn next_marker(links: &[Link], last_id: Option<&str>) -> Option<String> {
 }
 
 /// Typed calls of the backup area.
-pub struct BackupsApi<'a> {
-    pub transport: &'a Transport,
-    pub ctx: &'a CallContext,
+pub(crate) struct BackupsApi<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) ctx: &'a CallContext,
 }
 
 impl BackupsApi<'_> {
@@ -242,7 +242,7 @@ impl BackupsApi<'_> {
         &self.ctx.project_id
     }
 
-    pub async fn create_cloud_backup(&self, body: &CreateCloudBackup) -> Result<JobStarted, RestError> {
+    pub(crate) async fn create_cloud_backup(&self, body: &CreateCloudBackup) -> Result<JobStarted, RestError> {
         let call = Call::new(
             Operation::CreateBackup,
             Method::POST,
@@ -252,19 +252,22 @@ impl BackupsApi<'_> {
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn restore_cloud_backup(&self, backup_id: &str, body: &Restore) -> Result<JobStarted, RestError> {
+    pub(crate) async fn restore_cloud_backup(&self, backup_id: &str, body: &Restore) -> Result<JobStarted, RestError> {
         let path = ["v2", self.project(), "cloudbackups", backup_id, "restore"];
         let call = Call::new(Operation::RestoreBackup, Method::POST, &path).json_body(body)?;
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn delete_cloud_backup(&self, backup_id: &str) -> Result<JobStarted, RestError> {
+    pub(crate) async fn delete_cloud_backup(&self, backup_id: &str) -> Result<JobStarted, RestError> {
         let path = ["v2", self.project(), "cloudbackups", backup_id];
         let call = Call::new(Operation::DeleteCloudBackup, Method::POST, &path);
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn create_native_backup(&self, body: &CreateNativeBackup) -> Result<NativeBackupCreated, RestError> {
+    pub(crate) async fn create_native_backup(
+        &self,
+        body: &CreateNativeBackup,
+    ) -> Result<NativeBackupCreated, RestError> {
         let call = Call::new(
             Operation::CreateNativeBackup,
             Method::POST,
@@ -274,31 +277,31 @@ impl BackupsApi<'_> {
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn list_backups(&self, query: &BackupQuery) -> Result<BackupSummaryPage, RestError> {
+    pub(crate) async fn list_backups(&self, query: &BackupQuery) -> Result<BackupSummaryPage, RestError> {
         let call =
             Call::new(Operation::ListBackups, Method::GET, &["v2", self.project(), "backups"]).query(query.pairs());
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn list_backup_details(&self, query: &BackupQuery) -> Result<BackupDetailPage, RestError> {
+    pub(crate) async fn list_backup_details(&self, query: &BackupQuery) -> Result<BackupDetailPage, RestError> {
         let path = ["v2", self.project(), "backups", "detail"];
         let call = Call::new(Operation::ListBackupDetails, Method::GET, &path).query(query.pairs());
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn get_backup(&self, backup_id: &str) -> Result<OneBackup, RestError> {
+    pub(crate) async fn get_backup(&self, backup_id: &str) -> Result<OneBackup, RestError> {
         let path = ["v2", self.project(), "backups", backup_id];
         let call = Call::new(Operation::GetBackup, Method::GET, &path);
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn delete_backup(&self, backup_id: &str) -> Result<(), RestError> {
+    pub(crate) async fn delete_backup(&self, backup_id: &str) -> Result<(), RestError> {
         let path = ["v2", self.project(), "backups", backup_id];
         let call = Call::new(Operation::DeleteBackup, Method::DELETE, &path);
         self.transport.call_empty(self.ctx, &call).await
     }
 
-    pub async fn restore_native_backup(
+    pub(crate) async fn restore_native_backup(
         &self,
         backup_id: &str,
         body: &Restore,

@@ -11,14 +11,18 @@ pub use apig_signer::Secret;
 pub struct AccessKey {
     /// The AK names the account, so it is kept out of logs too.
     pub access_key: Secret,
+    /// The SK: the signing key, never sent.
     pub secret_key: Secret,
+    /// Present with temporary credentials; sent and signed as X-Security-Token.
     pub security_token: Option<Secret>,
 }
 
 /// Which project an IAM token is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectScope {
+    /// By project name, e.g. "eu-de".
     Name(String),
+    /// By project id.
     Id(String),
 }
 
@@ -27,10 +31,13 @@ pub enum ProjectScope {
 pub struct IamUser {
     /// IAM endpoint, e.g. https://iam.eu-de.otc.t-systems.com.
     pub endpoint: Url,
+    /// The user's name.
     pub user: String,
+    /// The user's password, exchanged for tokens.
     pub password: Secret,
     /// The account (domain) the user belongs to.
     pub domain: String,
+    /// The project the tokens are scoped to.
     pub project: ProjectScope,
 }
 
@@ -49,7 +56,7 @@ pub enum Credentials {
 
 /// Replaces every occurrence of a secret in `text` (an upstream error message,
 /// say) by a placeholder, so upstream echoes never carry them further.
-pub fn scrub(text: &str, secrets: &[&str]) -> String {
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
         .filter(|s| s.len() >= 4)

@@ -11,7 +11,7 @@ use super::Operation;
 /// A failed upstream call. Carries what the error table in `crate::error`
 /// needs and what the log needs, never a secret.
 #[derive(Debug, thiserror::Error)]
-pub enum RestError {
+pub(crate) enum RestError {
     /// A path segment that is not a safe id; nothing was sent.
     #[error("{operation}: refusing to put {segment:?} into a URL path")]
     UnsafePathSegment { operation: Operation, segment: String },
@@ -57,7 +57,7 @@ pub enum RestError {
 
 /// Why a transport-level failure happened; the error table maps each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
+pub(crate) enum TransportKind {
     /// The connection could not be opened: the request provably was not sent.
     Connect,
     /// The configured upstream timeout passed.
@@ -77,7 +77,7 @@ impl std::fmt::Display for TransportKind {
 }
 
 impl TransportKind {
-    pub fn of(error: &reqwest::Error) -> TransportKind {
+    pub(crate) fn of(error: &reqwest::Error) -> TransportKind {
         if error.is_connect() {
             TransportKind::Connect
         } else if error.is_timeout() {
@@ -89,7 +89,7 @@ impl TransportKind {
 }
 
 impl RestError {
-    pub fn operation(&self) -> Operation {
+    pub(crate) fn operation(&self) -> Operation {
         match self {
             RestError::UnsafePathSegment { operation, .. }
             | RestError::Build { operation, .. }
@@ -102,7 +102,7 @@ impl RestError {
     }
 
     /// The HTTP status upstream answered, when it answered.
-    pub fn http_status(&self) -> Option<u16> {
+    pub(crate) fn http_status(&self) -> Option<u16> {
         match self {
             RestError::Status { status, .. } | RestError::Decode { status, .. } => Some(*status),
             _ => None,
@@ -112,17 +112,17 @@ impl RestError {
 
 /// The code and message of an upstream error body, whatever its shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UpstreamFault {
+pub(crate) struct UpstreamFault {
     /// VBS or API gateway error code, e.g. "VolumeBackup.0021", "APIGW.0301".
-    pub code: Option<String>,
-    pub message: Option<String>,
+    pub(crate) code: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 impl UpstreamFault {
     /// Reads `{"error":{"code","message"}}`, `{"badRequest":{...}}`,
     /// `{"itemNotFound":{...}}` (any OpenStack fault name), `{"error_code","error_msg"}`
     /// and flat `{"code","message"}`. Codes may be strings or numbers.
-    pub fn parse(body: &[u8]) -> UpstreamFault {
+    pub(crate) fn parse(body: &[u8]) -> UpstreamFault {
         let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(body) else {
             return UpstreamFault::default();
         };

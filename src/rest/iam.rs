@@ -21,18 +21,18 @@ const ASSUMED_LIFETIME: Duration = Duration::from_secs(3600);
 /// Why no token could be had.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{detail}")]
-pub struct TokenError {
-    pub detail: String,
+pub(crate) struct TokenError {
+    pub(crate) detail: String,
     /// IAM refused the user (wrong password, unknown user or project), as
     /// opposed to being unreachable or failing.
-    pub rejected: bool,
+    pub(crate) rejected: bool,
 }
 
 /// Counts for operators: how often tokens were issued and how often that failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenStats {
-    pub issued: u64,
-    pub failures: u64,
+pub(crate) struct TokenStats {
+    pub(crate) issued: u64,
+    pub(crate) failures: u64,
 }
 
 struct Cached {
@@ -41,7 +41,7 @@ struct Cached {
 }
 
 /// The process's IAM token for one user; share it behind an Arc.
-pub struct TokenSource {
+pub(crate) struct TokenSource {
     http: reqwest::Client,
     user: IamUser,
     timeout: Duration,
@@ -70,7 +70,7 @@ struct IssuedToken {
 }
 
 impl TokenSource {
-    pub fn new(http: reqwest::Client, user: IamUser, timeout: Duration) -> TokenSource {
+    pub(crate) fn new(http: reqwest::Client, user: IamUser, timeout: Duration) -> TokenSource {
         TokenSource {
             http,
             user,
@@ -81,7 +81,7 @@ impl TokenSource {
         }
     }
 
-    pub fn stats(&self) -> TokenStats {
+    pub(crate) fn stats(&self) -> TokenStats {
         TokenStats {
             issued: self.issued.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
@@ -90,7 +90,7 @@ impl TokenSource {
 
     /// A valid token. Callers that arrive while one is being issued wait for
     /// it instead of asking IAM themselves.
-    pub async fn token(&self) -> Result<Secret, TokenError> {
+    pub(crate) async fn token(&self) -> Result<Secret, TokenError> {
         let mut cached = self.cached.lock().await;
         if let Some(current) = cached.as_ref().filter(|c| Instant::now() < c.renew_at) {
             return Ok(current.token.clone());
@@ -106,7 +106,7 @@ impl TokenSource {
 
     /// Drops `rejected` if it is still the cached token, so the next call gets
     /// a new one; a token already replaced by another caller is left alone.
-    pub async fn invalidate(&self, rejected: &Secret) {
+    pub(crate) async fn invalidate(&self, rejected: &Secret) {
         let mut cached = self.cached.lock().await;
         if cached.as_ref().is_some_and(|c| &c.token == rejected) {
             *cached = None;

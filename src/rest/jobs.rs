@@ -12,35 +12,35 @@ use super::{CallContext, Operation, RestError};
 
 /// A job as upstream reports it; sub-jobs have the same shape.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Job {
+pub(crate) struct Job {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub job_id: Option<String>,
+    pub(crate) job_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub job_type: Option<String>,
+    pub(crate) job_type: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    pub entities: BTreeMap<String, String>,
+    pub(crate) entities: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub begin_time: Option<String>,
+    pub(crate) begin_time: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub end_time: Option<String>,
+    pub(crate) end_time: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub error_code: Option<String>,
+    pub(crate) error_code: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub fail_reason: Option<String>,
+    pub(crate) fail_reason: Option<String>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub sub_jobs: Vec<Job>,
+    pub(crate) sub_jobs: Vec<Job>,
 }
 
 /// Typed calls of the job area.
-pub struct JobsApi<'a> {
-    pub transport: &'a Transport,
-    pub ctx: &'a CallContext,
+pub(crate) struct JobsApi<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) ctx: &'a CallContext,
 }
 
 impl JobsApi<'_> {
-    pub async fn get_job(&self, job_id: &str) -> Result<Job, RestError> {
+    pub(crate) async fn get_job(&self, job_id: &str) -> Result<Job, RestError> {
         let path = ["v1", &self.ctx.project_id, "jobs", job_id];
         let call = Call::new(Operation::GetJob, Method::GET, &path);
         self.transport.call_json(self.ctx, &call).await

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// A JSON value read as an integer: numbers, numeric strings; anything else is None.
-pub fn as_i64(value: &Value) -> Option<i64> {
+pub(crate) fn as_i64(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
@@ -17,7 +17,7 @@ pub fn as_i64(value: &Value) -> Option<i64> {
 }
 
 /// A JSON value read as a float: numbers, numeric strings.
-pub fn as_f64(value: &Value) -> Option<f64> {
+pub(crate) fn as_f64(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -26,7 +26,7 @@ pub fn as_f64(value: &Value) -> Option<f64> {
 }
 
 /// A JSON value read as a boolean: true/false, "true"/"false", "Y"/"N", 1/0.
-pub fn as_bool(value: &Value) -> Option<bool> {
+pub(crate) fn as_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -40,7 +40,7 @@ pub fn as_bool(value: &Value) -> Option<bool> {
 }
 
 /// A JSON value as text: strings as they are, other scalars and structures as JSON.
-pub fn as_text(value: &Value) -> Option<String> {
+pub(crate) fn as_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
@@ -48,20 +48,20 @@ pub fn as_text(value: &Value) -> Option<String> {
     }
 }
 
-pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(as_i64(&Value::deserialize(d)?))
 }
 
-pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     Ok(as_bool(&Value::deserialize(d)?))
 }
 
-pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(as_text(&Value::deserialize(d)?))
 }
 
 /// A list that upstream may send as null.
-pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -71,7 +71,7 @@ where
 
 /// A string map whose values may be any JSON: non-strings become JSON text,
 /// nulls are dropped.
-pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(crate) fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let map = Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default();
     Ok(map
         .into_iter()

@@ -3,29 +3,31 @@
 //! Nothing here knows about gRPC or metrics.
 
 pub(crate) mod auth;
-pub mod backups;
+pub(crate) mod backups;
 pub mod credentials;
-pub mod error;
-pub mod iam;
-pub mod jobs;
+pub(crate) mod error;
+pub(crate) mod iam;
+pub(crate) mod jobs;
 pub(crate) mod lenient;
-pub mod observer;
-pub mod policies;
-pub mod retry;
-pub mod shares;
-pub mod transport;
+pub(crate) mod observer;
+pub(crate) mod policies;
+pub(crate) mod retry;
+// Decoded only by the fixture tests until the sharing RPCs use them.
+#[cfg(test)]
+pub(crate) mod shares;
+pub(crate) mod transport;
 
 use std::time::Instant;
 
-pub use credentials::Secret;
-pub use error::RestError;
-pub use observer::UpstreamObserver;
-pub use transport::Transport;
+pub(crate) use credentials::Secret;
+pub(crate) use error::RestError;
+pub(crate) use observer::UpstreamObserver;
+pub(crate) use transport::Transport;
 
 /// Every VBS REST operation the gateway calls. Names the call in errors, logs
 /// and metrics, and tells the error table which calls create things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
+pub(crate) enum Operation {
     CreateBackup,
     RestoreBackup,
     DeleteCloudBackup,
@@ -47,7 +49,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Operation::CreateBackup => "CreateBackup",
             Operation::RestoreBackup => "RestoreBackup",
@@ -71,7 +73,7 @@ impl Operation {
     }
 
     /// Calls that create a resource: upstream 409 means it already exists.
-    pub fn creates(self) -> bool {
+    pub(crate) fn creates(self) -> bool {
         matches!(
             self,
             Operation::CreateBackup | Operation::CreateNativeBackup | Operation::CreateBackupPolicy
@@ -87,13 +89,13 @@ impl std::fmt::Display for Operation {
 
 /// What one gRPC call hands to its upstream calls.
 #[derive(Debug, Clone, Default)]
-pub struct CallContext {
+pub(crate) struct CallContext {
     /// Validated project id for the URL and X-Project-Id.
-    pub project_id: String,
+    pub(crate) project_id: String,
     /// The caller's deadline (from grpc-timeout); upstream calls stop there.
-    pub deadline: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
     /// The caller's own token, when pass-through is enabled and it sent one.
-    pub caller_token: Option<Secret>,
+    pub(crate) caller_token: Option<Secret>,
 }
 
 /// The query pairs of the filters that are set, texts first, then numbers.

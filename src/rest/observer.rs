@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Operation;
 
 /// Hears of every upstream request once it has its answer or has failed.
-pub trait UpstreamObserver: fmt::Debug + Send + Sync {
+pub(crate) trait UpstreamObserver: fmt::Debug + Send + Sync {
     /// One upstream request: `status` is the HTTP status, or None when no
     /// answer came (connection failure, timeout).
     fn upstream_request(&self, operation: Operation, status: Option<u16>, elapsed: Duration);

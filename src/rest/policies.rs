@@ -11,168 +11,168 @@ use super::{CallContext, Operation, RestError, query_pairs};
 
 /// A schedule as sent: only the fields set go on the wire.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct SchedulePatch {
+pub(crate) struct SchedulePatch {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<String>,
+    pub(crate) start_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency: Option<i64>,
+    pub(crate) frequency: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub week_frequency: Option<Vec<String>>,
+    pub(crate) week_frequency: Option<Vec<String>>,
     #[serde(rename = "rentention_num", skip_serializing_if = "Option::is_none")]
-    pub retention_num: Option<i64>,
+    pub(crate) retention_num: Option<i64>,
     #[serde(rename = "rentention_day", skip_serializing_if = "Option::is_none")]
-    pub retention_day: Option<i64>,
+    pub(crate) retention_day: Option<i64>,
     /// "Y" or "N".
     #[serde(rename = "remain_first_backup_of_curMonth", skip_serializing_if = "Option::is_none")]
-    pub remain_first_backup_of_cur_month: Option<&'static str>,
+    pub(crate) remain_first_backup_of_cur_month: Option<&'static str>,
     /// "ON" or "OFF".
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<&'static str>,
+    pub(crate) status: Option<&'static str>,
 }
 
 impl SchedulePatch {
     /// Whether VBS will find the frequency it requires on every update.
-    pub fn has_frequency(&self) -> bool {
+    pub(crate) fn has_frequency(&self) -> bool {
         self.frequency.is_some() || self.week_frequency.as_ref().is_some_and(|w| !w.is_empty())
     }
 }
 
 /// A schedule as upstream reports it; every field may be missing.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub start_time: Option<String>,
+    pub(crate) start_time: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub frequency: Option<i64>,
+    pub(crate) frequency: Option<i64>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub week_frequency: Vec<String>,
+    pub(crate) week_frequency: Vec<String>,
     #[serde(
         default,
         rename = "rentention_num",
         alias = "retention_num",
         deserialize_with = "lenient::opt_i64"
     )]
-    pub retention_num: Option<i64>,
+    pub(crate) retention_num: Option<i64>,
     #[serde(
         default,
         rename = "rentention_day",
         alias = "retention_day",
         deserialize_with = "lenient::opt_i64"
     )]
-    pub retention_day: Option<i64>,
+    pub(crate) retention_day: Option<i64>,
     #[serde(
         default,
         rename = "remain_first_backup_of_curMonth",
         deserialize_with = "lenient::opt_bool"
     )]
-    pub remain_first_backup_of_cur_month: Option<bool>,
+    pub(crate) remain_first_backup_of_cur_month: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
 }
 
 /// A backup policy as upstream reports it.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Policy {
+pub(crate) struct Policy {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub backup_policy_id: Option<String>,
+    pub(crate) backup_policy_id: Option<String>,
     /// The reference's own example spells the key with a trailing space.
     #[serde(default, alias = "backup_policy_name ", deserialize_with = "lenient::opt_text")]
-    pub backup_policy_name: Option<String>,
+    pub(crate) backup_policy_name: Option<String>,
     #[serde(default)]
-    pub scheduled_policy: Option<Schedule>,
+    pub(crate) scheduled_policy: Option<Schedule>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub policy_resource_count: Option<i64>,
+    pub(crate) policy_resource_count: Option<i64>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub time_zone: Option<String>,
+    pub(crate) time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PolicyList {
+pub(crate) struct PolicyList {
     #[serde(default, deserialize_with = "lenient::list")]
-    pub backup_policies: Vec<Policy>,
+    pub(crate) backup_policies: Vec<Policy>,
 }
 
 /// Body of POST /v2/{project_id}/backuppolicy.
 #[derive(Debug, Serialize)]
-pub struct CreatePolicy {
-    pub backup_policy_name: String,
-    pub scheduled_policy: SchedulePatch,
+pub(crate) struct CreatePolicy {
+    pub(crate) backup_policy_name: String,
+    pub(crate) scheduled_policy: SchedulePatch,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
 }
 
 /// Body of PUT /v2/{project_id}/backuppolicy/{policy_id}.
 #[derive(Debug, Serialize)]
-pub struct UpdatePolicy {
+pub(crate) struct UpdatePolicy {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup_policy_name: Option<String>,
-    pub scheduled_policy: SchedulePatch,
+    pub(crate) backup_policy_name: Option<String>,
+    pub(crate) scheduled_policy: SchedulePatch,
 }
 
 /// Reply of create and update. Some VBS versions echo the policy instead of
 /// returning its id, so the id may be missing.
 #[derive(Debug, Deserialize)]
-pub struct PolicyIdReply {
+pub(crate) struct PolicyIdReply {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub backup_policy_id: Option<String>,
+    pub(crate) backup_policy_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ResourceRef {
-    pub resource_id: String,
+pub(crate) struct ResourceRef {
+    pub(crate) resource_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_type: Option<String>,
+    pub(crate) resource_type: Option<String>,
 }
 
 /// Body of POST /v2/{project_id}/backuppolicyresources.
 #[derive(Debug, Serialize)]
-pub struct Associate {
-    pub backup_policy_id: String,
-    pub resources: Vec<ResourceRef>,
+pub(crate) struct Associate {
+    pub(crate) backup_policy_id: String,
+    pub(crate) resources: Vec<ResourceRef>,
 }
 
 /// Body of POST .../backuppolicyresources/{policy_id}/deleted_resources.
 #[derive(Debug, Serialize)]
-pub struct Disassociate {
-    pub resources: Vec<ResourceRef>,
+pub(crate) struct Disassociate {
+    pub(crate) resources: Vec<ResourceRef>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ResourceOutcome {
+pub(crate) struct ResourceOutcome {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_id: Option<String>,
+    pub(crate) resource_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_type: Option<String>,
+    pub(crate) resource_type: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub availability_zone: Option<String>,
+    pub(crate) availability_zone: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub os_vol_host_attr: Option<String>,
+    pub(crate) os_vol_host_attr: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ResourceOutcomes {
+pub(crate) struct ResourceOutcomes {
     #[serde(default, deserialize_with = "lenient::list")]
-    pub success_resources: Vec<ResourceOutcome>,
+    pub(crate) success_resources: Vec<ResourceOutcome>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub fail_resources: Vec<ResourceOutcome>,
+    pub(crate) fail_resources: Vec<ResourceOutcome>,
 }
 
 /// Filters and paging of the backup-task list, as query pairs.
 #[derive(Debug, Default)]
-pub struct TaskQuery {
-    pub sort_order: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-    pub job_id: Option<String>,
-    pub status: Option<String>,
-    pub sort_key: Option<String>,
-    pub offset: Option<i64>,
+pub(crate) struct TaskQuery {
+    pub(crate) sort_order: Option<String>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) marker: Option<String>,
+    pub(crate) job_id: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) sort_key: Option<String>,
+    pub(crate) offset: Option<i64>,
 }
 
 impl TaskQuery {
@@ -189,37 +189,37 @@ impl TaskQuery {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Task {
+pub(crate) struct Task {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub job_id: Option<String>,
+    pub(crate) job_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub finished_at: Option<String>,
+    pub(crate) finished_at: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub backup_name: Option<String>,
+    pub(crate) backup_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_id: Option<String>,
+    pub(crate) resource_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_type: Option<String>,
+    pub(crate) resource_type: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub vbs_job_id: Option<String>,
+    pub(crate) vbs_job_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TaskPage {
+pub(crate) struct TaskPage {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub count: Option<i64>,
+    pub(crate) count: Option<i64>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub tasks: Vec<Task>,
+    pub(crate) tasks: Vec<Task>,
 }
 
 /// Typed calls of the policy area.
-pub struct PoliciesApi<'a> {
-    pub transport: &'a Transport,
-    pub ctx: &'a CallContext,
+pub(crate) struct PoliciesApi<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) ctx: &'a CallContext,
 }
 
 impl PoliciesApi<'_> {
@@ -227,20 +227,20 @@ impl PoliciesApi<'_> {
         &self.ctx.project_id
     }
 
-    pub async fn create_policy(&self, body: &CreatePolicy) -> Result<PolicyIdReply, RestError> {
+    pub(crate) async fn create_policy(&self, body: &CreatePolicy) -> Result<PolicyIdReply, RestError> {
         let path = ["v2", self.project(), "backuppolicy"];
         let call = Call::new(Operation::CreateBackupPolicy, Method::POST, &path).json_body(body)?;
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn list_policies(&self) -> Result<PolicyList, RestError> {
+    pub(crate) async fn list_policies(&self) -> Result<PolicyList, RestError> {
         let path = ["v2", self.project(), "backuppolicy"];
         let call = Call::new(Operation::ListBackupPolicies, Method::GET, &path);
         self.transport.call_json(self.ctx, &call).await
     }
 
     /// The policy with this id, if the project has one.
-    pub async fn find_policy(&self, policy_id: &str) -> Result<Option<Policy>, RestError> {
+    pub(crate) async fn find_policy(&self, policy_id: &str) -> Result<Option<Policy>, RestError> {
         let list = self.list_policies().await?;
         Ok(list
             .backup_policies
@@ -248,25 +248,29 @@ impl PoliciesApi<'_> {
             .find(|p| p.backup_policy_id.as_deref() == Some(policy_id)))
     }
 
-    pub async fn update_policy(&self, policy_id: &str, body: &UpdatePolicy) -> Result<PolicyIdReply, RestError> {
+    pub(crate) async fn update_policy(&self, policy_id: &str, body: &UpdatePolicy) -> Result<PolicyIdReply, RestError> {
         let path = ["v2", self.project(), "backuppolicy", policy_id];
         let call = Call::new(Operation::UpdateBackupPolicy, Method::PUT, &path).json_body(body)?;
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn delete_policy(&self, policy_id: &str) -> Result<(), RestError> {
+    pub(crate) async fn delete_policy(&self, policy_id: &str) -> Result<(), RestError> {
         let path = ["v2", self.project(), "backuppolicy", policy_id];
         let call = Call::new(Operation::DeleteBackupPolicy, Method::DELETE, &path);
         self.transport.call_empty(self.ctx, &call).await
     }
 
-    pub async fn associate(&self, body: &Associate) -> Result<ResourceOutcomes, RestError> {
+    pub(crate) async fn associate(&self, body: &Associate) -> Result<ResourceOutcomes, RestError> {
         let path = ["v2", self.project(), "backuppolicyresources"];
         let call = Call::new(Operation::AssociateResources, Method::POST, &path).json_body(body)?;
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn disassociate(&self, policy_id: &str, body: &Disassociate) -> Result<ResourceOutcomes, RestError> {
+    pub(crate) async fn disassociate(
+        &self,
+        policy_id: &str,
+        body: &Disassociate,
+    ) -> Result<ResourceOutcomes, RestError> {
         let path = [
             "v2",
             self.project(),
@@ -278,13 +282,13 @@ impl PoliciesApi<'_> {
         self.transport.call_json(self.ctx, &call).await
     }
 
-    pub async fn execute(&self, policy_id: &str) -> Result<(), RestError> {
+    pub(crate) async fn execute(&self, policy_id: &str) -> Result<(), RestError> {
         let path = ["v2", self.project(), "backuppolicy", policy_id, "action"];
         let call = Call::new(Operation::ExecuteBackupPolicy, Method::POST, &path);
         self.transport.call_empty(self.ctx, &call).await
     }
 
-    pub async fn list_tasks(&self, policy_id: &str, query: &TaskQuery) -> Result<TaskPage, RestError> {
+    pub(crate) async fn list_tasks(&self, policy_id: &str, query: &TaskQuery) -> Result<TaskPage, RestError> {
         let path = ["v2", self.project(), "backuppolicy", policy_id, "backuptasks"];
         let call = Call::new(Operation::ListBackupPolicyTasks, Method::GET, &path).query(query.pairs());
         self.transport.call_json(self.ctx, &call).await

@@ -9,56 +9,56 @@ use super::lenient;
 
 /// One share of a backup with another project.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Share {
-    pub id: String,
+pub(crate) struct Share {
+    pub(crate) id: String,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub backup_id: Option<String>,
+    pub(crate) backup_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub to_project_id: Option<String>,
+    pub(crate) to_project_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub from_project_id: Option<String>,
+    pub(crate) from_project_id: Option<String>,
     /// The shared backup, in the detail calls.
     #[serde(default)]
-    pub backup: Option<BackupDetail>,
+    pub(crate) backup: Option<BackupDetail>,
 }
 
 /// Reply of creating shares and of listing them: `{"shared": [...]}`.
 #[derive(Debug, Deserialize)]
-pub struct ShareList {
+pub(crate) struct ShareList {
     #[serde(default, deserialize_with = "lenient::list")]
-    pub shared: Vec<Share>,
+    pub(crate) shared: Vec<Share>,
 }
 
 /// Reply of reading one share: `{"shared": {...}}`.
 #[derive(Debug, Deserialize)]
-pub struct OneShare {
-    pub shared: Share,
+pub(crate) struct OneShare {
+    pub(crate) shared: Share,
 }
 
 /// Reply of listing a resource's tags.
 #[derive(Debug, Deserialize)]
-pub struct TagList {
+pub(crate) struct TagList {
     #[serde(default, deserialize_with = "lenient::list")]
-    pub tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
 }
 
 /// Reply of filtering resources by tags.
 #[derive(Debug, Deserialize)]
-pub struct TaggedResources {
+pub(crate) struct TaggedResources {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    pub total_count: Option<i64>,
+    pub(crate) total_count: Option<i64>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub resources: Vec<TaggedResource>,
+    pub(crate) resources: Vec<TaggedResource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct TaggedResource {
+pub(crate) struct TaggedResource {
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_id: Option<String>,
+    pub(crate) resource_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_name: Option<String>,
+    pub(crate) resource_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
-    pub resource_detail: Option<String>,
+    pub(crate) resource_detail: Option<String>,
     #[serde(default, deserialize_with = "lenient::list")]
-    pub tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
 }

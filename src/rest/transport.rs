@@ -28,41 +28,41 @@ const LOGGED_BODY_LIMIT: usize = 2048;
 
 /// Settings of the upstream connection.
 #[derive(Debug, Clone)]
-pub struct TransportConfig {
+pub(crate) struct TransportConfig {
     /// Base URL of VBS, e.g. https://vbs.eu-de.otc.t-systems.com.
-    pub endpoint: Url,
+    pub(crate) endpoint: Url,
     /// Longest time one upstream request may take.
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Accept any TLS certificate. Only for test endpoints; off by default.
-    pub insecure_skip_tls_verify: bool,
+    pub(crate) insecure_skip_tls_verify: bool,
     /// Extra PEM root certificates to trust (a private CA).
-    pub ca_certificates_pem: Option<Vec<u8>>,
+    pub(crate) ca_certificates_pem: Option<Vec<u8>>,
     /// How upstream calls are authenticated.
-    pub credentials: Credentials,
+    pub(crate) credentials: Credentials,
     /// Send a caller's own token (`CallContext::caller_token`) instead of the credentials.
-    pub pass_through_token: bool,
+    pub(crate) pass_through_token: bool,
     /// Which failed attempts are sent again, and when.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Hears of every upstream request (metrics), when metrics are on.
-    pub observer: Option<Arc<dyn UpstreamObserver>>,
+    pub(crate) observer: Option<Arc<dyn UpstreamObserver>>,
 }
 
 /// One upstream request, before it is sent.
 #[derive(Debug, Clone)]
-pub struct Call {
-    pub operation: Operation,
-    pub method: Method,
+pub(crate) struct Call {
+    pub(crate) operation: Operation,
+    pub(crate) method: Method,
     /// Path segments after the endpoint's own path, e.g. ["v2", project, "backups"].
-    pub path: Vec<String>,
+    pub(crate) path: Vec<String>,
     /// Decoded query pairs; sent sorted and encoded, exactly as signed.
-    pub query: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
     /// JSON body bytes.
-    pub body: Option<Vec<u8>>,
+    pub(crate) body: Option<Vec<u8>>,
 }
 
 impl Call {
-    pub fn new(operation: Operation, method: Method, path: &[&str]) -> Call {
+    pub(crate) fn new(operation: Operation, method: Method, path: &[&str]) -> Call {
         Call {
             operation,
             method,
@@ -72,12 +72,12 @@ impl Call {
         }
     }
 
-    pub fn query(mut self, pairs: Vec<(String, String)>) -> Call {
+    pub(crate) fn query(mut self, pairs: Vec<(String, String)>) -> Call {
         self.query = pairs;
         self
     }
 
-    pub fn json_body(mut self, body: &impl serde::Serialize) -> Result<Call, RestError> {
+    pub(crate) fn json_body(mut self, body: &impl serde::Serialize) -> Result<Call, RestError> {
         let bytes = serde_json::to_vec(body).map_err(|e| RestError::Build {
             operation: self.operation,
             detail: e.to_string(),
@@ -89,14 +89,14 @@ impl Call {
 
 /// A success answer from upstream.
 #[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Bytes,
 }
 
 /// The process's upstream client; cheap to share behind an Arc.
 #[derive(Debug)]
-pub struct Transport {
+pub(crate) struct Transport {
     http: reqwest::Client,
     endpoint: Url,
     timeout: Duration,
@@ -106,7 +106,7 @@ pub struct Transport {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TransportBuildError {
+pub(crate) enum TransportBuildError {
     #[error("the upstream endpoint {0} must be an http or https URL without query or fragment")]
     Endpoint(Url),
     #[error("the CA certificate file is not valid PEM: {0}")]
@@ -116,7 +116,7 @@ pub enum TransportBuildError {
 }
 
 impl Transport {
-    pub fn new(config: TransportConfig) -> Result<Transport, TransportBuildError> {
+    pub(crate) fn new(config: TransportConfig) -> Result<Transport, TransportBuildError> {
         let endpoint = config.endpoint;
         let usable = matches!(endpoint.scheme(), "http" | "https")
             && endpoint.host_str().is_some()
@@ -162,7 +162,7 @@ impl Transport {
     /// Sends the call, again when the retry policy allows (after a pause) or
     /// the authorizer renewed rejected credentials (at once), and returns the
     /// success reply or the error of the last attempt.
-    pub async fn send(&self, ctx: &CallContext, call: &Call) -> Result<Reply, RestError> {
+    pub(crate) async fn send(&self, ctx: &CallContext, call: &Call) -> Result<Reply, RestError> {
         let url = self.url(call)?;
         let headers = base_headers(ctx, call.operation)?;
         let request = Outgoing {
@@ -199,7 +199,7 @@ impl Transport {
     }
 
     /// Sends the call and decodes a JSON reply.
-    pub async fn call_json<T: DeserializeOwned>(&self, ctx: &CallContext, call: &Call) -> Result<T, RestError> {
+    pub(crate) async fn call_json<T: DeserializeOwned>(&self, ctx: &CallContext, call: &Call) -> Result<T, RestError> {
         let reply = self.send(ctx, call).await?;
         serde_json::from_slice(&reply.body).map_err(|source| {
             tracing::warn!(
@@ -217,7 +217,7 @@ impl Transport {
     }
 
     /// Sends the call; any success status will do and the body is ignored.
-    pub async fn call_empty(&self, ctx: &CallContext, call: &Call) -> Result<(), RestError> {
+    pub(crate) async fn call_empty(&self, ctx: &CallContext, call: &Call) -> Result<(), RestError> {
         self.send(ctx, call).await.map(|_| ())
     }
 

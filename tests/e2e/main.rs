@@ -12,7 +12,6 @@ mod harness;
 mod jobs;
 mod observability;
 mod policies;
-mod rest_models;
 mod server;
 mod validation;
 mod watch;

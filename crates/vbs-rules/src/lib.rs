@@ -58,21 +58,30 @@ const ID_MAX: usize = 64;
 /// What is wrong with a field; the simulator picks its VBS error code by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
+    /// Required and absent (or empty).
     Missing,
+    /// Longer than the reference allows.
     TooLong,
+    /// Holds a character the reference forbids.
     BadCharacter,
+    /// Starts with a prefix the cloud keeps for itself.
     ReservedPrefix,
+    /// Not of the required form (a UUID, a date, a word from a set...).
     BadFormat,
+    /// A number outside its documented range.
     OutOfRange,
 }
 
 /// A broken rule: the kind of problem and a sentence for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// What kind of rule was broken.
     pub problem: Problem,
+    /// What the caller must change, in one sentence.
     pub description: String,
 }
 
+/// The outcome of checking one field.
 pub type Check = Result<(), Violation>;
 
 fn violation(problem: Problem, description: impl Into<String>) -> Check {

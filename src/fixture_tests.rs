@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use crate::proto::pb::{self, BackupStatus, JobStatus, PolicyStatus, TaskStatus};
+use crate::rest::{backups as rb, jobs as rj, policies as rp, shares as rs};
 use serde::de::DeserializeOwned;
-use vbs_gateway::proto::pb::{self, BackupStatus, JobStatus, PolicyStatus, TaskStatus};
-use vbs_gateway::rest::{backups as rb, jobs as rj, policies as rp, shares as rs};
 
 fn fixture<T: DeserializeOwned>(name: &str) -> T {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
