@@ -11,6 +11,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
+use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
@@ -19,7 +20,7 @@ use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::transport::{Transport, TransportBuildError, TransportConfig};
-use crate::watch::{JobHub, WatchConfig};
+use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -36,7 +37,7 @@ pub enum AppError {
 /// The gateway, ready to serve.
 pub struct App {
     upstream: Upstream,
-    hub: JobHub,
+    hub: JobHub<VbsJobSource>,
     watch: WatchConfig,
     metrics: Option<Metrics>,
 }
@@ -64,15 +65,17 @@ impl App {
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
             },
-            hub: JobHub::new(transport, config.watch.clone()),
+            hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
             watch: config.watch.clone(),
             metrics,
         })
     }
 
-    /// The job hub, for its counters.
-    pub fn hub(&self) -> JobHub {
-        self.hub.clone()
+    /// The job hub's counters, readable while the app serves: what
+    /// `/metrics` exports, for a process that embeds the gateway and exports
+    /// its own way.
+    pub fn hub_monitor(&self) -> HubMonitor {
+        self.hub.monitor()
     }
 
     /// Serves GET /metrics on `listener` until `shutdown` completes; None
@@ -83,7 +86,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Option<impl Future<Output = std::io::Result<()>> + Send + 'static> {
         let metrics = self.metrics.clone()?;
-        let hub = self.hub.clone();
+        let hub = self.hub.monitor();
         let transport = self.upstream.transport.clone();
         let render = move || {
             let tokens = transport.token_source().map(|source| source.stats());

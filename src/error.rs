@@ -72,7 +72,7 @@ pub enum Error {
     Rest(#[from] RestError),
     /// A job watch ended without the job's terminal state.
     #[error(transparent)]
-    Watch(#[from] WatchError),
+    Watch(#[from] WatchError<RestError>),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {

@@ -3,6 +3,7 @@
 //! conversions of upstream text (times, statuses) into typed fields.
 
 pub mod backups;
+pub mod job_source;
 pub mod jobs;
 pub mod policies;
 
