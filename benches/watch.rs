@@ -106,7 +106,7 @@ async fn gateway_side() {
     let mut config = Config::for_testing(sim_url.parse().expect("simulator URL"));
     config.watch = watch_config();
     let app = App::new(&config).expect("gateway config");
-    let hub = app.hub();
+    let hub = app.hub_monitor();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -259,7 +259,7 @@ mod driver {
         format!("{:.2}", d.as_secs_f64() * 1000.0)
     }
 
-    pub async fn run() {
+    pub(crate) async fn run() {
         let mut from_gateway = BufReader::new(tokio::io::stdin()).lines();
         let volumes = (0..JOBS + COMPARE_JOBS)
             .map(|i| {

@@ -11,6 +11,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
+use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
@@ -19,17 +20,23 @@ use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::UpstreamObserver;
-use crate::rest::transport::{Transport, TransportBuildError, TransportConfig};
-use crate::watch::{JobHub, WatchConfig};
+pub use crate::rest::transport::TransportBuildError;
+use crate::rest::transport::{Transport, TransportConfig};
+use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
+/// Why the gateway cannot start or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// The configuration names no upstream.
     #[error("no upstream endpoint configured")]
     NoEndpoint,
+    /// The upstream client cannot be built.
     #[error(transparent)]
     Transport(#[from] TransportBuildError),
+    /// The contract's descriptors do not load (a build fault).
     #[error("reflection descriptors are invalid: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -37,12 +44,13 @@ pub enum AppError {
 /// The gateway, ready to serve.
 pub struct App {
     upstream: Upstream,
-    hub: JobHub,
+    hub: JobHub<VbsJobSource>,
     watch: WatchConfig,
     metrics: Option<Metrics>,
 }
 
 impl App {
+    /// The gateway for `config`: its upstream client, job hub and services.
     pub fn new(config: &Config) -> Result<App, AppError> {
         let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
         let metrics = config.metrics_listen.map(|_| Metrics::new());
@@ -66,7 +74,7 @@ impl App {
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
             },
-            hub: JobHub::new(transport, config.watch.clone()),
+            hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
             watch: config.watch.clone(),
             metrics,
         })
@@ -77,9 +85,11 @@ impl App {
         self.upstream.transport.authorizer().describe()
     }
 
-    /// The job hub, for its counters.
-    pub fn hub(&self) -> JobHub {
-        self.hub.clone()
+    /// The job hub's counters, readable while the app serves: what
+    /// `/metrics` exports, for a process that embeds the gateway and exports
+    /// its own way.
+    pub fn hub_monitor(&self) -> HubMonitor {
+        self.hub.monitor()
     }
 
     /// Serves GET /metrics on `listener` until `shutdown` completes; None
@@ -90,7 +100,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Option<impl Future<Output = std::io::Result<()>> + Send + 'static> {
         let metrics = self.metrics.clone()?;
-        let hub = self.hub.clone();
+        let hub = self.hub.monitor();
         let transport = self.upstream.transport.clone();
         let render = move || {
             let tokens = transport.authorizer().token_stats();

@@ -13,7 +13,7 @@ use crate::rest::error::{TransportKind, UpstreamFault};
 use crate::watch::WatchError;
 
 /// The ErrorInfo domain of every error this gateway returns.
-pub const DOMAIN: &str = "vbs-gateway";
+pub(crate) const DOMAIN: &str = "vbs-gateway";
 
 /// VBS codes that mean "not in this state now", answered with HTTP 400.
 const STATE_CODES: &[&str] = &[
@@ -54,14 +54,14 @@ const QUOTA_CODES: &[&str] = &[
 
 /// One broken rule of a request field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
+pub(crate) struct FieldViolation {
     /// Field path as in the proto, e.g. "scheduled_policy.frequency".
-    pub field: String,
-    pub description: String,
+    pub(crate) field: String,
+    pub(crate) description: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The request breaks documented rules; nothing was sent upstream.
     #[error("invalid request: {}", describe(.0))]
     InvalidArgument(Vec<FieldViolation>),
@@ -72,7 +72,7 @@ pub enum Error {
     Rest(#[from] RestError),
     /// A job watch ended without the job's terminal state.
     #[error(transparent)]
-    Watch(#[from] WatchError),
+    Watch(#[from] WatchError<RestError>),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -84,7 +84,7 @@ fn describe(violations: &[FieldViolation]) -> String {
 }
 
 impl Error {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Error {
+    pub(crate) fn invalid(field: impl Into<String>, description: impl Into<String>) -> Error {
         Error::InvalidArgument(vec![FieldViolation {
             field: field.into(),
             description: description.into(),

@@ -10,8 +10,10 @@
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (rules.rs),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
 //!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply
-//!                         └─ watch.rs     JobHub: one upstream poller per watched job, shared by
-//!                                         every WatchJob, WaitJob and WatchJobs stream
+//!                         ├─ watch/              JobHub: one poller per watched job, shared by every
+//!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
+//!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
+//!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop
@@ -26,8 +28,10 @@
 //! ```
 //!
 //! Job watches never poll per watcher: `watch::JobHub` keeps one poller per
-//! (project, job, caller token) and hands its latest state to every watcher
-//! through a `tokio::sync::watch` channel.
+//! watched job (for VBS: project, job, caller token) and hands its latest
+//! state to every watcher through a `tokio::sync::watch` channel. The hub
+//! knows no wire type or protobuf: it polls a `watch::JobSource`, and
+//! `grpc::job_source` is the VBS one.
 //!
 //! Errors travel up as values (`rest::RestError`, `error::Error`); only
 //! `error.rs` turns them into a `tonic::Status`, by one table.
@@ -50,10 +54,10 @@ pub mod app;
 pub mod config;
 #[cfg(feature = "embedded-simulator")]
 pub mod demo;
-pub mod error;
-pub mod grpc;
-pub mod metrics;
-pub mod observe;
+pub(crate) mod error;
+pub(crate) mod grpc;
+pub(crate) mod metrics;
+pub(crate) mod observe;
 pub mod proto;
 pub mod rest;
 pub mod telemetry;

@@ -37,7 +37,7 @@ const REFRESH_FAILURES: &str = "vbs_credential_refresh_failures_total";
 
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     recorder: Arc<PrometheusRecorder>,
 }
 
@@ -56,13 +56,13 @@ impl Default for Metrics {
 /// What a gRPC call is, for labels: "/vbs.v2.JobService/WatchJob" gives
 /// service "vbs.v2.JobService", method "WatchJob".
 #[derive(Debug, Clone)]
-pub struct RpcName {
-    pub service: String,
-    pub method: String,
+pub(crate) struct RpcName {
+    pub(crate) service: String,
+    pub(crate) method: String,
 }
 
 impl RpcName {
-    pub fn from_path(path: &str) -> RpcName {
+    pub(crate) fn from_path(path: &str) -> RpcName {
         let (service, method) = path
             .trim_start_matches('/')
             .split_once('/')
@@ -91,7 +91,7 @@ impl RpcName {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets(&BUCKETS)
             .map(PrometheusBuilder::build_recorder)
@@ -102,13 +102,13 @@ impl Metrics {
         }
     }
 
-    pub fn rpc_started(&self, rpc: &RpcName) {
+    pub(crate) fn rpc_started(&self, rpc: &RpcName) {
         let mut labels = rpc.labels();
         labels.push(Label::new("grpc_type", rpc.kind()));
         self.counter(RPC_STARTED, labels).increment(1);
     }
 
-    pub fn rpc_handled(&self, rpc: &RpcName, code: tonic::Code, elapsed: Duration) {
+    pub(crate) fn rpc_handled(&self, rpc: &RpcName, code: tonic::Code, elapsed: Duration) {
         let mut labels = rpc.labels();
         labels.push(Label::new("grpc_type", rpc.kind()));
         self.histogram(RPC_SECONDS, labels.clone())
@@ -119,7 +119,7 @@ impl Metrics {
 
     /// The Prometheus text, with the job hub's and the IAM token source's
     /// own counts read at this moment.
-    pub fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
+    pub(crate) fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
         if let Some(hub) = hub {
             self.gauge(WATCHERS).set(hub.active_watchers as f64);
             self.gauge(POLLERS).set(hub.active_pollers as f64);
@@ -218,7 +218,7 @@ fn code_name(code: tonic::Code) -> &'static str {
 
 /// Serves `GET /metrics` on `listener` until `shutdown` completes. `render`
 /// produces the text (it reads the live counts).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     render: impl Fn() -> String + Clone + Send + Sync + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,

@@ -21,12 +21,12 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Adds request ids, spans and (when enabled) metrics to every RPC.
 #[derive(Debug, Clone, Default)]
-pub struct RpcLayer {
+pub(crate) struct RpcLayer {
     metrics: Option<Metrics>,
 }
 
 impl RpcLayer {
-    pub fn new(metrics: Option<Metrics>) -> RpcLayer {
+    pub(crate) fn new(metrics: Option<Metrics>) -> RpcLayer {
         RpcLayer { metrics }
     }
 }
@@ -43,7 +43,7 @@ impl<S> Layer<S> for RpcLayer {
 }
 
 #[derive(Debug, Clone)]
-pub struct RpcService<S> {
+pub(crate) struct RpcService<S> {
     inner: S,
     metrics: Option<Metrics>,
 }
@@ -131,7 +131,7 @@ impl Finish {
 
 /// The response body, polled inside the RPC's span (streams run their work
 /// as they are polled) and watched for the grpc-status that ends the call.
-pub struct RpcBody {
+pub(crate) struct RpcBody {
     inner: tonic::body::Body,
     span: tracing::Span,
     code_in_headers: Option<tonic::Code>,

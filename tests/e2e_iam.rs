@@ -8,6 +8,8 @@
 mod backups;
 #[path = "e2e/errors.rs"]
 mod errors;
+// This binary starts every world as an IAM user, so AK/SK-only helpers go unused.
+#[allow(dead_code)]
 #[path = "e2e/harness.rs"]
 mod harness;
 #[path = "e2e/jobs.rs"]
@@ -22,4 +24,4 @@ mod server;
 mod validation;
 
 /// How the gateway authenticates in this binary's worlds.
-pub const AUTH: harness::AuthMode = harness::AuthMode::Iam;
+pub(crate) const AUTH: harness::AuthMode = harness::AuthMode::Iam;

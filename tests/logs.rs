@@ -20,7 +20,7 @@ mod harness;
 use harness::{ACCESS_KEY, AuthMode, DISK_10GB, DISK_20GB, IAM_PASSWORD, SECRET_KEY, World, gateway_credentials};
 
 /// The worlds of this binary start in IAM mode unless a test says otherwise.
-pub const AUTH: AuthMode = AuthMode::Iam;
+pub(crate) const AUTH: AuthMode = AuthMode::Iam;
 
 const STATIC_TOKEN: &str = "static-token-9f8e7d6c5b4a";
 const CALLER_TOKEN: &str = "caller-token-1a2b3c4d5e6f";

@@ -13,12 +13,12 @@ use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
-pub struct Backups {
+pub(crate) struct Backups {
     upstream: Upstream,
 }
 
 impl Backups {
-    pub fn new(upstream: Upstream) -> Backups {
+    pub(crate) fn new(upstream: Upstream) -> Backups {
         Backups { upstream }
     }
 

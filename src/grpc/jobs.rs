@@ -1,6 +1,7 @@
 //! JobService: reads VBS jobs and turns them, sub-jobs included, into the
 //! typed contract; watches them through the job hub (`crate::watch`), which
-//! polls upstream once per job for all watchers. Conversions in `convert`.
+//! polls upstream (`super::job_source`) once per job for all watchers.
+//! Conversions in `convert`.
 
 mod convert;
 
@@ -11,16 +12,21 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::job_source::{VbsJobSource, WatchedJob};
 use super::{Upstream, Violations};
 use crate::error::Error;
 use crate::proto::pb::{self, WaitOutcome, job_service_server::JobService};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{Operation, RestError};
-use crate::watch::{Event, JobHub, JobState, WatchError, Watcher};
+use crate::watch::{self, JobHub};
 use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+type Event = watch::Event<VbsJobSource>;
+type JobState = watch::JobState<VbsJobSource>;
+type WatchError = watch::WatchError<RestError>;
+type Watcher = watch::Watcher<VbsJobSource>;
 
 /// The longest WaitJob `timeout` accepted.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
@@ -30,13 +36,13 @@ const MAX_WATCHED_JOBS: usize = 100;
 /// answer arrives before the caller gives up.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
-pub struct Jobs {
+pub(crate) struct Jobs {
     upstream: Upstream,
-    hub: JobHub,
+    hub: JobHub<VbsJobSource>,
 }
 
 impl Jobs {
-    pub fn new(upstream: Upstream, hub: JobHub) -> Jobs {
+    pub(crate) fn new(upstream: Upstream, hub: JobHub<VbsJobSource>) -> Jobs {
         Jobs { upstream, hub }
     }
 }
@@ -61,7 +67,10 @@ impl JobService for Jobs {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_job_id(&req.job_id)?;
-        let watcher = self.hub.watch(&ctx, &req.job_id).map_err(Error::from)?;
+        let watcher = self
+            .hub
+            .watch(WatchedJob::new(&ctx, &req.job_id))
+            .map_err(Error::from)?;
         // The stream is the watcher itself: no queue, so a slow reader only
         // ever gets the latest state.
         let events = stream::unfold(watcher, |mut watcher| async move {
@@ -93,7 +102,7 @@ impl JobService for Jobs {
             (Some(t), Some(d)) => Some(if t.0 <= d.0 { t } else { d }),
             (t, d) => t.or(d),
         };
-        let mut watcher = self.hub.wait(&ctx, &req.job_id).map_err(Error::from)?;
+        let mut watcher = self.hub.wait(WatchedJob::new(&ctx, &req.job_id)).map_err(Error::from)?;
         let finished = match limit {
             Some((until, _)) => tokio::time::timeout_at(until.into(), until_terminal(&mut watcher))
                 .await
@@ -140,7 +149,7 @@ impl JobService for Jobs {
         validate_job_ids(&req.job_ids)?;
         let mut watchers = Vec::with_capacity(req.job_ids.len());
         for job_id in req.job_ids {
-            let watcher = self.hub.watch(&ctx, &job_id).map_err(Error::from)?;
+            let watcher = self.hub.watch(WatchedJob::new(&ctx, &job_id)).map_err(Error::from)?;
             watchers.push((job_id, watcher));
         }
         let merged = stream::select_all(watchers.into_iter().map(|(job_id, watcher)| {
@@ -262,7 +271,7 @@ fn validate_job_ids(job_ids: &[String]) -> Result<(), Error> {
     v.finish()
 }
 
-pub fn validate_job_id(job_id: &str) -> Result<(), crate::error::Error> {
+pub(crate) fn validate_job_id(job_id: &str) -> Result<(), crate::error::Error> {
     let mut v = Violations::default();
     v.check("job_id", rules::path_id(job_id));
     v.finish()

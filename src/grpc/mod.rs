@@ -2,9 +2,10 @@
 //! the per-call context (project, deadline), request validation, and the
 //! conversions of upstream text (times, statuses in `wire`) into typed fields.
 
-pub mod backups;
-pub mod jobs;
-pub mod policies;
+pub(crate) mod backups;
+pub(crate) mod job_source;
+pub(crate) mod jobs;
+pub(crate) mod policies;
 mod wire;
 
 use std::sync::Arc;
@@ -19,18 +20,18 @@ use vbs_rules as rules;
 
 /// What every service needs: the upstream transport and the call defaults.
 #[derive(Debug, Clone)]
-pub struct Upstream {
-    pub transport: Arc<Transport>,
+pub(crate) struct Upstream {
+    pub(crate) transport: Arc<Transport>,
     /// Project used when a request leaves `project_id` empty.
-    pub default_project_id: Option<String>,
+    pub(crate) default_project_id: Option<String>,
     /// Whether a caller's `x-auth-token` metadata replaces the gateway's credentials.
-    pub pass_through_token: bool,
+    pub(crate) pass_through_token: bool,
 }
 
 impl Upstream {
     /// The context of one call: the request's project (or the default) and
     /// the caller's deadline.
-    pub fn context<T>(&self, request: &Request<T>, project_id: &str) -> Result<CallContext, Error> {
+    pub(crate) fn context<T>(&self, request: &Request<T>, project_id: &str) -> Result<CallContext, Error> {
         let project_id = match (project_id, &self.default_project_id) {
             ("", Some(default)) => default.clone(),
             ("", None) => {
@@ -93,16 +94,16 @@ fn deadline<T>(request: &Request<T>) -> Option<Instant> {
 
 /// Collects every broken rule of a request, so the caller sees them all at once.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub(crate) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
-    pub fn check(&mut self, field: &str, check: rules::Check) {
+    pub(crate) fn check(&mut self, field: &str, check: rules::Check) {
         if let Err(violation) = check {
             self.add(field, violation.description);
         }
     }
 
-    pub fn add(&mut self, field: &str, description: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: &str, description: impl Into<String>) {
         self.0.push(FieldViolation {
             field: field.to_string(),
             description: description.into(),
@@ -110,43 +111,43 @@ impl Violations {
     }
 
     /// A required UUID.
-    pub fn uuid(&mut self, field: &str, value: &str) {
+    pub(crate) fn uuid(&mut self, field: &str, value: &str) {
         self.check(field, rules::uuid(value));
     }
 
     /// A UUID that may be left empty.
-    pub fn optional_uuid(&mut self, field: &str, value: &str) {
+    pub(crate) fn optional_uuid(&mut self, field: &str, value: &str) {
         if !value.is_empty() {
             self.uuid(field, value);
         }
     }
 
     /// A page size: 0 (upstream default) or within the list limit.
-    pub fn limit(&mut self, field: &str, value: i32) {
+    pub(crate) fn limit(&mut self, field: &str, value: i32) {
         if value != 0 {
             self.check(field, rules::in_range(i64::from(value), &rules::LIST_LIMIT));
         }
     }
 
-    pub fn offset(&mut self, field: &str, value: i32) {
+    pub(crate) fn offset(&mut self, field: &str, value: i32) {
         self.check(field, rules::offset(i64::from(value)));
     }
 
     /// A word from a fixed set, or empty for the upstream default.
-    pub fn optional_word(&mut self, field: &str, value: &str, allowed: &[&str]) {
+    pub(crate) fn optional_word(&mut self, field: &str, value: &str, allowed: &[&str]) {
         if !value.is_empty() {
             self.check(field, rules::one_of(value, allowed));
         }
     }
 
     /// An enum field: a value the contract defines.
-    pub fn known_enum(&mut self, field: &str, known: bool) {
+    pub(crate) fn known_enum(&mut self, field: &str, known: bool) {
         if !known {
             self.add(field, "is not a value of the enum");
         }
     }
 
-    pub fn finish(self) -> Result<(), Error> {
+    pub(crate) fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -157,7 +158,7 @@ impl Violations {
 
 /// Upstream times come as "2013-06-27T08:48:03.000000", "2016-12-03T06:24:34.467"
 /// (UTC without a zone) or "2016-01-28T16:14:09.466Z" / "+08:00".
-pub fn timestamp(text: Option<&str>) -> Option<prost_types::Timestamp> {
+pub(crate) fn timestamp(text: Option<&str>) -> Option<prost_types::Timestamp> {
     let text = text?.trim();
     if text.is_empty() {
         return None;
@@ -179,12 +180,12 @@ pub fn timestamp(text: Option<&str>) -> Option<prost_types::Timestamp> {
 }
 
 /// Text that is empty when upstream sent nothing.
-pub fn text(value: Option<String>) -> String {
+pub(crate) fn text(value: Option<String>) -> String {
     value.unwrap_or_default()
 }
 
 /// `Some(value)` unless empty: for optional upstream fields.
-pub fn non_empty(value: &str) -> Option<String> {
+pub(crate) fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
 

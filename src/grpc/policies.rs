@@ -19,12 +19,12 @@ type RpcResult<T> = Result<Response<T>, Status>;
 /// The only resource type VBS policies take.
 const VOLUME: &str = "volume";
 
-pub struct Policies {
+pub(crate) struct Policies {
     upstream: Upstream,
 }
 
 impl Policies {
-    pub fn new(upstream: Upstream) -> Policies {
+    pub(crate) fn new(upstream: Upstream) -> Policies {
         Policies { upstream }
     }
 

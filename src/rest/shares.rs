@@ -1,6 +1,8 @@
 //! Wire models of the VBS backup-sharing and tag APIs. Real clients exchange
 //! these bodies with VBS; the gRPC contract does not offer these operations
 //! yet (the API reference it follows does not document them), so only decoding lives here.
+// Decoded by the fixture tests; nothing reads the fields until the sharing RPCs do.
+#![allow(dead_code)]
 
 use serde::Deserialize;
 

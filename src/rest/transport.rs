@@ -105,12 +105,16 @@ pub(crate) struct Transport {
     observer: Option<Arc<dyn UpstreamObserver>>,
 }
 
+/// Why the upstream client cannot be built from its settings.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TransportBuildError {
+pub enum TransportBuildError {
+    /// The endpoint is not a plain http(s) URL.
     #[error("the upstream endpoint {0} must be an http or https URL without query or fragment")]
     Endpoint(Url),
+    /// The extra root certificates do not parse.
     #[error("the CA certificate file is not valid PEM: {0}")]
     CaCertificate(String),
+    /// The TLS stack refused the settings.
     #[error("could not build the HTTP client: {0}")]
     Client(String),
 }

@@ -21,51 +21,51 @@ use vbs_gateway::rest::credentials::{self, Credentials, ProjectScope, Secret};
 use vbs_simulator::{self as simulator, AuthConfig, RecordedRequest, Simulator, SimulatorConfig};
 
 /// The four simulated disks (see SimulatorConfig::default_volumes).
-pub const DISK_10GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";
-pub const DISK_20GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a02";
-pub const DISK_40GB_IN_USE: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a03";
-pub const DISK_5GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a04";
+pub(crate) const DISK_10GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";
+pub(crate) const DISK_20GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a02";
+pub(crate) const DISK_40GB_IN_USE: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a03";
+pub(crate) const DISK_5GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a04";
 /// A well-formed disk id the simulator does not know.
-pub const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
+pub(crate) const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// The test credentials (the AK/SK of the official signing vectors).
-pub const ACCESS_KEY: &str = "VBSGWTESTAKID0000001";
-pub const SECRET_KEY: &str = "vbsGwTestSecretKey0000000000000000000001";
-pub const IAM_USER: &str = "e2e-user";
-pub const IAM_PASSWORD: &str = "e2e-password-never-logged";
-pub const IAM_DOMAIN: &str = "e2e-domain";
+pub(crate) const ACCESS_KEY: &str = "VBSGWTESTAKID0000001";
+pub(crate) const SECRET_KEY: &str = "vbsGwTestSecretKey0000000000000000000001";
+pub(crate) const IAM_USER: &str = "e2e-user";
+pub(crate) const IAM_PASSWORD: &str = "e2e-password-never-logged";
+pub(crate) const IAM_DOMAIN: &str = "e2e-domain";
 /// The project the gateway defaults to (config::DEMO_PROJECT_ID).
-pub const PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
+pub(crate) const PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
 
 /// How the gateway of a test binary authenticates to the simulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
+pub(crate) enum AuthMode {
     /// SDK-HMAC-SHA256 signatures with the test AK/SK.
     AkSk,
     /// Tokens the simulator's IAM issues to the test user.
     Iam,
 }
 
-pub struct World {
-    pub sim: Simulator,
-    pub backups: BackupServiceClient<Channel>,
-    pub policies: BackupPolicyServiceClient<Channel>,
-    pub jobs: JobServiceClient<Channel>,
-    pub channel: Channel,
+pub(crate) struct World {
+    pub(crate) sim: Simulator,
+    pub(crate) backups: BackupServiceClient<Channel>,
+    pub(crate) policies: BackupPolicyServiceClient<Channel>,
+    pub(crate) jobs: JobServiceClient<Channel>,
+    pub(crate) channel: Channel,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     /// http://.../metrics when the test turned metrics on (config.metrics_listen).
-    pub metrics_url: Option<String>,
+    pub(crate) metrics_url: Option<String>,
 }
 
 impl World {
-    pub async fn start() -> World {
+    pub(crate) async fn start() -> World {
         World::start_with(SimulatorConfig::for_testing(), |_| {}).await
     }
 
     /// A world whose simulator and gateway settings the test adjusts. The
     /// simulator enforces the binary's auth mode; `sim_config.auth` is extended.
-    pub async fn start_with(mut sim_config: SimulatorConfig, adjust: impl FnOnce(&mut Config)) -> World {
+    pub(crate) async fn start_with(mut sim_config: SimulatorConfig, adjust: impl FnOnce(&mut Config)) -> World {
         sim_config.auth = enforcing(sim_config.auth);
         let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
         let sim = Simulator::start(sim_config, sim_listener)
@@ -93,7 +93,7 @@ impl World {
     }
 
     /// The VBS requests the simulator received (IAM token requests left out).
-    pub fn upstream_requests(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn upstream_requests(&self) -> Vec<RecordedRequest> {
         self.sim
             .requests()
             .into_iter()
@@ -102,11 +102,11 @@ impl World {
     }
 
     /// Moves simulated time on by whole seconds.
-    pub fn advance(&self, seconds: u64) {
+    pub(crate) fn advance(&self, seconds: u64) {
         self.sim.advance(Duration::from_secs(seconds));
     }
 
-    pub async fn job(&self, job_id: &str) -> pb::Job {
+    pub(crate) async fn job(&self, job_id: &str) -> pb::Job {
         let reply = self
             .jobs
             .clone()
@@ -120,7 +120,7 @@ impl World {
     }
 
     /// GetBackup, for the result.
-    pub async fn get_backup(&self, backup_id: &str) -> Result<pb::Backup, Status> {
+    pub(crate) async fn get_backup(&self, backup_id: &str) -> Result<pb::Backup, Status> {
         let request = pb::GetBackupRequest {
             backup_id: backup_id.into(),
             ..Default::default()
@@ -131,7 +131,7 @@ impl World {
 
     /// Steps the simulated clock a second at a time until the job is terminal
     /// (at most a minute of simulated time) and returns it.
-    pub async fn finish_job(&self, job_id: &str) -> pb::Job {
+    pub(crate) async fn finish_job(&self, job_id: &str) -> pb::Job {
         for _ in 0..60 {
             let job = self.job(job_id).await;
             if matches!(job.status(), JobStatus::Success | JobStatus::Fail) {
@@ -143,7 +143,7 @@ impl World {
     }
 
     /// Creates a backup of `volume_id` and runs its job to the end; returns the backup id.
-    pub async fn make_backup(&self, volume_id: &str, name: &str) -> String {
+    pub(crate) async fn make_backup(&self, volume_id: &str, name: &str) -> String {
         let job_id = self
             .backups
             .clone()
@@ -162,7 +162,7 @@ impl World {
     }
 
     /// Shuts the gateway down and waits for it to drain.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -182,7 +182,7 @@ impl Drop for World {
 }
 
 /// The simulator's auth settings with the test AK/SK and IAM user added, enforced.
-pub fn enforcing(mut auth: AuthConfig) -> AuthConfig {
+pub(crate) fn enforcing(mut auth: AuthConfig) -> AuthConfig {
     auth.enforce = true;
     auth.access_keys.push(simulator::AccessKey {
         access_key: ACCESS_KEY.into(),
@@ -199,7 +199,7 @@ pub fn enforcing(mut auth: AuthConfig) -> AuthConfig {
 }
 
 /// The gateway's credentials for `mode`, against the simulator at `sim_url`.
-pub fn gateway_credentials(mode: AuthMode, sim_url: &str) -> Credentials {
+pub(crate) fn gateway_credentials(mode: AuthMode, sim_url: &str) -> Credentials {
     match mode {
         AuthMode::AkSk => Credentials::AccessKey(credentials::AccessKey {
             access_key: Secret::new(ACCESS_KEY),
@@ -228,13 +228,13 @@ async fn serve_metrics(app: &App) -> String {
 }
 
 /// Starts a gateway for `config` on port 0 and connects a channel to it.
-pub async fn serve(config: &Config) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
+pub(crate) async fn serve(config: &Config) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
     let app = App::new(config).expect("gateway config");
     serve_app(app).await
 }
 
 /// Serves `app` on port 0 and connects a channel to it.
-pub async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
+pub(crate) async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let address = listener.local_addr().expect("gateway address");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -255,7 +255,7 @@ pub async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHandle<()
 
 /// Asserts an INVALID_ARGUMENT naming `field`, with ErrorInfo, and that
 /// nothing reached the simulator.
-pub fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Status>, field: &str) {
+pub(crate) fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Status>, field: &str) {
     let status = result.expect_err("the gateway must reject the request");
     assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
     let details = status.get_error_details();
@@ -275,12 +275,12 @@ pub fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Stat
 }
 
 /// The VBS error code an error status carries (ErrorInfo metadata `vbsCode`).
-pub fn vbs_code(status: &Status) -> Option<String> {
+pub(crate) fn vbs_code(status: &Status) -> Option<String> {
     error_metadata(status).remove("vbsCode")
 }
 
 /// The ErrorInfo metadata of an error status.
-pub fn error_metadata(status: &Status) -> std::collections::HashMap<String, String> {
+pub(crate) fn error_metadata(status: &Status) -> std::collections::HashMap<String, String> {
     status
         .get_error_details()
         .error_info()

@@ -17,4 +17,4 @@ mod validation;
 mod watch;
 
 /// How the gateway authenticates in this binary's worlds.
-pub const AUTH: harness::AuthMode = harness::AuthMode::AkSk;
+pub(crate) const AUTH: harness::AuthMode = harness::AuthMode::AkSk;

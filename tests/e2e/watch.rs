@@ -2,7 +2,7 @@
 //! simulator's stepped clock, and the hub's promise of one upstream poller per
 //! job whatever the number of watchers. These tests start their gateway
 //! themselves (not through `harness::World`) because they read the hub's
-//! counters, which only the `App` hands out.
+//! counters, which only the `App` hands out (`App::hub_monitor`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -19,7 +19,7 @@ use vbs_gateway::proto::pb::{
     self, JobStatus, WaitOutcome, backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
     watch_job_response, watch_jobs_response,
 };
-use vbs_gateway::watch::JobHub;
+use vbs_gateway::watch::{HubMonitor, HubStats};
 use vbs_simulator::{Simulator, SimulatorConfig, VolumeSpec};
 
 use crate::harness::{DISK_10GB, vbs_code};
@@ -33,7 +33,7 @@ const UNKNOWN_JOB: &str = "4010b39b5281d3590152874bfa3b1604";
 /// intervals of `WatchConfig::for_testing`, each on port 0.
 struct Gateway {
     sim: Simulator,
-    hub: JobHub,
+    hub: HubMonitor,
     jobs: JobServiceClient<Channel>,
     backups: BackupServiceClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
@@ -52,7 +52,7 @@ impl Gateway {
         let mut config = Config::for_testing(sim.url().parse().unwrap());
         adjust(&mut config);
         let app = App::new(&config).unwrap();
-        let hub = app.hub();
+        let hub = app.hub_monitor();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -202,7 +202,7 @@ async fn watch_error(result: Result<tonic::Response<Streaming<pb::WatchJobRespon
 }
 
 /// Waits (boundedly) until the hub's counters say `done`.
-async fn until_hub(hub: &JobHub, done: impl Fn(&vbs_gateway::watch::HubStats) -> bool) {
+async fn until_hub(hub: &HubMonitor, done: impl Fn(&HubStats) -> bool) {
     let waited = tokio::time::timeout(PATIENCE, async {
         while !done(&hub.stats()) {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -285,7 +285,8 @@ async fn a_hundred_watchers_share_one_upstream_poll() {
         assert_ends_ok(stream).await;
     }
 
-    let polls = gateway.hub.job_polls(DEMO_PROJECT_ID, &job_id);
+    // The only job watched: every poll of the hub was one of it.
+    let polls = gateway.hub.stats().polls_total;
     let gets = gateway.job_gets(&job_id);
     assert_eq!(gets as u64, polls, "one GET per poll, whatever the number of watchers");
     assert!(
@@ -338,11 +339,11 @@ async fn the_last_watcher_leaving_stops_the_poller() {
 
     drop(second);
     until_hub(&gateway.hub, |s| s.active_watchers == 0 && s.active_pollers == 0).await;
-    assert_eq!(
-        gateway.hub.job_polls(DEMO_PROJECT_ID, &job_id),
-        0,
-        "the job is forgotten"
-    );
+    assert_eq!(gateway.hub.stats().remembered_terminal, 0, "the job is forgotten");
+    let gets = gateway.job_gets(&job_id);
+    let mut again = gateway.watch(&job_id).await;
+    next_job(&mut again).await;
+    assert!(gateway.job_gets(&job_id) > gets, "a new poller read the job again");
 }
 
 #[tokio::test]

@@ -1,0 +1,238 @@
+//! The VBS job API (GET /v1/{project_id}/jobs/{job_id}) as the job hub's
+//! `JobSource`: which failures may pass, what a heartbeat may say of them, and
+//! the job already in the contract's shape, so every watcher shares one copy.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::proto::pb::{self, JobStatus};
+use crate::rest::jobs::JobsApi;
+use crate::rest::{CallContext, RestError, Transport};
+use crate::watch::{Failure, JobSource};
+
+/// Polls VBS jobs for the hub, through the process's one transport.
+#[derive(Debug, Clone)]
+pub(crate) struct VbsJobSource {
+    transport: Arc<Transport>,
+}
+
+impl VbsJobSource {
+    /// A source that polls through `transport`.
+    pub(crate) fn new(transport: Arc<Transport>) -> VbsJobSource {
+        VbsJobSource { transport }
+    }
+}
+
+/// One VBS job to watch, with the credentials to poll it.
+#[derive(Debug)]
+pub(crate) struct WatchedJob {
+    ctx: CallContext,
+    job_id: String,
+}
+
+impl WatchedJob {
+    /// The job `job_id` as the caller of `ctx` sees it. The poller outlives
+    /// the call, so the call's deadline does not bound its polls.
+    pub(crate) fn new(ctx: &CallContext, job_id: &str) -> WatchedJob {
+        WatchedJob {
+            ctx: CallContext {
+                project_id: ctx.project_id.clone(),
+                deadline: None,
+                caller_token: ctx.caller_token.clone(),
+            },
+            job_id: job_id.to_string(),
+        }
+    }
+}
+
+/// One job as seen with one set of credentials. Callers with different
+/// pass-through tokens never share a poller; the token itself is not kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct WatchedJobKey {
+    project_id: String,
+    job_id: String,
+    token: Option<[u8; 32]>,
+}
+
+impl fmt::Display for WatchedJobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.job_id)
+    }
+}
+
+impl JobSource for VbsJobSource {
+    type Target = WatchedJob;
+    type Key = WatchedJobKey;
+    // The converted job rather than the wire model: converting once per poll
+    // (one per job per interval, microseconds) lets the hub compare and share
+    // the very message every watcher is sent, with no second type for "what
+    // watchers get". Two wire bodies that convert alike (a time with and
+    // without its trailing Z) are one state, as a watcher would see them.
+    type State = pb::Job;
+    type Error = RestError;
+
+    fn key(target: &WatchedJob) -> WatchedJobKey {
+        let token = target.ctx.caller_token.as_ref().map(|token| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
+            hash
+        });
+        WatchedJobKey {
+            project_id: target.ctx.project_id.clone(),
+            job_id: target.job_id.clone(),
+            token,
+        }
+    }
+
+    async fn poll(&self, target: &WatchedJob) -> Result<pb::Job, RestError> {
+        let api = JobsApi {
+            transport: &self.transport,
+            ctx: &target.ctx,
+        };
+        api.get_job(&target.job_id).await.map(pb::Job::from)
+    }
+
+    fn is_terminal(job: &pb::Job) -> bool {
+        matches!(job.status(), JobStatus::Success | JobStatus::Fail)
+    }
+
+    fn classify(error: &RestError) -> Failure {
+        if !is_transient(error) {
+            return Failure::Permanent;
+        }
+        let retry_after = match error {
+            RestError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        Failure::Transient { retry_after }
+    }
+
+    /// Never the upstream message, which may echo request data.
+    fn describe(error: &RestError) -> String {
+        match error {
+            RestError::Status { status, fault, .. } => match &fault.code {
+                Some(code) => format!("HTTP {status} ({code})"),
+                None => format!("HTTP {status}"),
+            },
+            RestError::Transport { kind, .. } => format!("{kind} talking to VBS"),
+            RestError::DeadlineExceeded { .. } => "VBS did not answer in time".to_string(),
+            RestError::Credentials { .. } => "no usable upstream credentials".to_string(),
+            RestError::UnsafePathSegment { .. } | RestError::Build { .. } => "request could not be built".to_string(),
+            RestError::Decode { .. } => "VBS sent an unreadable body".to_string(),
+        }
+    }
+}
+
+/// Failures that may pass. Anything else (unknown job, bad credentials, a
+/// body that does not decode) will not get better by asking again.
+fn is_transient(error: &RestError) -> bool {
+    match error {
+        RestError::Transport { .. } | RestError::DeadlineExceeded { .. } => true,
+        // IAM being unreachable may pass; IAM refusing the gateway's user will not.
+        RestError::Credentials { rejected, .. } => !rejected,
+        RestError::Status { status, .. } => matches!(status, 408 | 429) || (*status >= 500 && *status != 501),
+        RestError::UnsafePathSegment { .. } | RestError::Build { .. } | RestError::Decode { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::rest::Operation;
+    use crate::rest::error::UpstreamFault;
+
+    fn status(code: u16) -> RestError {
+        status_with_retry_after(code, None)
+    }
+
+    fn status_with_retry_after(code: u16, retry_after: Option<Duration>) -> RestError {
+        RestError::Status {
+            operation: Operation::GetJob,
+            status: code,
+            fault: UpstreamFault {
+                code: Some("VBS.0001".into()),
+                message: Some("token MIIsecret expired".into()),
+            },
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn only_passing_trouble_is_retried() {
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert!(is_transient(&status(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 409, 501] {
+            assert!(!is_transient(&status(code)), "{code}");
+        }
+        let credentials = |rejected| RestError::Credentials {
+            operation: Operation::GetJob,
+            detail: "IAM".into(),
+            rejected,
+        };
+        assert!(is_transient(&credentials(false)));
+        assert!(!is_transient(&credentials(true)));
+    }
+
+    #[test]
+    fn retry_after_is_passed_on_for_passing_trouble_only() {
+        let with_retry_after = |code| status_with_retry_after(code, Some(Duration::from_secs(7)));
+        assert_eq!(
+            VbsJobSource::classify(&with_retry_after(503)),
+            Failure::Transient {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(
+            VbsJobSource::classify(&status(503)),
+            Failure::Transient { retry_after: None }
+        );
+        assert_eq!(VbsJobSource::classify(&with_retry_after(404)), Failure::Permanent);
+        let deadline = RestError::DeadlineExceeded {
+            operation: Operation::GetJob,
+        };
+        assert_eq!(
+            VbsJobSource::classify(&deadline),
+            Failure::Transient { retry_after: None }
+        );
+    }
+
+    #[test]
+    fn failure_texts_leave_out_upstream_messages() {
+        let text = VbsJobSource::describe(&status(503));
+        assert_eq!(text, "HTTP 503 (VBS.0001)");
+        assert!(!text.contains("MIIsecret"));
+    }
+
+    #[test]
+    fn only_success_and_fail_end_a_job() {
+        let job = |status: JobStatus| pb::Job {
+            status: status as i32,
+            ..Default::default()
+        };
+        assert!(VbsJobSource::is_terminal(&job(JobStatus::Success)));
+        assert!(VbsJobSource::is_terminal(&job(JobStatus::Fail)));
+        assert!(!VbsJobSource::is_terminal(&job(JobStatus::Running)));
+        assert!(!VbsJobSource::is_terminal(&job(JobStatus::Unspecified)));
+    }
+
+    #[test]
+    fn callers_with_different_tokens_never_share_a_key() {
+        let key = |token: Option<&str>| {
+            let ctx = CallContext {
+                project_id: "p".into(),
+                deadline: None,
+                caller_token: token.map(crate::rest::Secret::new),
+            };
+            VbsJobSource::key(&WatchedJob::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
+        };
+        assert_eq!(key(Some("a")), key(Some("a")));
+        assert_ne!(key(Some("a")), key(Some("b")));
+        assert_ne!(key(None), key(Some("a")));
+        assert!(!format!("{:?}", key(Some("MIIsecret"))).contains("MIIsecret"));
+    }
+}

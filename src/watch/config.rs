@@ -1,0 +1,114 @@
+//! WatchConfig: how watched jobs are polled and how watch streams are kept
+//! alive, checked once when the gateway starts.
+
+use std::time::Duration;
+
+/// How watched jobs are polled and how watch streams are kept alive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchConfig {
+    /// Pause before the next poll after a change (and after the first poll).
+    pub poll_initial: Duration,
+    /// The pause grows while the job does not change, up to this.
+    pub poll_max: Duration,
+    /// Factor the pause grows by after each poll that saw no change or
+    /// failed; 1 keeps it at `poll_initial`.
+    pub poll_backoff: f64,
+    /// Random spread of each pause, as a fraction: 0.1 is +-10%. Keeps the
+    /// pollers of jobs started together from polling in lockstep.
+    pub poll_jitter: f64,
+    /// A watch stream that sent nothing for this long sends a heartbeat.
+    pub heartbeat: Duration,
+    /// How long a terminal state is remembered, so later watchers get it
+    /// without an upstream call.
+    pub terminal_ttl: Duration,
+    /// HTTP/2 PING interval on client connections; None turns pings off.
+    pub http2_keepalive_interval: Option<Duration>,
+    /// A connection whose PING is not answered within this is closed.
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            poll_initial: Duration::from_secs(1),
+            poll_max: Duration::from_secs(10),
+            poll_backoff: 1.5,
+            poll_jitter: 0.1,
+            heartbeat: Duration::from_secs(15),
+            terminal_ttl: Duration::from_secs(120),
+            http2_keepalive_interval: Some(Duration::from_secs(30)),
+            http2_keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl WatchConfig {
+    /// Short intervals, so tests see changes within milliseconds of a clock step.
+    pub fn for_testing() -> Self {
+        WatchConfig {
+            poll_initial: Duration::from_millis(20),
+            poll_max: Duration::from_millis(100),
+            heartbeat: Duration::from_secs(1),
+            terminal_ttl: Duration::from_secs(5),
+            ..WatchConfig::default()
+        }
+    }
+
+    /// Checks the settings against each other and their ranges.
+    pub fn validate(&self) -> Result<(), WatchConfigError> {
+        if self.poll_initial.is_zero() || self.poll_initial > self.poll_max {
+            return Err(WatchConfigError::PollInterval);
+        }
+        if !(1.0..=10.0).contains(&self.poll_backoff) {
+            return Err(WatchConfigError::Backoff(self.poll_backoff));
+        }
+        if !(0.0..0.5).contains(&self.poll_jitter) {
+            return Err(WatchConfigError::Jitter(self.poll_jitter));
+        }
+        if self.heartbeat.is_zero() || self.http2_keepalive_timeout.is_zero() {
+            return Err(WatchConfigError::Zero);
+        }
+        Ok(())
+    }
+}
+
+/// A watch setting out of range; the message names the flag.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WatchConfigError {
+    /// The first pause is zero or longer than the longest.
+    #[error("--watch-poll-initial must be more than zero and at most --watch-poll-max")]
+    PollInterval,
+    /// The backoff factor is outside 1..=10.
+    #[error("--watch-poll-backoff {0}: must be from 1 to 10")]
+    Backoff(f64),
+    /// The jitter is outside 0..0.5.
+    #[error("--watch-poll-jitter {0}: must be from 0 up to (not including) 0.5")]
+    Jitter(f64),
+    /// A heartbeat or keepalive timeout of zero.
+    #[error("--watch-heartbeat and --http2-keepalive-timeout must be more than zero")]
+    Zero,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked() {
+        assert_eq!(WatchConfig::default().validate(), Ok(()));
+        assert_eq!(WatchConfig::for_testing().validate(), Ok(()));
+        let bad = |change: fn(&mut WatchConfig)| {
+            let mut config = WatchConfig::default();
+            change(&mut config);
+            config.validate().expect_err("invalid")
+        };
+        assert_eq!(bad(|c| c.poll_initial = Duration::ZERO), WatchConfigError::PollInterval);
+        assert_eq!(
+            bad(|c| c.poll_max = Duration::from_millis(10)),
+            WatchConfigError::PollInterval
+        );
+        assert_eq!(bad(|c| c.poll_backoff = 0.5), WatchConfigError::Backoff(0.5));
+        assert_eq!(bad(|c| c.poll_jitter = 0.5), WatchConfigError::Jitter(0.5));
+        assert_eq!(bad(|c| c.heartbeat = Duration::ZERO), WatchConfigError::Zero);
+    }
+}

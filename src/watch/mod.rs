@@ -1,0 +1,397 @@
+//! JobHub: one poller per watched job, shared by every WatchJob, WaitJob and
+//! WatchJobs call on every connection. Watchers read the poller's latest state
+//! from a `tokio::sync::watch` channel, so N watchers cost one poll per
+//! interval and a slow watcher skips stale states instead of queueing them.
+//!
+//! What is polled is a [`JobSource`]: the hub knows no wire type, transport
+//! or contract. `crate::grpc::job_source` plugs the VBS job API in.
+
+mod config;
+mod poller;
+mod schedule;
+mod source;
+mod watcher;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{WatchConfig, WatchConfigError};
+pub use source::{Failure, JobSource};
+pub use watcher::Watcher;
+
+use poller::Poller;
+
+/// Failure descriptions in heartbeats are cut here.
+const SHORT_ERROR_LIMIT: usize = 80;
+
+/// Why a watch ended other than with the job's terminal state; `E` is the
+/// source's error. `crate::error` turns it into the call's status.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError<E> {
+    /// The gateway is shutting down; the watcher should watch again elsewhere.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    /// The job's poller went away without a final state (it should not).
+    #[error("the watch was interrupted")]
+    Interrupted,
+    /// The source refused the poll for good (unknown job, bad credentials, ...).
+    /// Shared by every watcher of the job, hence the `Arc`.
+    #[error(transparent)]
+    Upstream(Arc<E>),
+}
+
+impl<E> Clone for WatchError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            WatchError::ShuttingDown => WatchError::ShuttingDown,
+            WatchError::Interrupted => WatchError::Interrupted,
+            WatchError::Upstream(error) => WatchError::Upstream(error.clone()),
+        }
+    }
+}
+
+/// What the poller last learned about a job; watchers read it, never copy it whole.
+struct Snapshot<S: JobSource> {
+    /// None until the first successful poll.
+    job: Option<Arc<S::State>>,
+    /// Bumped on every change of `job`; watchers remember the last one they sent.
+    version: u64,
+    /// When the last successful poll answered.
+    observed: Option<Observed>,
+    consecutive_failures: u32,
+    /// The last transient failure since the last successful poll.
+    last_failure: Option<Arc<S::Error>>,
+    /// A permanent failure: the poller stopped and watchers end with it.
+    end: Option<Arc<S::Error>>,
+}
+
+impl<S: JobSource> Default for Snapshot<S> {
+    fn default() -> Self {
+        Snapshot {
+            job: None,
+            version: 0,
+            observed: None,
+            consecutive_failures: 0,
+            last_failure: None,
+            end: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Observed {
+    wall: SystemTime,
+    at: Instant,
+}
+
+impl Observed {
+    fn now() -> Observed {
+        Observed {
+            wall: SystemTime::now(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// One state of a job as the gateway read it.
+pub struct JobState<S: JobSource> {
+    /// The state, shared with every other watcher of the job.
+    pub job: Arc<S::State>,
+    /// When the poll that read this state answered (or, for a state that has
+    /// not changed since, a later poll).
+    pub observed_at: SystemTime,
+}
+
+impl<S: JobSource> JobState<S> {
+    /// Whether the job is over.
+    pub fn is_terminal(&self) -> bool {
+        S::is_terminal(&self.job)
+    }
+}
+
+impl<S: JobSource> Clone for JobState<S> {
+    fn clone(&self) -> Self {
+        JobState {
+            job: self.job.clone(),
+            observed_at: self.observed_at,
+        }
+    }
+}
+
+impl<S: JobSource> fmt::Debug for JobState<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobState")
+            .field("job", &self.job)
+            .field("observed_at", &self.observed_at)
+            .finish()
+    }
+}
+
+/// How fresh a watcher's view is, sent when nothing changed for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// When the last successful poll answered; None before the first.
+    pub last_observed_at: Option<SystemTime>,
+    /// How long ago that was.
+    pub staleness: Option<Duration>,
+    /// Polls that failed since the last successful one.
+    pub consecutive_failures: u32,
+    /// Short and free of secrets, e.g. "HTTP 503 (VBS.0001)".
+    pub last_error: Option<String>,
+}
+
+/// What a watcher is told next.
+pub enum Event<S: JobSource> {
+    /// The first known state of the job, or a new one.
+    Job(JobState<S>),
+    /// Nothing changed for a while.
+    Heartbeat(Heartbeat),
+}
+
+impl<S: JobSource> fmt::Debug for Event<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Job(state) => f.debug_tuple("Job").field(state).finish(),
+            Event::Heartbeat(beat) => f.debug_tuple("Heartbeat").field(beat).finish(),
+        }
+    }
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Jobs being polled now.
+    pub active_pollers: usize,
+    /// Open watches (streams and waiting WaitJob calls, one per job of a WatchJobs).
+    pub active_watchers: usize,
+    /// Terminal jobs remembered for late watchers.
+    pub remembered_terminal: usize,
+    /// Polls started since the hub was made. A poll is one call of the
+    /// source (for VBS one GET, plus the transport's own retries when that
+    /// GET fails transiently).
+    pub polls_total: u64,
+    /// Polls that failed (transiently or for good).
+    pub poll_failures_total: u64,
+}
+
+/// A read-only view of a hub's counters, whatever its source: for metrics
+/// exporters (the gateway's own `/metrics`, or an embedder's) and tests.
+#[derive(Clone)]
+pub struct HubMonitor(Arc<dyn Counters>);
+
+impl HubMonitor {
+    /// The hub's counters now.
+    pub fn stats(&self) -> HubStats {
+        self.0.stats()
+    }
+}
+
+impl fmt::Debug for HubMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HubMonitor").field(&self.stats()).finish()
+    }
+}
+
+/// Erases the hub's source from its counters.
+trait Counters: Send + Sync {
+    fn stats(&self) -> HubStats;
+}
+
+struct Entry<S: JobSource> {
+    /// Tells this entry from a later one for the same key.
+    id: u64,
+    sender: watch::Sender<Snapshot<S>>,
+    /// Set once terminal: late watchers get the state until then.
+    terminal_until: Option<Instant>,
+}
+
+impl<S: JobSource> Entry<S> {
+    fn expired(&self, now: Instant) -> bool {
+        self.terminal_until.is_some_and(|until| until <= now)
+    }
+}
+
+struct Inner<S: JobSource> {
+    source: S,
+    config: WatchConfig,
+    entries: Mutex<HashMap<S::Key, Entry<S>>>,
+    shutdown: CancellationToken,
+    next_id: AtomicU64,
+    active_pollers: AtomicUsize,
+    active_watchers: AtomicUsize,
+    polls_total: AtomicU64,
+    poll_failures_total: AtomicU64,
+}
+
+/// The process's job watching hub for one source; cheap to clone.
+pub struct JobHub<S: JobSource> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: JobSource> Clone for JobHub<S> {
+    fn clone(&self) -> Self {
+        JobHub {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: JobSource> fmt::Debug for JobHub<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobHub").field("stats", &self.stats()).finish()
+    }
+}
+
+impl<S: JobSource> JobHub<S> {
+    /// A hub that polls `source`, timed by `config`.
+    pub fn new(source: S, config: WatchConfig) -> JobHub<S> {
+        JobHub {
+            inner: Arc::new(Inner {
+                source,
+                config,
+                entries: Mutex::new(HashMap::new()),
+                shutdown: CancellationToken::new(),
+                next_id: AtomicU64::new(1),
+                active_pollers: AtomicUsize::new(0),
+                active_watchers: AtomicUsize::new(0),
+                polls_total: AtomicU64::new(0),
+                poll_failures_total: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Watches a job with heartbeats: for WatchJob and WatchJobs.
+    pub fn watch(&self, target: S::Target) -> Result<Watcher<S>, WatchError<S::Error>> {
+        self.subscribe(target, Some(self.inner.config.heartbeat))
+    }
+
+    /// Watches a job without heartbeats: for WaitJob.
+    pub fn wait(&self, target: S::Target) -> Result<Watcher<S>, WatchError<S::Error>> {
+        self.subscribe(target, None)
+    }
+
+    /// Ends every open watch with `WatchError::ShuttingDown`, stops every
+    /// poller and refuses new watches. tonic's graceful shutdown waits for
+    /// open streams, so this must run when shutdown starts.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// The hub's counters now.
+    pub fn stats(&self) -> HubStats {
+        self.inner.stats()
+    }
+
+    /// A view of the counters that outlives no more than it must and names
+    /// no source type.
+    pub fn monitor(&self) -> HubMonitor {
+        HubMonitor(self.inner.clone())
+    }
+
+    /// Joins the job's poller, starting one unless the job has a live
+    /// (polling or remembered) one. `target` is kept only by a new poller.
+    fn subscribe(&self, target: S::Target, heartbeat: Option<Duration>) -> Result<Watcher<S>, WatchError<S::Error>> {
+        let inner = &self.inner;
+        if inner.shutdown.is_cancelled() {
+            return Err(WatchError::ShuttingDown);
+        }
+        let key = S::key(&target);
+        let mut entries = inner.entries();
+        let receiver = match entries.get(&key) {
+            Some(entry) if !entry.expired(Instant::now()) => entry.sender.subscribe(),
+            _ => {
+                let (sender, receiver) = watch::channel(Snapshot::default());
+                let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+                let poller = Poller {
+                    hub: inner.clone(),
+                    key: key.clone(),
+                    id,
+                    sender: sender.clone(),
+                    target,
+                };
+                inner.active_pollers.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(poller.run());
+                entries.insert(
+                    key,
+                    Entry {
+                        id,
+                        sender,
+                        terminal_until: None,
+                    },
+                );
+                receiver
+            }
+        };
+        drop(entries);
+        Ok(Watcher::new(receiver, inner.clone(), heartbeat))
+    }
+}
+
+impl<S: JobSource> Counters for Inner<S> {
+    fn stats(&self) -> HubStats {
+        let remembered_terminal = self.entries().values().filter(|e| e.terminal_until.is_some()).count();
+        HubStats {
+            active_pollers: self.active_pollers.load(Ordering::Relaxed),
+            active_watchers: self.active_watchers.load(Ordering::Relaxed),
+            remembered_terminal,
+            polls_total: self.polls_total.load(Ordering::Relaxed),
+            poll_failures_total: self.poll_failures_total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<S: JobSource> Inner<S> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<S::Key, Entry<S>>> {
+        // A panic while holding the lock cannot leave the map half-updated.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes the entry `id` of `key`, unless it was replaced meanwhile.
+    fn forget(&self, key: &S::Key, id: u64) {
+        let mut entries = self.entries();
+        if entries.get(key).is_some_and(|e| e.id == id) {
+            entries.remove(key);
+        }
+    }
+
+    /// Removes the entry when nobody watches it; false when a watcher came
+    /// back (subscribing happens under the same lock, so this cannot race).
+    fn forget_if_unwatched(&self, key: &S::Key, id: u64, sender: &watch::Sender<Snapshot<S>>) -> bool {
+        let mut entries = self.entries();
+        if sender.receiver_count() > 0 {
+            return false;
+        }
+        if entries.get(key).is_some_and(|e| e.id == id) {
+            entries.remove(key);
+        }
+        true
+    }
+
+    fn remember_terminal(&self, key: &S::Key, id: u64) {
+        let until = Instant::now() + self.config.terminal_ttl;
+        if let Some(entry) = self.entries().get_mut(key).filter(|e| e.id == id) {
+            entry.terminal_until = Some(until);
+        }
+    }
+}
+
+/// `text` cut to `SHORT_ERROR_LIMIT` bytes, on a character boundary.
+fn shortened(mut text: String) -> String {
+    if text.len() > SHORT_ERROR_LIMIT {
+        let mut cut = SHORT_ERROR_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
