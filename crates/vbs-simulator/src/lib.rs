@@ -6,7 +6,6 @@ mod auth;
 pub mod cli;
 mod clock;
 mod faults;
-mod jobs;
 mod routes;
 mod state;
 

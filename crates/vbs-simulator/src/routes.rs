@@ -21,12 +21,13 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{self, IAM_TOKENS_PATH};
 use super::faults::answer_injected_errors;
-use super::jobs::JobStatus;
-use super::state::{
-    AVAILABILITY_ZONE, AssociateInput, Backup, BackupQuery, CloudBackupInput, DisassociateInput, JobView,
-    NativeBackupInput, Policy, PolicyInput, Project, Rejection, Resource, ResourceOutcome, ResourceRef, Schedule,
-    SortDir, TaskQuery, TaskView, code, table_message,
-};
+use super::state::backups::list::BackupQuery;
+use super::state::backups::{Backup, CloudBackupInput, NativeBackupInput};
+use super::state::jobs::{JobStatus, JobView};
+use super::state::policies::schedule::Schedule;
+use super::state::policies::tasks::{TaskQuery, TaskView};
+use super::state::policies::{AssociateInput, DisassociateInput, Policy, PolicyInput, ResourceOutcome, ResourceRef};
+use super::state::{AVAILABILITY_ZONE, Project, Rejection, Resource, SortDir, code, table_message};
 use super::{RecordedRequest, SimState, reachable};
 use vbs_rules as rules;
 
