@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AccessKey, AuthConfig, IamUser};
-pub use routes::{admin_routes, api_routes, iam_routes, router, router_with};
+pub use routes::{router, router_with};
 
 use auth::AuthState;
 use state::World;
