@@ -23,7 +23,7 @@ use super::{SimState, lock};
 use apig_signer::{IncomingRequest, Secret, VerifyError};
 
 /// Where IAM hands out tokens (Keystone v3).
-pub const IAM_TOKENS_PATH: &str = "/v3/auth/tokens";
+pub(crate) const IAM_TOKENS_PATH: &str = "/v3/auth/tokens";
 /// Tokens last 24 hours on the real IAM.
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The API gateway refuses an X-Sdk-Date more than 15 minutes off.
@@ -61,15 +61,20 @@ pub struct AuthConfig {
 /// must carry that token, signed, as X-Security-Token.
 #[derive(Clone, Debug)]
 pub struct AccessKey {
+    /// The access key id (AK) named in the Authorization header.
     pub access_key: String,
+    /// The secret key (SK) signatures are checked with.
     pub secret_key: Secret,
+    /// The token temporary credentials must carry as X-Security-Token.
     pub security_token: Option<Secret>,
 }
 
 /// An IAM user that can get a token scoped to its one project.
 #[derive(Clone, Debug)]
 pub struct IamUser {
+    /// The user name given in the token request.
     pub name: String,
+    /// The password given in the token request.
     pub password: Secret,
     /// The account (domain) name the user belongs to.
     pub domain: String,

@@ -46,6 +46,8 @@ impl SimulatorArgs {
 pub struct SimulatorOptions {
     /// A simulated disk, ID:SIZE_GB[:STATUS[:NAME]]; repeat for several.
     /// Without any, four demo disks with fixed ids.
+    // This text is also the --help line, where the brackets read as typed.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "sim-volume", env = "VBS_SIM_VOLUMES", value_delimiter = ',')]
     pub volumes: Vec<VolumeSpec>,
     /// How long simulated jobs stay INIT.
@@ -124,7 +126,7 @@ pub struct AcceptedCredentials {
 
 impl AcceptedCredentials {
     /// What the simulator checks: exactly these credentials, or nothing when none are given.
-    pub fn accepted(&self) -> Result<AuthConfig, String> {
+    pub(crate) fn accepted(&self) -> Result<AuthConfig, String> {
         let access_key = secret("access-key", &self.access_key, &self.access_key_file)?;
         let secret_key = secret("secret-key", &self.secret_key, &self.secret_key_file)?;
         let security_token = secret("security-token", &self.security_token, &self.security_token_file)?;
@@ -193,7 +195,7 @@ fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<
 }
 
 /// "250ms", "30s", "5m", "1h", or plain seconds ("2.5").
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

@@ -2,11 +2,12 @@
 //! with volumes, backups, policies and jobs in memory, a clock tests can step,
 //! and hooks to make jobs fail or the service go down.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod auth;
 pub mod cli;
 mod clock;
 mod faults;
-mod jobs;
 mod routes;
 mod state;
 
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AccessKey, AuthConfig, IamUser};
-pub use routes::{admin_routes, api_routes, iam_routes, router, router_with};
+pub use routes::{router, router_with};
 
 use auth::AuthState;
 use state::World;
@@ -33,8 +34,11 @@ const REQUEST_LOG_LIMIT: usize = 100_000;
 /// What the simulator starts with and how fast its jobs move.
 #[derive(Clone, Debug)]
 pub struct SimulatorConfig {
+    /// The EVS disks every project can back up and restore onto.
     pub volumes: Vec<VolumeSpec>,
+    /// Wall clock, or simulated time that moves only when told.
     pub clock: ClockMode,
+    /// How long each job stays INIT and RUNNING.
     pub job_timing: JobTiming,
     /// Which credentials the VBS API asks for; open (no checks) unless set.
     pub auth: AuthConfig,
@@ -53,16 +57,24 @@ pub enum ClockMode {
 /// How long a job stays in each of its non-terminal states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobTiming {
+    /// Time from the request until the job is RUNNING.
     pub init: Duration,
+    /// Time from RUNNING until SUCCESS or FAIL.
     pub running: Duration,
 }
 
 /// One EVS disk the simulator knows. Volumes are shared by every project.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeSpec {
+    /// The volume's UUID, which requests must name exactly.
     pub id: String,
+    /// The display name; a native restore answers with it.
     pub name: String,
+    /// Size in GB: its backups are this big, and a restore target must be at
+    /// least as big as the backup.
     pub size_gb: u64,
+    /// EVS status: `available` and `in-use` can be backed up, only `available`
+    /// restored onto.
     pub status: String,
 }
 
@@ -227,8 +239,11 @@ pub fn describe_volumes(volumes: &[VolumeSpec]) -> String {
 /// One VBS API (or IAM token) request as the simulator received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
+    /// The HTTP method, e.g. `POST`.
     pub method: String,
+    /// The path as sent, percent-encoding kept.
     pub path: String,
+    /// The query string without `?`, if there was one.
     pub query: Option<String>,
     /// Header names in lower case, in arrival order.
     pub headers: Vec<(String, String)>,
@@ -355,6 +370,7 @@ impl Simulator {
         format!("http://{}", reachable(self.local_addr()))
     }
 
+    /// The address the simulator listens on, as bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.state.addr()
     }
@@ -376,6 +392,7 @@ impl Simulator {
         lock(&self.state.inner.requests).iter().cloned().collect()
     }
 
+    /// Forgets the requests received so far, so a test can look at what comes next.
     pub fn clear_requests(&self) {
         lock(&self.state.inner.requests).clear();
     }

@@ -1,16 +1,17 @@
-//! Job lifecycle: a job is INIT for a while, RUNNING for a while, then SUCCESS
-//! or FAIL on the simulated clock; when it ends, its effect lands on backups
-//! and volumes (in the order the jobs ended).
+//! Jobs: a job is INIT for a while, RUNNING for a while, then SUCCESS or FAIL
+//! on the simulated clock; when it ends, its effect lands on backups and
+//! volumes (in the order the jobs ended). Also the jobs API's view of one.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
-use super::JobTiming;
-use super::VolumeSpec;
-use super::clock::delta;
-use super::faults::JobFailure;
-use super::state::{BackupStatus, Project, World};
+use super::backups::BackupStatus;
+use super::{Project, Rejection, Resource, World, code};
+use crate::clock::delta;
+use crate::faults::JobFailure;
+use crate::{JobTiming, VolumeSpec};
 
 /// What a job does, with its VBS `job_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +107,68 @@ fn after(start: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// A job as of now.
+#[derive(Clone, Debug)]
+pub(crate) struct JobView {
+    pub(crate) job: Job,
+    pub(crate) status: JobStatus,
+    pub(crate) ended_at: Option<DateTime<Utc>>,
+}
+
+/// Job ids are 32 hex digits, unlike the UUIDs of backups and policies.
+pub(super) fn new_job_id() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
 impl World {
+    /// GET /v1/{project}/jobs/{id}: jobs of the native API stay hidden.
+    pub(crate) fn job(&self, project_id: &str, job_id: &str) -> Result<JobView, Rejection> {
+        let now = self.now();
+        self.project(project_id)
+            .and_then(|p| p.jobs.get(job_id))
+            .filter(|job| !job.internal)
+            .map(|job| JobView {
+                job: job.clone(),
+                status: job.status_at(now),
+                ended_at: job.ended_at(now),
+            })
+            .ok_or_else(|| Rejection::not_found(code::JOB_NOT_FOUND, Resource::Job, job_id))
+    }
+
+    /// Starts a restore or delete job now; returns its id.
+    pub(super) fn add_job(
+        &mut self,
+        project_id: &str,
+        kind: JobKind,
+        backup_id: &str,
+        volume_id: &str,
+        internal: bool,
+    ) -> String {
+        let now = self.now();
+        let failure = self.faults.take_job_failure();
+        let seq = self.next_seq();
+        let mut entities = vec![("backup_id".to_owned(), backup_id.to_owned())];
+        if kind == JobKind::Restore {
+            entities.push(("volume_id".to_owned(), volume_id.to_owned()));
+        }
+        let job = Job {
+            id: new_job_id(),
+            kind,
+            backup_id: backup_id.to_owned(),
+            volume_id: volume_id.to_owned(),
+            entities: entities.into_iter().collect(),
+            begin: now,
+            timing: self.timing,
+            failure,
+            settled: false,
+            internal,
+            seq,
+        };
+        let job_id = job.id.clone();
+        self.project_mut(project_id).jobs.insert(job_id.clone(), job);
+        job_id
+    }
+
     /// Applies the end of every job that has ended by now and was not yet
     /// applied, earliest end first, so a big clock step replays history in
     /// order.
