@@ -29,7 +29,7 @@ pub enum ProjectScope {
 /// An IAM user the gateway exchanges for project-scoped tokens.
 #[derive(Debug, Clone)]
 pub struct IamUser {
-    /// IAM endpoint, e.g. https://iam.eu-de.otc.t-systems.com.
+    /// IAM endpoint, e.g. `https://iam.eu-de.otc.t-systems.com`.
     pub endpoint: Url,
     /// The user's name.
     pub user: String,
