@@ -7,9 +7,10 @@
 //!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
 //!                    │  observe.rs: request id, rpc span, metrics.rs counters per RPC
 //!                    │
-//!                    ├─ grpc/backups.rs   BackupService        ┐ validate (rules.rs),
+//!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
-//!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply
+//!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
+//!                         │                                      enum spellings from grpc/wire.rs)
 //!                         ├─ watch/              JobHub: one poller per watched job, shared by every
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
@@ -18,14 +19,20 @@
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop
 //!                         ├─ rest/retry.rs        send again? a pure function of method, failure, attempt
-//!                         ├─ rest/auth/           one Authorizer per mode: AK/SK, IAM, static token, pass-through
-//!                         │   ├─ rest/signer.rs   AK/SK signature, a pure function of request, keys, time
-//!                         │   └─ rest/iam.rs      IAM tokens: cached, renewed once for all callers
+//!                         ├─ rest/auth/           one Authorizer per mode: AK/SK (crate apig-signer),
+//!                         │                       IAM tokens (rest/iam.rs), static token, pass-through
 //!                         └─ rest/observer.rs     reports each upstream request; metrics.rs counts them
 //!                                            │
 //!                                            ▼
-//!                          VBS (the cloud, or simulator/: the same REST API in memory)
+//!                VBS (the cloud, or crate vbs-simulator: the same REST API in memory,
+//!                     started by demo.rs when no endpoint is configured)
 //! ```
+//!
+//! Beside the gateway, in `crates/`: `apig-signer` (AK/SK signing and
+//! verification, pure), `vbs-rules` (the reference's field rules, shared with
+//! the simulator) and `vbs-simulator` (the fake VBS and IAM, a library and a
+//! binary). Dependencies point one way: grpc/ -> watch/, rest/ -> the crates;
+//! nothing below grpc/ knows a protobuf type.
 //!
 //! Job watches never poll per watcher: `watch::JobHub` keeps one poller per
 //! watched job (for VBS: project, job, caller token) and hands its latest
