@@ -543,8 +543,8 @@ enum CredentialUse {
 }
 
 impl CredentialArgs {
-    /// The one credential mode configured. With the embedded simulator and no
-    /// credentials, a fresh AK/SK pair is made up (the simulator learns it too).
+    /// The one credential mode configured (none: Anonymous, which the demo
+    /// replaces by a fresh AK/SK pair that its simulator learns too).
     fn resolve(&self, project_id: Option<&str>, purpose: CredentialUse) -> Result<Credentials, String> {
         let access_key = secret("access-key", &self.access_key, &self.access_key_file)?;
         let secret_key = secret("secret-key", &self.secret_key, &self.secret_key_file)?;
@@ -577,10 +577,6 @@ impl CredentialArgs {
         }
         Ok(match token {
             Some(token) => Credentials::Token(token),
-            #[cfg(feature = "embedded-simulator")]
-            None if purpose == CredentialUse::EmbeddedSimulator => {
-                Credentials::AccessKey(crate::demo::generated_access_key())
-            }
             None => Credentials::Anonymous,
         })
     }
@@ -753,19 +749,6 @@ mod tests {
         assert_eq!(key.secret_key.expose(), "from-a-file");
         assert!(credentials(&["--access-key", "AK", "--secret-key", "x", "--secret-key-file", path]).is_err());
         assert!(credentials(&["--token-file", "/nonexistent/token"]).is_err());
-    }
-
-    #[cfg(feature = "embedded-simulator")]
-    #[test]
-    fn the_embedded_simulator_gets_fresh_credentials() {
-        let Ok(Credentials::AccessKey(first)) = credentials(&[]) else {
-            panic!("expected generated AK/SK")
-        };
-        let Ok(Credentials::AccessKey(second)) = credentials(&[]) else {
-            panic!("expected generated AK/SK")
-        };
-        assert_eq!(first.access_key.expose().len(), 20);
-        assert_ne!(first.secret_key, second.secret_key);
     }
 
     #[test]

@@ -9,12 +9,15 @@ use crate::config::Config;
 use crate::rest::credentials::{AccessKey, Credentials, ProjectScope, Secret};
 
 /// Starts the embedded simulator and points `config` at it: its endpoint, and
-/// the IAM endpoint of an IAM user.
+/// the IAM endpoint of an IAM user. With no credentials configured, the
+/// gateway gets a fresh AK/SK pair, so even the demo signs like production.
 pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let url: Url = format!("http://{}", listener.local_addr()?).parse()?;
-    if let Credentials::Iam(user) = &mut config.credentials {
-        user.endpoint = url.clone();
+    match &mut config.credentials {
+        Credentials::Iam(user) => user.endpoint = url.clone(),
+        Credentials::Anonymous => config.credentials = Credentials::AccessKey(generated_access_key()),
+        Credentials::Token(_) | Credentials::AccessKey(_) => {}
     }
     let simulator_config = vbs_simulator::SimulatorConfig {
         auth: accepting(&config.credentials),
@@ -51,11 +54,34 @@ fn accepting(credentials: &Credentials) -> AuthConfig {
 
 /// Fresh credentials for the embedded simulator, so `cargo run` signs its
 /// requests like production without any set-up.
-pub(crate) fn generated_access_key() -> AccessKey {
+fn generated_access_key() -> AccessKey {
     let (_, key) = AuthConfig::enforcing().with_generated_access_key();
     AccessKey {
         access_key: Secret::new(key.access_key),
         secret_key: key.secret_key,
         security_token: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_embedded_simulator_gets_fresh_credentials() {
+        let mut access_keys = Vec::new();
+        for _ in 0..2 {
+            let mut config = Config::for_testing("http://unused.invalid".parse().unwrap());
+            config.endpoint = None;
+            let simulator = start(&mut config).await.unwrap();
+            simulator.shutdown();
+            let Credentials::AccessKey(key) = config.credentials else {
+                panic!("expected generated AK/SK")
+            };
+            assert_eq!(config.endpoint.unwrap().as_str(), format!("{}/", simulator.url()));
+            access_keys.push(key);
+        }
+        assert_eq!(access_keys[0].access_key.expose().len(), 20);
+        assert_ne!(access_keys[0].secret_key, access_keys[1].secret_key);
     }
 }

@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
+use super::apig::{MAX_BODY, request_id};
 use super::clock::delta;
-use super::routes::{MAX_BODY, request_id};
 use super::{SimState, lock};
 use apig_signer::{IncomingRequest, Secret, VerifyError};
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::SimState;
-use super::routes::{is_admin_path, request_id};
+use super::apig::{is_admin_path, request_id};
 
 /// How a job told to fail ends.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! with volumes, backups, policies and jobs in memory, a clock tests can step,
 //! and hooks to make jobs fail or the service go down.
 
+mod apig;
 mod auth;
 pub mod cli;
 mod clock;

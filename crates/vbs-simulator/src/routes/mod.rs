@@ -20,13 +20,11 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::apig::{MAX_BODY, is_admin_path, request_id};
 use super::auth::{self, IAM_TOKENS_PATH};
 use super::faults::answer_injected_errors;
 use super::state::{Rejection, code, table_message};
 use super::{RecordedRequest, SimState, reachable};
-
-/// Requests above this are refused before routing (AK/SK signing allows 12 MB).
-pub(crate) const MAX_BODY: usize = 12 * 1024 * 1024;
 
 // ------------------------------------------------------------ composition
 
@@ -123,15 +121,6 @@ fn admin_routes(state: SimState) -> Router {
         .route("/simulator/clock/advance", post(admin::advance_clock))
         .route("/simulator/volumes", get(admin::volumes))
         .with_state(state)
-}
-
-pub(crate) fn is_admin_path(path: &str) -> bool {
-    path == "/simulator" || path.starts_with("/simulator/")
-}
-
-/// A request id like the API gateway's: 32 hex digits.
-pub(crate) fn request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 async fn record_requests(State(state): State<SimState>, request: Request, next: Next) -> Response {
