@@ -64,6 +64,20 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
 }
 
 #[cfg(test)]
+impl IamUser {
+    /// A user for tests that need one but no IAM: alice of acme, in eu-de.
+    pub(crate) fn example() -> IamUser {
+        IamUser {
+            endpoint: "https://iam.example.com".parse().expect("a URL"),
+            user: "alice".into(),
+            password: Secret::new("correct horse battery"),
+            domain: "acme".into(),
+            project: ProjectScope::Name("eu-de".into()),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -75,13 +89,7 @@ mod tests {
             secret_key: Secret::new("vbsGwTestSecretKey0000000000000000000001"),
             security_token: Some(Secret::new("temporary-token-value")),
         };
-        let user = IamUser {
-            endpoint: "https://iam.example.com".parse().unwrap(),
-            user: "alice".into(),
-            password: Secret::new("correct horse battery"),
-            domain: "acme".into(),
-            project: ProjectScope::Name("eu-de".into()),
-        };
+        let user = IamUser::example();
         let shown = format!(
             "{token:?} {token} {:?} {:?} {:#?}",
             Credentials::Token(token.clone()),

@@ -72,19 +72,12 @@ impl Authorizer for IamTokens {
 mod tests {
     use super::*;
     use crate::rest::auth::tests::http;
-    use crate::rest::credentials::ProjectScope;
 
     /// Issuing tokens needs an IAM (tests/e2e/auth.rs and tests/e2e_iam.rs run
     /// one); what needs none is checked here.
     #[test]
     fn scrubs_the_password_and_counts_no_token_yet() {
-        let user = IamUser {
-            endpoint: "https://iam.example.com".parse().unwrap(),
-            user: "alice".into(),
-            password: Secret::new("correct horse battery"),
-            domain: "acme".into(),
-            project: ProjectScope::Name("eu-de".into()),
-        };
+        let user = IamUser::example();
         let authorizer = IamTokens::new(http(), user, Duration::from_secs(1));
         assert_eq!(authorizer.secrets(), ["correct horse battery"]);
         assert_eq!(authorizer.token_stats(), Some(TokenStats::default()));

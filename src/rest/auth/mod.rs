@@ -136,7 +136,7 @@ pub(crate) fn header_value(operation: Operation, value: &str) -> Result<HeaderVa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::credentials::{AccessKey, IamUser, ProjectScope};
+    use crate::rest::credentials::{AccessKey, IamUser};
 
     /// A GET of the backups list for `headers` and, in pass-through, a caller token.
     pub(super) fn get<'a>(url: &'a Url, headers: &'a HeaderMap, caller_token: Option<&'a Secret>) -> Outgoing<'a> {
@@ -173,13 +173,7 @@ mod tests {
             secret_key: Secret::new("SKSKSKSK"),
             security_token: None,
         };
-        let user = IamUser {
-            endpoint: "https://iam.example.com".parse().unwrap(),
-            user: "alice".into(),
-            password: Secret::new("correct horse battery"),
-            domain: "acme".into(),
-            project: ProjectScope::Name("eu-de".into()),
-        };
+        let user = IamUser::example();
         assert_eq!(make(Credentials::Anonymous, false), "no credentials");
         assert_eq!(make(Credentials::Token(Secret::new("t0k3n")), false), "static token");
         assert_eq!(make(Credentials::AccessKey(key.clone()), false), "AK/SK signatures");
