@@ -67,6 +67,7 @@ pub(crate) mod metrics;
 pub(crate) mod observe;
 pub mod proto;
 pub mod rest;
+pub(crate) mod store;
 pub mod telemetry;
 pub mod watch;
 
