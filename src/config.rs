@@ -770,6 +770,25 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_records_default_to_a_day_and_must_be_kept_some_time() {
+        let serve = |extra: &[&str]| parse(&[&["--endpoint", "https://vbs.example.com"][..], extra].concat());
+        let Ok(Mode::Serve(config)) = serve(&[]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.idempotency, IdempotencyConfig::default());
+        assert_eq!(config.idempotency.ttl, Duration::from_secs(86_400));
+        let Ok(Mode::Serve(config)) = serve(&["--idempotency-ttl", "1h", "--idempotency-max-records", "10"]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.idempotency.ttl, Duration::from_secs(3600));
+        assert_eq!(config.idempotency.max_records, 10);
+        assert!(matches!(
+            serve(&["--idempotency-ttl", "0s"]),
+            Err(ConfigError::ZeroIdempotencyTtl)
+        ));
+    }
+
+    #[test]
     fn one_credential_mode_at_a_time() {
         let endpoint = ["--endpoint", "https://vbs.example.com"];
         let with = |extra: &[&str]| credentials(&[&endpoint[..], extra].concat());

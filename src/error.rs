@@ -453,6 +453,43 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_failure_comes_back_as_it_was_answered() {
+        let first = upstream(404, Some("VolumeBackup.0021"), Operation::CreateBackup);
+        let again = replayed(recordable(first.clone()));
+        assert_eq!(again.code(), first.code());
+        assert_eq!(again.message(), first.message());
+        assert_eq!(again.details(), first.details());
+        let reused = Status::from(Error::RequestIdReused);
+        assert_eq!(reused.code(), Code::InvalidArgument);
+        assert_eq!(
+            reused.get_error_details().error_info().unwrap().reason,
+            "REQUEST_ID_REUSED"
+        );
+    }
+
+    #[test]
+    fn only_failures_that_left_nothing_upstream_are_retried_afresh() {
+        let status = |status: u16| {
+            Error::Rest(RestError::Status {
+                operation: Operation::CreateBackup,
+                status,
+                fault: UpstreamFault::default(),
+                retry_after: None,
+            })
+        };
+        assert!(status(429).left_nothing_upstream());
+        assert!(status(503).left_nothing_upstream());
+        for sent in [400, 404, 500, 502, 504] {
+            assert!(!status(sent).left_nothing_upstream(), "HTTP {sent}");
+        }
+        assert!(!Error::AfterWrite(Box::new(status(503))).left_nothing_upstream());
+        let timeout = Error::Rest(RestError::DeadlineExceeded {
+            operation: Operation::CreateBackup,
+        });
+        assert!(!timeout.left_nothing_upstream());
+    }
+
+    #[test]
     fn validation_errors_name_every_field() {
         let status = Status::from(Error::InvalidArgument(vec![
             FieldViolation {
