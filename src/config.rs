@@ -148,8 +148,6 @@ impl WatchArgs {
     }
 }
 
-/// `vbs-gateway simulator`: the simulator's own options plus the process's.
-#[cfg(feature = "embedded-simulator")]
 /// How long and how many answers of writes sent with a `request_id` are kept.
 #[derive(Debug, Args)]
 pub(crate) struct IdempotencyArgs {
@@ -193,6 +191,8 @@ impl Default for IdempotencyConfig {
     }
 }
 
+/// `vbs-gateway simulator`: the simulator's own options plus the process's.
+#[cfg(feature = "embedded-simulator")]
 #[derive(Debug, Args)]
 pub(crate) struct SimulatorCommand {
     /// Where the simulator listens, what it accepts, how it behaves.
