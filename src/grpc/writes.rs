@@ -12,7 +12,7 @@ use crate::error::{self, Error};
 use crate::metrics::Metrics;
 use crate::proto::pb;
 use crate::rest::CallContext;
-use crate::store::idempotency::{Answer, Begin, Fingerprint, IdempotencyStore};
+use crate::store::idempotency::{Answer, Begin, Fingerprint, IdempotencyStore, StoreError};
 use vbs_rules as rules;
 
 /// A request that changes something upstream and may carry a `request_id`.
@@ -90,6 +90,7 @@ impl Writes {
         let key = request_id.to_ascii_lowercase();
         let fingerprint = Fingerprint::of(Req::METHOD, &ctx.project_id, &request.encode_to_vec());
         let deadline = ctx.deadline.take();
+        // Taken by the one pass through the loop that claims the id.
         let mut send = Some(send);
         let answer = loop {
             let begun = self.store.begin(&key, fingerprint).await.map_err(Error::Store)?;
@@ -194,19 +195,15 @@ impl Drop for Claim {
     }
 }
 
-fn lost_claim() -> crate::store::idempotency::StoreError {
-    crate::store::idempotency::StoreError("the write of this request_id ended without an answer".into())
+fn lost_claim() -> StoreError {
+    StoreError("the write of this request_id ended without an answer".into())
 }
 
 /// The recorded answer as the RPC's result.
 fn reply<Resp: Message + Default>(answer: Answer) -> Result<Resp, Status> {
     match answer {
-        Answer::Reply(bytes) => Resp::decode(bytes.as_slice()).map_err(|e| {
-            Error::Store(crate::store::idempotency::StoreError(format!(
-                "the recorded answer does not decode: {e}"
-            )))
-            .into()
-        }),
+        Answer::Reply(bytes) => Resp::decode(bytes.as_slice())
+            .map_err(|e| Error::Store(StoreError(format!("the recorded answer does not decode: {e}"))).into()),
         Answer::Failure { .. } => Err(error::replayed(answer)),
     }
 }
