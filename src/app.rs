@@ -12,6 +12,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
 use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::writes::Writes;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
@@ -22,6 +23,7 @@ use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::UpstreamObserver;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
+use crate::store::idempotency::{MemoryStore, Retention};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
 /// Why the gateway cannot start or stopped serving.
@@ -73,6 +75,7 @@ impl App {
                 transport: transport.clone(),
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
+                writes: Writes::new(Arc::new(MemoryStore::new(retention(config))), metrics.clone()),
             },
             hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
             watch: config.watch.clone(),
@@ -153,5 +156,13 @@ impl App {
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
             .await?;
         Ok(())
+    }
+}
+
+/// How long and how many write answers the idempotency records keep.
+fn retention(config: &Config) -> Retention {
+    Retention {
+        ttl: config.idempotency.ttl,
+        max_records: config.idempotency.max_records,
     }
 }

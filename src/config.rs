@@ -83,6 +83,8 @@ pub(crate) struct ServeArgs {
     pub insecure_skip_tls_verify: bool,
     #[command(flatten)]
     pub watch: Box<WatchArgs>,
+    #[command(flatten)]
+    pub idempotency: IdempotencyArgs,
     /// How the embedded simulator behaves.
     #[cfg(feature = "embedded-simulator")]
     #[command(flatten)]
@@ -143,6 +145,49 @@ impl WatchArgs {
         };
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// How long and how many answers of writes sent with a `request_id` are kept.
+#[derive(Debug, Args)]
+pub(crate) struct IdempotencyArgs {
+    /// How long the answer of a write sent with a request_id is kept for
+    /// retries with the same id.
+    #[arg(long = "idempotency-ttl", env = "VBS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// The most answers kept; the oldest are forgotten first.
+    #[arg(long = "idempotency-max-records", env = "VBS_IDEMPOTENCY_MAX_RECORDS", default_value = "100000",
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_records: u64,
+}
+
+impl IdempotencyArgs {
+    fn to_config(&self) -> Result<IdempotencyConfig, ConfigError> {
+        if self.ttl.is_zero() {
+            return Err(ConfigError::ZeroIdempotencyTtl);
+        }
+        Ok(IdempotencyConfig {
+            ttl: self.ttl,
+            max_records: usize::try_from(self.max_records).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// How writes sent with a `request_id` are remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyConfig {
+    /// How long an answer is kept.
+    pub ttl: Duration,
+    /// The most answers kept; the oldest are forgotten first.
+    pub max_records: usize,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        IdempotencyConfig {
+            ttl: Duration::from_secs(24 * 3600),
+            max_records: 100_000,
+        }
     }
 }
 
@@ -233,6 +278,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// How job watches poll and keep their streams alive.
     pub watch: WatchConfig,
+    /// How answers of writes sent with a `request_id` are kept.
+    pub idempotency: IdempotencyConfig,
     /// Where GET /metrics is served; None turns metrics off.
     pub metrics_listen: Option<SocketAddr>,
     /// Threads of the async runtime; None: one per core.
@@ -275,6 +322,9 @@ pub enum ConfigError {
     /// A timeout of zero would fail every call.
     #[error("--upstream-timeout and --connect-timeout must be more than zero")]
     ZeroTimeout,
+    /// Answers kept for no time at all would make request_id useless.
+    #[error("--idempotency-ttl must be more than zero")]
+    ZeroIdempotencyTtl,
     /// A job-watching setting is out of range.
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
@@ -402,6 +452,7 @@ impl Config {
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             retry: RetryPolicy::default(),
             watch: args.watch.to_config()?,
+            idempotency: args.idempotency.to_config()?,
             metrics_listen: args.metrics_listen,
             worker_threads: args.worker_threads.map(usize::from),
             #[cfg(feature = "embedded-simulator")]
@@ -427,6 +478,7 @@ impl Config {
                 ..RetryPolicy::default()
             },
             watch: WatchConfig::for_testing(),
+            idempotency: IdempotencyConfig::default(),
             metrics_listen: None,
             worker_threads: None,
             #[cfg(feature = "embedded-simulator")]
@@ -711,6 +763,25 @@ mod tests {
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { .. } => panic!("expected serve"),
         })
+    }
+
+    #[test]
+    fn idempotency_records_default_to_a_day_and_must_be_kept_some_time() {
+        let serve = |extra: &[&str]| parse(&[&["--endpoint", "https://vbs.example.com"][..], extra].concat());
+        let Ok(Mode::Serve(config)) = serve(&[]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.idempotency, IdempotencyConfig::default());
+        assert_eq!(config.idempotency.ttl, Duration::from_secs(86_400));
+        let Ok(Mode::Serve(config)) = serve(&["--idempotency-ttl", "1h", "--idempotency-max-records", "10"]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.idempotency.ttl, Duration::from_secs(3600));
+        assert_eq!(config.idempotency.max_records, 10);
+        assert!(matches!(
+            serve(&["--idempotency-ttl", "0s"]),
+            Err(ConfigError::ZeroIdempotencyTtl)
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::rest::RestError;
 use crate::rest::error::{TransportKind, UpstreamFault};
+use crate::store::idempotency::{Answer, StoreError};
 use crate::watch::WatchError;
 
 /// The ErrorInfo domain of every error this gateway returns.
@@ -73,6 +74,18 @@ pub(crate) enum Error {
     /// A job watch ended without the job's terminal state.
     #[error(transparent)]
     Watch(#[from] WatchError<RestError>),
+    /// A `request_id` already used for a different request.
+    #[error("request_id was already used for a different request")]
+    RequestIdReused,
+    /// The caller's deadline passed while its write, already sent, goes on.
+    #[error("the caller's deadline passed while its write goes on")]
+    WriteContinues,
+    /// The idempotency records cannot be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A failure after the write was done upstream (a follow-up lookup).
+    #[error("after the write was done: {0}")]
+    AfterWrite(Box<Error>),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -84,6 +97,25 @@ fn describe(violations: &[FieldViolation]) -> String {
 }
 
 impl Error {
+    /// Failures that prove nothing was done upstream and that a retry may
+    /// cure: the request was never sent (no connection, no credentials), or
+    /// the API gateway turned it away before VBS saw it (429, 503). An
+    /// idempotent write does not record them, so a retry with the same
+    /// `request_id` runs again. Every other failure, a timeout above all
+    /// (VBS may have acted), is recorded and replayed.
+    pub(crate) fn left_nothing_upstream(&self) -> bool {
+        matches!(
+            self,
+            Error::Rest(
+                RestError::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                } | RestError::Credentials { .. }
+                    | RestError::Status { status: 429 | 503, .. }
+            ) | Error::Store(_)
+        )
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, description: impl Into<String>) -> Error {
         Error::InvalidArgument(vec![FieldViolation {
             field: field.into(),
@@ -140,7 +172,48 @@ impl From<Error> for Status {
                 "the watch was interrupted; watch again to resume",
                 error_info("WATCH_INTERRUPTED", HashMap::new()),
             ),
+            Error::RequestIdReused => {
+                let mut details = error_info("REQUEST_ID_REUSED", HashMap::new());
+                details.add_bad_request_violation("request_id", "was already used for a different request");
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    "request_id was already used for a different request; use a new one",
+                    details,
+                )
+            }
+            Error::WriteContinues => Status::with_error_details(
+                Code::DeadlineExceeded,
+                "the call's deadline passed before VBS answered; the write goes on, \
+                 and a retry with the same request_id gets its answer",
+                error_info("DEADLINE_EXCEEDED", HashMap::new()),
+            ),
+            Error::Store(error) => {
+                tracing::warn!(%error, "idempotency store failed");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the gateway cannot check request_id now; retry",
+                    error_info("IDEMPOTENCY_STORE_UNAVAILABLE", HashMap::new()),
+                )
+            }
+            Error::AfterWrite(error) => Status::from(*error),
         }
+    }
+}
+
+/// A status in the parts an idempotency store keeps.
+pub(crate) fn recordable(status: Status) -> Answer {
+    Answer::Failure {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: status.details().to_vec(),
+    }
+}
+
+/// A recorded failure as the status it was first answered with.
+pub(crate) fn replayed(answer: Answer) -> Status {
+    match answer {
+        Answer::Failure { code, message, details } => Status::with_details(Code::from(code), message, details.into()),
+        Answer::Reply(_) => Status::internal("a recorded reply is not a failure"),
     }
 }
 
@@ -377,6 +450,43 @@ mod tests {
                 .retry_info()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_recorded_failure_comes_back_as_it_was_answered() {
+        let first = upstream(404, Some("VolumeBackup.0021"), Operation::CreateBackup);
+        let again = replayed(recordable(first.clone()));
+        assert_eq!(again.code(), first.code());
+        assert_eq!(again.message(), first.message());
+        assert_eq!(again.details(), first.details());
+        let reused = Status::from(Error::RequestIdReused);
+        assert_eq!(reused.code(), Code::InvalidArgument);
+        assert_eq!(
+            reused.get_error_details().error_info().unwrap().reason,
+            "REQUEST_ID_REUSED"
+        );
+    }
+
+    #[test]
+    fn only_failures_that_left_nothing_upstream_are_retried_afresh() {
+        let status = |status: u16| {
+            Error::Rest(RestError::Status {
+                operation: Operation::CreateBackup,
+                status,
+                fault: UpstreamFault::default(),
+                retry_after: None,
+            })
+        };
+        assert!(status(429).left_nothing_upstream());
+        assert!(status(503).left_nothing_upstream());
+        for sent in [400, 404, 500, 502, 504] {
+            assert!(!status(sent).left_nothing_upstream(), "HTTP {sent}");
+        }
+        assert!(!Error::AfterWrite(Box::new(status(503))).left_nothing_upstream());
+        let timeout = Error::Rest(RestError::DeadlineExceeded {
+            operation: Operation::CreateBackup,
+        });
+        assert!(!timeout.left_nothing_upstream());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
 //!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
 //!                         │                                      enum spellings from grpc/wire.rs)
+//!                         ├─ grpc/writes.rs      writes with a request_id: once, detached, recorded in
+//!                         │                      store/idempotency.rs (IdempotencyStore; in memory)
 //!                         ├─ watch/              JobHub: one poller per watched job, shared by every
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
@@ -31,7 +33,7 @@
 //! Beside the gateway, in `crates/`: `apig-signer` (AK/SK signing and
 //! verification, pure), `vbs-rules` (the reference's field rules, shared with
 //! the simulator) and `vbs-simulator` (the fake VBS and IAM, a library and a
-//! binary). Dependencies point one way: grpc/ -> watch/, rest/ -> the crates;
+//! binary). Dependencies point one way: grpc/ -> watch/, rest/, store/ -> the crates;
 //! nothing below grpc/ knows a protobuf type.
 //!
 //! Job watches never poll per watcher: `watch::JobHub` keeps one poller per
@@ -67,6 +69,7 @@ pub(crate) mod metrics;
 pub(crate) mod observe;
 pub mod proto;
 pub mod rest;
+pub(crate) mod store;
 pub mod telemetry;
 pub mod watch;
 

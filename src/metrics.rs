@@ -34,6 +34,8 @@ const POLLERS: &str = "vbs_watch_active_pollers";
 const POLLS: &str = "vbs_watch_upstream_polls_total";
 const REFRESHES: &str = "vbs_credential_refreshes_total";
 const REFRESH_FAILURES: &str = "vbs_credential_refresh_failures_total";
+const REPLAYS: &str = "vbs_idempotent_replays_total";
+const REUSES: &str = "vbs_request_id_reused_total";
 
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
@@ -117,6 +119,18 @@ impl Metrics {
         self.counter(RPC_HANDLED, labels).increment(1);
     }
 
+    /// A write answered from the record of an earlier call with its request_id.
+    pub(crate) fn idempotent_replay(&self, method: &str) {
+        let labels = vec![Label::new("grpc_method", method.to_string())];
+        self.counter(REPLAYS, labels).increment(1);
+    }
+
+    /// A request_id sent again with a different request.
+    pub(crate) fn request_id_reused(&self, method: &str) {
+        let labels = vec![Label::new("grpc_method", method.to_string())];
+        self.counter(REUSES, labels).increment(1);
+    }
+
     /// The Prometheus text, with the job hub's and the IAM token source's
     /// own counts read at this moment.
     pub(crate) fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
@@ -170,6 +184,14 @@ fn describe(recorder: &PrometheusRecorder) {
         (POLLS, "Upstream polls made by the job hub for all watchers."),
         (REFRESHES, "IAM tokens obtained."),
         (REFRESH_FAILURES, "Failed attempts to obtain an IAM token."),
+        (
+            REPLAYS,
+            "Writes answered from the record of an earlier call with the same request_id.",
+        ),
+        (
+            REUSES,
+            "Writes refused because their request_id was used for a different request.",
+        ),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, help.into());

@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 
 use super::{Upstream, Violations};
 use crate::proto::pb::{self, backup_service_server::BackupService};
-use crate::rest::CallContext;
 use crate::rest::backups::{self as rest, BackupQuery, BackupsApi};
+use crate::rest::{CallContext, Transport};
 use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -23,11 +23,14 @@ impl Backups {
     }
 
     fn api<'a>(&'a self, ctx: &'a CallContext) -> BackupsApi<'a> {
-        BackupsApi {
-            transport: &self.upstream.transport,
-            ctx,
-        }
+        api(&self.upstream.transport, ctx)
     }
+}
+
+/// The backup calls of one RPC; writes own their transport handle, as they
+/// may outlive the call.
+fn api<'a>(transport: &'a Transport, ctx: &'a CallContext) -> BackupsApi<'a> {
+    BackupsApi { transport, ctx }
 }
 
 #[tonic::async_trait]
@@ -36,18 +39,28 @@ impl BackupService for Backups {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_create_backup(&req)?;
-        let body = rest::CreateCloudBackup::from(req);
-        let started = self.api(&ctx).create_cloud_backup(&body).await?;
-        Ok(Response::new(pb::CreateBackupResponse { job_id: started.job_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::CreateCloudBackup::from(req);
+            let started = api(&transport, &ctx).create_cloud_backup(&body).await?;
+            Ok(pb::CreateBackupResponse { job_id: started.job_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn restore_backup(&self, request: Request<pb::RestoreBackupRequest>) -> RpcResult<pb::RestoreBackupResponse> {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_restore(&req.backup_id, &req.volume_id)?;
-        let body = rest::Restore::from(&req);
-        let started = self.api(&ctx).restore_cloud_backup(&req.backup_id, &body).await?;
-        Ok(Response::new(pb::RestoreBackupResponse { job_id: started.job_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::Restore::from(&req);
+            let started = api(&transport, &ctx)
+                .restore_cloud_backup(&req.backup_id, &body)
+                .await?;
+            Ok(pb::RestoreBackupResponse { job_id: started.job_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn delete_cloud_backup(
@@ -57,8 +70,12 @@ impl BackupService for Backups {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_backup_id(&req.backup_id)?;
-        let started = self.api(&ctx).delete_cloud_backup(&req.backup_id).await?;
-        Ok(Response::new(pb::DeleteCloudBackupResponse { job_id: started.job_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let started = api(&transport, &ctx).delete_cloud_backup(&req.backup_id).await?;
+            Ok(pb::DeleteCloudBackupResponse { job_id: started.job_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn create_native_backup(
@@ -68,11 +85,15 @@ impl BackupService for Backups {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_create_native_backup(&req)?;
-        let body = rest::CreateNativeBackup::from(req);
-        let created = self.api(&ctx).create_native_backup(&body).await?;
-        Ok(Response::new(pb::CreateNativeBackupResponse {
-            backup: Some(created.backup.into()),
-        }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::CreateNativeBackup::from(req);
+            let created = api(&transport, &ctx).create_native_backup(&body).await?;
+            Ok(pb::CreateNativeBackupResponse {
+                backup: Some(created.backup.into()),
+            })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn list_backups(&self, request: Request<pb::ListBackupsRequest>) -> RpcResult<pb::ListBackupsResponse> {
@@ -108,8 +129,12 @@ impl BackupService for Backups {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_backup_id(&req.backup_id)?;
-        self.api(&ctx).delete_backup(&req.backup_id).await?;
-        Ok(Response::new(pb::DeleteBackupResponse {}))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            api(&transport, &ctx).delete_backup(&req.backup_id).await?;
+            Ok(pb::DeleteBackupResponse {})
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn restore_native_backup(
@@ -119,9 +144,15 @@ impl BackupService for Backups {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_restore(&req.backup_id, &req.volume_id)?;
-        let body = rest::Restore::from(&req);
-        let reply = self.api(&ctx).restore_native_backup(&req.backup_id, &body).await?;
-        Ok(Response::new(reply.restore.into()))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::Restore::from(&req);
+            let reply = api(&transport, &ctx)
+                .restore_native_backup(&req.backup_id, &body)
+                .await?;
+            Ok(pb::RestoreNativeBackupResponse::from(reply.restore))
+        });
+        Ok(Response::new(reply.await?))
     }
 }
 

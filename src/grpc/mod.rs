@@ -7,6 +7,7 @@ pub(crate) mod job_source;
 pub(crate) mod jobs;
 pub(crate) mod policies;
 mod wire;
+pub(crate) mod writes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ pub(crate) struct Upstream {
     pub(crate) default_project_id: Option<String>,
     /// Whether a caller's `x-auth-token` metadata replaces the gateway's credentials.
     pub(crate) pass_through_token: bool,
+    /// Runs the writes: once per `request_id`, detached once sent.
+    pub(crate) writes: writes::Writes,
 }
 
 impl Upstream {

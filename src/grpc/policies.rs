@@ -10,8 +10,8 @@ use super::wire::WireName;
 use super::{Upstream, Violations};
 use crate::error::Error;
 use crate::proto::pb::{self, PolicyStatus, Weekday, backup_policy_service_server::BackupPolicyService};
-use crate::rest::CallContext;
 use crate::rest::policies::{self as rest, PoliciesApi, SchedulePatch, TaskQuery};
+use crate::rest::{CallContext, Transport};
 use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -29,42 +29,44 @@ impl Policies {
     }
 
     fn api<'a>(&'a self, ctx: &'a CallContext) -> PoliciesApi<'a> {
-        PoliciesApi {
-            transport: &self.upstream.transport,
-            ctx,
+        api(&self.upstream.transport, ctx)
+    }
+}
+
+/// The policy calls of one RPC; writes own their transport handle, as they
+/// may outlive the call.
+fn api<'a>(transport: &'a Transport, ctx: &'a CallContext) -> PoliciesApi<'a> {
+    PoliciesApi { transport, ctx }
+}
+
+/// Sends a policy update, first completing a schedule that lacks the
+/// frequency VBS requires, from the policy as it is now.
+async fn update(api: &PoliciesApi<'_>, policy_id: &str, mut body: rest::UpdatePolicy) -> Result<String, Error> {
+    if !body.scheduled_policy.has_frequency() {
+        let current = api.find_policy(policy_id).await?.ok_or_else(|| Error::NotFound {
+            what: "backup policy",
+            id: policy_id.to_string(),
+        })?;
+        let schedule = current.scheduled_policy.unwrap_or_default();
+        if schedule.week_frequency.is_empty() {
+            body.scheduled_policy.frequency = schedule.frequency;
+        } else {
+            body.scheduled_policy.week_frequency = Some(schedule.week_frequency);
         }
     }
+    let reply = api.update_policy(policy_id, &body).await?;
+    Ok(reply.backup_policy_id.unwrap_or_else(|| policy_id.to_string()))
+}
 
-    /// Sends a policy update, first completing a schedule that lacks the
-    /// frequency VBS requires, from the policy as it is now.
-    async fn update(&self, ctx: &CallContext, policy_id: &str, mut body: rest::UpdatePolicy) -> Result<String, Error> {
-        let api = self.api(ctx);
-        if !body.scheduled_policy.has_frequency() {
-            let current = api.find_policy(policy_id).await?.ok_or_else(|| Error::NotFound {
-                what: "backup policy",
-                id: policy_id.to_string(),
-            })?;
-            let schedule = current.scheduled_policy.unwrap_or_default();
-            if schedule.week_frequency.is_empty() {
-                body.scheduled_policy.frequency = schedule.frequency;
-            } else {
-                body.scheduled_policy.week_frequency = Some(schedule.week_frequency);
-            }
-        }
-        let reply = api.update_policy(policy_id, &body).await?;
-        Ok(reply.backup_policy_id.unwrap_or_else(|| policy_id.to_string()))
-    }
-
-    async fn set_status(&self, ctx: &CallContext, policy_id: &str, status: PolicyStatus) -> Result<String, Error> {
-        let body = rest::UpdatePolicy {
-            backup_policy_name: None,
-            scheduled_policy: SchedulePatch {
-                status: status.wire(),
-                ..SchedulePatch::default()
-            },
-        };
-        self.update(ctx, policy_id, body).await
-    }
+async fn set_status(api: &PoliciesApi<'_>, policy_id: &str, status: PolicyStatus) -> Result<String, Error> {
+    let body = rest::UpdatePolicy {
+        backup_policy_name: None,
+        scheduled_policy: SchedulePatch {
+            status: status.wire(),
+            ..SchedulePatch::default()
+        },
+    };
+    update(api, policy_id, body).await
 }
 
 #[tonic::async_trait]
@@ -76,15 +78,25 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_create(&req)?;
-        let body = rest::CreatePolicy::from(req);
-        let api = self.api(&ctx);
-        let reply = api.create_policy(&body).await?;
-        let backup_policy_id = match reply.backup_policy_id {
-            Some(id) => id,
-            // Some VBS versions echo the policy without its id: find it by name.
-            None => id_by_name(&api.list_policies().await?.backup_policies, &body.backup_policy_name),
-        };
-        Ok(Response::new(pb::CreateBackupPolicyResponse { backup_policy_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::CreatePolicy::from(req);
+            let api = api(&transport, &ctx);
+            let reply = api.create_policy(&body).await?;
+            let backup_policy_id = match reply.backup_policy_id {
+                Some(id) => id,
+                // Some VBS versions echo the policy without its id: find it by name.
+                None => {
+                    let listed = api
+                        .list_policies()
+                        .await
+                        .map_err(|e| Error::AfterWrite(Box::new(e.into())))?;
+                    id_by_name(&listed.backup_policies, &body.backup_policy_name)
+                }
+            };
+            Ok(pb::CreateBackupPolicyResponse { backup_policy_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn list_backup_policies(
@@ -103,9 +115,13 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_update(&req)?;
-        let body = rest::UpdatePolicy::from(&req);
-        let backup_policy_id = self.update(&ctx, &req.backup_policy_id, body).await?;
-        Ok(Response::new(pb::UpdateBackupPolicyResponse { backup_policy_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::UpdatePolicy::from(&req);
+            let backup_policy_id = update(&api(&transport, &ctx), &req.backup_policy_id, body).await?;
+            Ok(pb::UpdateBackupPolicyResponse { backup_policy_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn delete_backup_policy(
@@ -115,8 +131,12 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_policy_id(&req.backup_policy_id)?;
-        self.api(&ctx).delete_policy(&req.backup_policy_id).await?;
-        Ok(Response::new(pb::DeleteBackupPolicyResponse {}))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            api(&transport, &ctx).delete_policy(&req.backup_policy_id).await?;
+            Ok(pb::DeleteBackupPolicyResponse {})
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn associate_resources(
@@ -126,9 +146,13 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_resources(&req.backup_policy_id, &req.resources)?;
-        let body = rest::Associate::from(req);
-        let outcome = self.api(&ctx).associate(&body).await?;
-        Ok(Response::new(outcome.into()))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::Associate::from(req);
+            let outcome = api(&transport, &ctx).associate(&body).await?;
+            Ok(pb::AssociateResourcesResponse::from(outcome))
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn disassociate_resources(
@@ -138,9 +162,13 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_resources(&req.backup_policy_id, &req.resources)?;
-        let body = rest::Disassociate::from(&req);
-        let outcome = self.api(&ctx).disassociate(&req.backup_policy_id, &body).await?;
-        Ok(Response::new(outcome.into()))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let body = rest::Disassociate::from(&req);
+            let outcome = api(&transport, &ctx).disassociate(&req.backup_policy_id, &body).await?;
+            Ok(pb::DisassociateResourcesResponse::from(outcome))
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn execute_backup_policy(
@@ -150,8 +178,12 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_policy_id(&req.backup_policy_id)?;
-        self.api(&ctx).execute(&req.backup_policy_id).await?;
-        Ok(Response::new(pb::ExecuteBackupPolicyResponse {}))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            api(&transport, &ctx).execute(&req.backup_policy_id).await?;
+            Ok(pb::ExecuteBackupPolicyResponse {})
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn enable_backup_policy(
@@ -161,8 +193,12 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_policy_id(&req.backup_policy_id)?;
-        let backup_policy_id = self.set_status(&ctx, &req.backup_policy_id, PolicyStatus::On).await?;
-        Ok(Response::new(pb::EnableBackupPolicyResponse { backup_policy_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let backup_policy_id = set_status(&api(&transport, &ctx), &req.backup_policy_id, PolicyStatus::On).await?;
+            Ok(pb::EnableBackupPolicyResponse { backup_policy_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn disable_backup_policy(
@@ -172,8 +208,12 @@ impl BackupPolicyService for Policies {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_policy_id(&req.backup_policy_id)?;
-        let backup_policy_id = self.set_status(&ctx, &req.backup_policy_id, PolicyStatus::Off).await?;
-        Ok(Response::new(pb::DisableBackupPolicyResponse { backup_policy_id }))
+        let transport = self.upstream.transport.clone();
+        let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let backup_policy_id = set_status(&api(&transport, &ctx), &req.backup_policy_id, PolicyStatus::Off).await?;
+            Ok(pb::DisableBackupPolicyResponse { backup_policy_id })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn list_backup_policy_tasks(

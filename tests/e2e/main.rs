@@ -9,6 +9,7 @@ mod auth;
 mod backups;
 mod errors;
 mod harness;
+mod idempotency;
 mod jobs;
 mod observability;
 mod policies;

@@ -1,7 +1,9 @@
-//! Failure injection: jobs that are told to fail, and outage answers for the
-//! next API requests, so clients can be tested against a VBS having a bad day.
+//! Failure injection: jobs that are told to fail, outage answers and slow
+//! answers for the next API requests, so clients can be tested against a VBS
+//! having a bad day.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -32,6 +34,13 @@ impl JobFailure {
 pub(crate) struct Faults {
     next_job_failures: VecDeque<JobFailure>,
     http_errors: Option<HttpErrors>,
+    delays: Option<Delays>,
+}
+
+#[derive(Debug)]
+struct Delays {
+    by: Duration,
+    remaining: usize,
 }
 
 #[derive(Debug)]
@@ -60,6 +69,22 @@ impl Faults {
         });
     }
 
+    /// Replaces any delay still pending.
+    pub(crate) fn delay_next_requests(&mut self, count: usize, by: Duration) {
+        self.delays = (count > 0).then_some(Delays { by, remaining: count });
+    }
+
+    /// How long the current request must wait before it is served, if at all.
+    pub(crate) fn take_delay(&mut self) -> Option<Duration> {
+        let delays = self.delays.as_mut()?;
+        let by = delays.by;
+        delays.remaining -= 1;
+        if delays.remaining == 0 {
+            self.delays = None;
+        }
+        Some(by)
+    }
+
     /// The status the current request must answer, if an outage is on.
     pub(crate) fn take_http_error(&mut self) -> Option<StatusCode> {
         let errors = self.http_errors.as_mut()?;
@@ -72,10 +97,15 @@ impl Faults {
     }
 }
 
-/// Answers injected outages before the request reaches any route.
+/// Holds back injected slow requests, then answers injected outages, before
+/// the request reaches any route (so a slow write takes effect at its end).
 pub(crate) async fn answer_injected_errors(State(state): State<SimState>, request: Request, next: Next) -> Response {
     if is_admin_path(request.uri().path()) {
         return next.run(request).await;
+    }
+    let delay = state.world().faults.take_delay();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     let injected = state.world().faults.take_http_error();
     match injected {
@@ -132,5 +162,14 @@ mod tests {
         assert_eq!(faults.take_http_error(), Some(StatusCode::INTERNAL_SERVER_ERROR));
         faults.inject_http_errors(500, 0);
         assert_eq!(faults.take_http_error(), None);
+    }
+
+    #[test]
+    fn delays_run_out() {
+        let mut faults = Faults::default();
+        faults.delay_next_requests(2, Duration::from_secs(3));
+        assert_eq!(faults.take_delay(), Some(Duration::from_secs(3)));
+        assert_eq!(faults.take_delay(), Some(Duration::from_secs(3)));
+        assert_eq!(faults.take_delay(), None);
     }
 }

@@ -413,6 +413,12 @@ impl Simulator {
         self.state.world().faults.inject_http_errors(status, count);
     }
 
+    /// The next `count` VBS API requests are answered only after `by` (real
+    /// time), as by a slow VBS; a write takes effect when its answer is sent.
+    pub fn delay_next_requests(&self, count: usize, by: Duration) {
+        self.state.world().faults.delay_next_requests(count, by);
+    }
+
     /// How many tokens the IAM endpoint has issued so far, revoked and expired
     /// ones included.
     pub fn issued_token_count(&self) -> usize {
