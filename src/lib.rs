@@ -5,7 +5,9 @@
 //!
 //! ```text
 //!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
-//!                    │  observe.rs: request id, rpc span, metrics.rs counters per RPC
+//!                    │  observe.rs: request id, rpc span, access log, metrics.rs counters per RPC
+//!                    │  frontdoor/: the caller (bearer key or client certificate), its limits;
+//!                    │              its role and projects are checked by grpc::Upstream::context
 //!                    │
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
@@ -62,6 +64,7 @@ pub mod config;
 #[cfg(feature = "embedded-simulator")]
 pub mod demo;
 pub(crate) mod error;
+pub(crate) mod frontdoor;
 pub(crate) mod grpc;
 pub(crate) mod metrics;
 pub(crate) mod observe;
