@@ -993,10 +993,7 @@ mod tests {
         assert_eq!(config.callers.caller_rate, None);
         assert_eq!(config.callers.max_watches_per_caller, None);
         assert!(!config.callers.reflection);
-        assert!(matches!(
-            parse(&["--caller-rate=-1"]),
-            Err(ConfigError::CallerRate(_))
-        ));
+        assert!(matches!(parse(&["--caller-rate=-1"]), Err(ConfigError::CallerRate(_))));
     }
 
     #[test]
