@@ -5,10 +5,8 @@ mod callers;
 mod layer;
 mod limits;
 mod permissions;
-mod resources;
 
 pub use callers::CallersFileError;
 pub(crate) use callers::{key_sha256_line, load as load_callers};
 pub(crate) use layer::{Admission, FrontDoor, FrontDoorSettings};
 pub(crate) use limits::Limits;
-pub(crate) use resources::ResourceIds;

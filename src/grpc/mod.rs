@@ -6,6 +6,7 @@ pub(crate) mod backups;
 pub(crate) mod job_source;
 pub(crate) mod jobs;
 pub(crate) mod policies;
+mod resource_ids;
 mod wire;
 
 use std::sync::Arc;
@@ -15,9 +16,10 @@ use chrono::{DateTime, NaiveDateTime};
 use tonic::Request;
 
 use crate::error::{Error, FieldViolation};
-use crate::frontdoor::{Admission, ResourceIds};
+use crate::frontdoor::Admission;
 use crate::observe::AccessNote;
 use crate::rest::{CallContext, Secret, Transport};
+use resource_ids::ResourceIds;
 use vbs_rules as rules;
 
 /// What every service needs: the upstream transport and the call defaults.
