@@ -126,7 +126,8 @@ impl Refusal {
 }
 
 fn refusal_status(refusal: &Refusal) -> Status {
-    tracing::info!(reason = refusal.reason(), "{refusal}");
+    // The access-log line already says who was refused; this adds why.
+    tracing::debug!(reason = refusal.reason(), "{refusal}");
     let (code, message, metadata, retry_after) = match refusal {
         Refusal::CallerUnknown { method } => (
             Code::Unauthenticated,

@@ -13,6 +13,8 @@ use super::permissions::Role;
 
 /// The name of the one caller of a gateway without a callers file.
 pub(crate) const ANONYMOUS: &str = "anonymous";
+/// The name logs and metrics give a call without a known identity.
+pub(crate) const UNKNOWN: &str = "unknown";
 
 /// One known caller and its running counts (rate bucket, open watches).
 #[derive(Debug)]
@@ -204,8 +206,8 @@ fn parse(text: &str) -> Result<CallerTable, (Option<usize>, String)> {
         let at = Some(spanned.span().start);
         let entry = spanned.into_inner();
         let fail = |message: String| Err((at, message));
-        if entry.name.is_empty() {
-            return fail("a caller needs a name".into());
+        if entry.name.is_empty() || entry.name == ANONYMOUS || entry.name == UNKNOWN {
+            return fail(format!("a caller needs a name other than {ANONYMOUS:?} or {UNKNOWN:?}"));
         }
         if entry.key_sha256.is_none() && entry.client_cert_dns.is_none() {
             return fail(format!("caller {:?} needs key_sha256 or client_cert_dns", entry.name));

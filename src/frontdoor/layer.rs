@@ -112,7 +112,7 @@ impl FrontDoor {
 
     fn refuse(&self, refusal: Refusal, caller: Option<&str>) -> Response<tonic::body::Body> {
         if let Some(metrics) = &self.shared.metrics {
-            metrics.caller_refused(caller.unwrap_or("unknown"), refusal.reason());
+            metrics.caller_refused(caller.unwrap_or(callers::UNKNOWN), refusal.reason());
         }
         tonic::Status::from(Error::Refused(refusal)).into_http()
     }
@@ -236,11 +236,15 @@ where
         }
         let method = method.to_string();
         let shared = &self.door.shared;
+        let note = request.extensions().get::<Arc<AccessNote>>().cloned();
         let Some(caller) = self.door.identify(request.headers(), request.extensions()) else {
+            if let Some(note) = note {
+                note.set_caller(callers::UNKNOWN.into(), shared.table.is_some());
+            }
             let refused = self.door.refuse(Refusal::CallerUnknown { method }, None);
             return Box::pin(std::future::ready(Ok(refused)));
         };
-        if let Some(note) = request.extensions().get::<Arc<AccessNote>>() {
+        if let Some(note) = note {
             note.set_caller(caller.name.clone(), shared.table.is_some());
         }
         let limits = &shared.settings.limits;
