@@ -294,3 +294,22 @@ async fn the_request_id_marks_the_upstream_call_span() {
         .unwrap();
     assert_eq!(rpc["rpc.method"], "GetBackup");
 }
+
+#[tokio::test]
+async fn serving_without_identities_off_loopback_is_a_warning_at_start() {
+    captured();
+    let _world = World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.callers.allow_unauthenticated = true;
+    })
+    .await;
+    let warning = logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| {
+            event["level"] == "WARN"
+                && event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("--allow-unauthenticated"))
+        });
+    assert!(warning.is_some(), "no start-up warning for --allow-unauthenticated");
+}
