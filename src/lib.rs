@@ -47,8 +47,11 @@
 //!
 //! # The path of one RPC
 //!
-//! `CreateBackup` arrives at `grpc::backups::Backups::create_backup`, which
-//! resolves the project and the caller's deadline (`grpc::Upstream::context`),
+//! `CreateBackup` passes `observe.rs` (request id, `rpc` span, access log)
+//! and the front door (`frontdoor/`: which caller, within its limits?), then
+//! arrives at `grpc::backups::Backups::create_backup`, which resolves the
+//! project, checks that the caller's role and projects allow the call there,
+//! and takes the caller's deadline (`grpc::Upstream::context`),
 //! checks every field against the reference's rules (nothing is sent when one
 //! fails), and hands a `rest::backups::CreateCloudBackup` body to
 //! `rest::backups::BackupsApi`. The transport builds
