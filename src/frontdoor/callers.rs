@@ -169,14 +169,14 @@ fn parse_hash(text: &str) -> Option<[u8; 32]> {
     Some(hash)
 }
 
-/// Reads and checks the callers file at `path`.
-pub(crate) fn load(path: &Path) -> Result<CallerTable, CallersFileError> {
+/// Reads and checks the callers file at `path`; its table and its bytes.
+pub(crate) fn load(path: &Path) -> Result<(CallerTable, Vec<u8>), CallersFileError> {
     let bytes = std::fs::read(path).map_err(|e| CallersFileError {
         path: path.to_path_buf(),
         line: None,
         message: e.to_string(),
     })?;
-    from_bytes(path, &bytes)
+    Ok((from_bytes(path, &bytes)?, bytes))
 }
 
 /// Checks the text of the callers file at `path`.

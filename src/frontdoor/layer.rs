@@ -44,6 +44,8 @@ pub(crate) struct FrontDoor {
 struct Shared {
     /// None: no callers file.
     table: Option<RwLock<Arc<CallerTable>>>,
+    /// The bytes of the callers file in force at start, to see the first change.
+    loaded: Option<Vec<u8>>,
     anonymous: Arc<Caller>,
     settings: FrontDoorSettings,
     metrics: Option<Metrics>,
@@ -52,13 +54,17 @@ struct Shared {
 impl FrontDoor {
     /// The front door of `settings`, with the callers file read now.
     pub(crate) fn new(settings: FrontDoorSettings, metrics: Option<Metrics>) -> Result<FrontDoor, CallersFileError> {
-        let table = match &settings.callers_file {
-            Some(path) => Some(RwLock::new(Arc::new(callers::load(path)?))),
-            None => None,
+        let (table, loaded) = match &settings.callers_file {
+            Some(path) => {
+                let (table, bytes) = callers::load(path)?;
+                (Some(RwLock::new(Arc::new(table))), Some(bytes))
+            }
+            None => (None, None),
         };
         Ok(FrontDoor {
             shared: Arc::new(Shared {
                 table,
+                loaded,
                 anonymous: Arc::new(Caller::anonymous()),
                 settings,
                 metrics,
@@ -74,9 +80,9 @@ impl FrontDoor {
             return;
         };
         let every = self.shared.settings.reload_interval;
+        let mut seen = self.shared.loaded.clone();
         let shared = Arc::downgrade(&self.shared);
         tokio::spawn(async move {
-            let mut seen = tokio::fs::read(&path).await.ok();
             loop {
                 tokio::time::sleep(every).await;
                 let Some(shared) = Weak::upgrade(&shared) else {
