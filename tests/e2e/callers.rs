@@ -486,3 +486,17 @@ fn the_binary_refuses_an_unguarded_address_and_a_broken_callers_file() {
     assert_eq!(code, Some(64), "{stderr}");
     assert!(stderr.contains(&format!("{}:3:", broken.display())), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_compressed_request_is_checked_like_any_other() {
+    let (world, _) = world_with_callers(&callers_text(), |_| {}).await;
+    let mut backups = pb::backup_service_client::BackupServiceClient::new(world.channel.clone())
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let elsewhere = pb::ListBackupsRequest {
+        project_id: OTHER_PROJECT.into(),
+        ..Default::default()
+    };
+    let denied = backups.list_backups(with_key(elsewhere, READER_KEY)).await.unwrap_err();
+    assert_refused(&denied, Code::PermissionDenied, "CALLER_NOT_ALLOWED", "ListBackups");
+    assert!(world.upstream_requests().is_empty());
+}
