@@ -1085,6 +1085,8 @@ impl Stack {
                     "--secret-key-file",
                 ])
                 .arg(secret_key_file)
+                // One client makes every call: the per-caller rate would measure itself.
+                .args(["--caller-rate", "0", "--max-watches-per-caller", "0"])
                 .args(["--log-filter", "warn"]),
         )?;
         wait_for_tcp(gateway_port).await?;

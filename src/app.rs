@@ -11,6 +11,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
+use crate::frontdoor::FrontDoor;
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::writes::Writes;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
@@ -38,6 +39,9 @@ pub enum AppError {
     /// The contract's descriptors do not load (a build fault).
     #[error("reflection descriptors are invalid: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The callers file cannot be used.
+    #[error(transparent)]
+    Callers(#[from] crate::frontdoor::CallersFileError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -49,6 +53,8 @@ pub struct App {
     hub: JobHub<VbsJobSource>,
     watch: WatchConfig,
     metrics: Option<Metrics>,
+    front_door: FrontDoor,
+    reflection: bool,
 }
 
 impl App {
@@ -67,6 +73,12 @@ impl App {
             retry: config.retry,
             observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
         })?);
+        let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
+        if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {
+            tracing::warn!(
+                "no --callers: anyone who reaches the gRPC port acts with the gateway's credentials (--allow-unauthenticated)"
+            );
+        }
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
@@ -80,6 +92,8 @@ impl App {
             hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
             watch: config.watch.clone(),
             metrics,
+            front_door,
+            reflection: config.callers.reflection,
         })
     }
 
@@ -141,13 +155,15 @@ impl App {
             hub.shutdown();
         };
 
+        self.front_door.watch_callers_file();
         Server::builder()
             .layer(RpcLayer::new(self.metrics))
+            .layer(self.front_door)
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
             .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
+            .add_optional_service(self.reflection.then_some(reflection_v1))
+            .add_optional_service(self.reflection.then_some(reflection_v1alpha))
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
+pub use crate::frontdoor::CallersFileError;
 use crate::rest::credentials::{AccessKey, Credentials, IamUser, ProjectScope, Secret};
 pub use crate::rest::retry::RetryPolicy;
 use crate::watch::{WatchConfig, WatchConfigError};
@@ -45,6 +46,9 @@ pub(crate) enum Command {
     /// Run the VBS simulator alone, as a fake VBS REST endpoint.
     #[cfg(feature = "embedded-simulator")]
     Simulator(Box<SimulatorCommand>),
+    /// Read a caller's key on stdin and print its `key_sha256 = "..."` line
+    /// for the callers file (--callers).
+    HashKey,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +101,129 @@ pub(crate) struct ServeArgs {
     pub worker_threads: Option<u16>,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub callers: CallerArgs,
+}
+
+/// Who may call the gateway, and how much (the front door's callers and limits).
+#[derive(Debug, Args)]
+pub(crate) struct CallerArgs {
+    /// TOML file of the callers allowed: `[[caller]]` entries with name,
+    /// key_sha256 (see `vbs-gateway hash-key`) or client_cert_dns, projects
+    /// and role (reader, operator, admin). Re-read when it changes.
+    #[arg(long, env = "VBS_GATEWAY_CALLERS")]
+    pub callers: Option<PathBuf>,
+    /// Serve callers without an identity on a non-loopback --listen address
+    /// (no --callers). Anyone who reaches the port acts with the gateway's credentials.
+    #[arg(long, env = "VBS_GATEWAY_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+    /// Serve gRPC server reflection (grpcurl without the protos); it needs no identity.
+    #[arg(long, env = "VBS_GATEWAY_REFLECTION", default_value = "on")]
+    pub reflection: Switch,
+    /// Calls per second each caller may make (a token bucket); 0 turns the limit off.
+    #[arg(long, env = "VBS_GATEWAY_CALLER_RATE", default_value = "100")]
+    pub caller_rate: f64,
+    /// Calls a caller may make at once after a quiet spell.
+    #[arg(long, env = "VBS_GATEWAY_CALLER_BURST", default_value = "200", value_parser = clap::value_parser!(u32).range(1..))]
+    pub caller_burst: u32,
+    /// Job watches (WatchJob, WatchJobs, WaitJob) each caller may hold open; 0 turns the limit off.
+    #[arg(long, env = "VBS_GATEWAY_MAX_WATCHES_PER_CALLER", default_value = "1000")]
+    pub max_watches_per_caller: usize,
+}
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+/// Who may call the gateway, and how much.
+#[derive(Debug, Clone)]
+pub struct CallerConfig {
+    /// The callers file; None: one anonymous caller, admin of every project.
+    pub callers_file: Option<PathBuf>,
+    /// Serve without identities on a non-loopback address.
+    pub allow_unauthenticated: bool,
+    /// Whether gRPC server reflection is served.
+    pub reflection: bool,
+    /// Calls per second per caller; None: no limit.
+    pub caller_rate: Option<f64>,
+    /// Calls a caller may make at once after a quiet spell.
+    pub caller_burst: u32,
+    /// Open job watches per caller; None: no limit.
+    pub max_watches_per_caller: Option<usize>,
+    /// How often the callers file is looked at for changes.
+    pub callers_reload_interval: Duration,
+}
+
+impl CallerConfig {
+    /// No callers file, reflection on, no per-caller limits.
+    pub fn unlimited() -> CallerConfig {
+        CallerConfig {
+            callers_file: None,
+            allow_unauthenticated: false,
+            reflection: true,
+            caller_rate: None,
+            caller_burst: 1,
+            max_watches_per_caller: None,
+            callers_reload_interval: Duration::from_secs(2),
+        }
+    }
+
+    /// The front door's settings.
+    pub(crate) fn front_door(&self) -> crate::frontdoor::FrontDoorSettings {
+        crate::frontdoor::FrontDoorSettings {
+            callers_file: self.callers_file.clone(),
+            limits: crate::frontdoor::Limits {
+                rate: self.caller_rate,
+                burst: self.caller_burst,
+                max_watches: self.max_watches_per_caller,
+            },
+            reload_interval: self.callers_reload_interval,
+        }
+    }
+}
+
+impl CallerArgs {
+    /// Checks the callers file now, so a bad one stops the start (exit 64).
+    fn into_config(self, listen: SocketAddr) -> Result<CallerConfig, ConfigError> {
+        if let Some(path) = &self.callers {
+            crate::frontdoor::load_callers(path)?;
+        }
+        if !(self.caller_rate.is_finite() && self.caller_rate >= 0.0) {
+            return Err(ConfigError::CallerRate(self.caller_rate));
+        }
+        let config = CallerConfig {
+            callers_file: self.callers,
+            allow_unauthenticated: self.allow_unauthenticated,
+            reflection: self.reflection == Switch::On,
+            caller_rate: (self.caller_rate > 0.0).then_some(self.caller_rate),
+            caller_burst: self.caller_burst,
+            max_watches_per_caller: (self.max_watches_per_caller > 0).then_some(self.max_watches_per_caller),
+            callers_reload_interval: Duration::from_secs(2),
+        };
+        check_exposure(listen, &config)?;
+        Ok(config)
+    }
+}
+
+/// Safe by default: off loopback, every caller needs an identity unless the
+/// operator says otherwise.
+pub(crate) fn check_exposure(listen: SocketAddr, callers: &CallerConfig) -> Result<(), ConfigError> {
+    let guarded = listen.ip().is_loopback() || callers.callers_file.is_some() || callers.allow_unauthenticated;
+    if guarded {
+        Ok(())
+    } else {
+        Err(ConfigError::Unguarded(listen))
+    }
+}
+
+/// The line `vbs-gateway hash-key` prints for `key`: `key_sha256 = "<hex>"`.
+pub fn key_sha256_line(key: &str) -> String {
+    crate::frontdoor::key_sha256_line(key)
 }
 
 /// How watched jobs are polled (WatchJob, WaitJob, WatchJobs) and how
@@ -251,6 +378,8 @@ pub enum Mode {
         /// How it logs.
         log: LogConfig,
     },
+    /// Print the `key_sha256` line of a key read on stdin (`vbs-gateway hash-key`).
+    HashKey,
 }
 
 /// The gateway's validated configuration.
@@ -289,6 +418,8 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// How the gateway logs.
     pub log: LogConfig,
+    /// Who may call, and how much.
+    pub callers: CallerConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -328,6 +459,15 @@ pub enum ConfigError {
     /// A job-watching setting is out of range.
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
+    /// The callers file cannot be used.
+    #[error(transparent)]
+    Callers(#[from] CallersFileError),
+    /// A non-loopback address without callers or --allow-unauthenticated.
+    #[error("--listen {0} is not a loopback address: give --callers FILE (who may call) or --allow-unauthenticated")]
+    Unguarded(SocketAddr),
+    /// The call rate is not a number of calls per second.
+    #[error("--caller-rate {0}: must be 0 (off) or more")]
+    CallerRate(f64),
     /// Nothing to call: no endpoint and no simulator in this build.
     #[error("no --endpoint given, and this build has no embedded simulator (feature embedded-simulator)")]
     NoEndpoint,
@@ -340,6 +480,7 @@ impl Mode {
             Mode::Serve(config) => config.worker_threads,
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { worker_threads, .. } => *worker_threads,
+            Mode::HashKey => Some(1),
         }
     }
 }
@@ -385,6 +526,7 @@ impl Cli {
                 log: command.log.into_config(),
             }),
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
+            Some(Command::HashKey) => Ok(Mode::HashKey),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
         }
     }
@@ -458,6 +600,7 @@ impl Config {
             #[cfg(feature = "embedded-simulator")]
             simulator: args.simulator.into_config(ClockMode::Auto),
             log: args.log.into_config(),
+            callers: args.callers.into_config(args.listen)?,
         })
     }
 
@@ -487,6 +630,7 @@ impl Config {
                 format: LogFormat::Text,
                 filter: "info".into(),
             },
+            callers: CallerConfig::unlimited(),
         }
     }
 }
@@ -760,8 +904,7 @@ mod tests {
     fn credentials(args: &[&str]) -> Result<Credentials, ConfigError> {
         parse(args).map(|mode| match mode {
             Mode::Serve(config) => config.credentials,
-            #[cfg(feature = "embedded-simulator")]
-            Mode::Simulator { .. } => panic!("expected serve"),
+            _ => panic!("expected serve"),
         })
     }
 
@@ -851,6 +994,60 @@ mod tests {
             Cli::load_from(args, None),
             Err(LoadError::Config(ConfigError::ConfigFile { .. }))
         ));
+    }
+
+    #[test]
+    fn off_loopback_every_caller_needs_an_identity_unless_told_otherwise() {
+        let open = CallerConfig::unlimited();
+        let with_file = CallerConfig {
+            callers_file: Some("callers.toml".into()),
+            ..CallerConfig::unlimited()
+        };
+        let allowed = CallerConfig {
+            allow_unauthenticated: true,
+            ..CallerConfig::unlimited()
+        };
+        let address = |text: &str| text.parse::<SocketAddr>().unwrap();
+        for loopback in ["127.0.0.1:50051", "127.9.9.9:1", "[::1]:50051"] {
+            assert!(check_exposure(address(loopback), &open).is_ok(), "{loopback}");
+        }
+        for exposed in ["0.0.0.0:50051", "10.1.2.3:50051", "[::]:50051"] {
+            assert!(matches!(
+                check_exposure(address(exposed), &open),
+                Err(ConfigError::Unguarded(_))
+            ));
+            assert!(check_exposure(address(exposed), &with_file).is_ok(), "{exposed}");
+            assert!(check_exposure(address(exposed), &allowed).is_ok(), "{exposed}");
+        }
+        assert!(matches!(
+            parse(&["--listen", "0.0.0.0:1"]),
+            Err(ConfigError::Unguarded(_))
+        ));
+        assert!(parse(&["--listen", "0.0.0.0:1", "--allow-unauthenticated"]).is_ok());
+    }
+
+    #[test]
+    fn caller_limits_default_on_and_zero_turns_them_off() {
+        let Ok(Mode::Serve(config)) = parse(&[]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.callers.caller_rate, Some(100.0));
+        assert_eq!(config.callers.max_watches_per_caller, Some(1000));
+        assert!(config.callers.reflection);
+        let Ok(Mode::Serve(config)) = parse(&[
+            "--caller-rate",
+            "0",
+            "--max-watches-per-caller",
+            "0",
+            "--reflection",
+            "off",
+        ]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.callers.caller_rate, None);
+        assert_eq!(config.callers.max_watches_per_caller, None);
+        assert!(!config.callers.reflection);
+        assert!(matches!(parse(&["--caller-rate=-1"]), Err(ConfigError::CallerRate(_))));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! input, RetryInfo when upstream says when to retry). Nothing else builds a Status.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::{Code, Status};
@@ -86,6 +87,99 @@ pub(crate) enum Error {
     /// A failure after the write was done upstream (a follow-up lookup).
     #[error("after the write was done: {0}")]
     AfterWrite(Box<Error>),
+    /// The front door turned the call away; nothing was read or sent.
+    #[error("{0}")]
+    Refused(Refusal),
+}
+
+/// Why the front door turned a call away. Never holds a key.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// No known identity: no key, an unknown key, or an unknown certificate.
+    /// The request of an unknown caller is never read, so its project is not known.
+    #[error("no known caller identity for {method}")]
+    CallerUnknown { method: String },
+    /// A known caller outside its role or its projects.
+    #[error("caller {caller} ({role}) may not call {method} in project {project}")]
+    CallerNotAllowed {
+        caller: Arc<str>,
+        role: &'static str,
+        method: String,
+        project: String,
+    },
+    /// The caller used up its calls per second.
+    #[error("caller {caller} is over its call rate")]
+    RateLimited {
+        caller: Arc<str>,
+        method: String,
+        retry_after: Duration,
+    },
+    /// The caller holds its maximum of open job watches.
+    #[error("caller {caller} holds its maximum of {limit} open watches")]
+    TooManyWatches {
+        caller: Arc<str>,
+        method: String,
+        limit: usize,
+    },
+}
+
+/// A watch slot frees when another watch of the caller ends; a hint, not a promise.
+const WATCH_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl Refusal {
+    /// The stable reason, also the metrics label of the refusal.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Refusal::CallerUnknown { .. } => "CALLER_UNKNOWN",
+            Refusal::CallerNotAllowed { .. } => "CALLER_NOT_ALLOWED",
+            Refusal::RateLimited { .. } => "CALLER_RATE_LIMITED",
+            Refusal::TooManyWatches { .. } => "CALLER_TOO_MANY_WATCHES",
+        }
+    }
+}
+
+fn refusal_status(refusal: &Refusal) -> Status {
+    // The access-log line already says who was refused; this adds why.
+    tracing::debug!(reason = refusal.reason(), "{refusal}");
+    let (code, message, metadata, retry_after) = match refusal {
+        Refusal::CallerUnknown { method } => (
+            Code::Unauthenticated,
+            "a known caller identity is required: send `authorization: Bearer <key>` or a client certificate"
+                .to_string(),
+            HashMap::from([("method".to_string(), method.clone())]),
+            None,
+        ),
+        Refusal::CallerNotAllowed {
+            role, method, project, ..
+        } => (
+            Code::PermissionDenied,
+            format!("the caller's role ({role}) or projects do not allow {method} in project {project}"),
+            HashMap::from([
+                ("method".to_string(), method.clone()),
+                ("project".to_string(), project.clone()),
+            ]),
+            None,
+        ),
+        Refusal::RateLimited {
+            method, retry_after, ..
+        } => (
+            Code::ResourceExhausted,
+            "the caller is over its calls per second; retry later".to_string(),
+            HashMap::from([("method".to_string(), method.clone())]),
+            Some(*retry_after),
+        ),
+        Refusal::TooManyWatches { method, limit, .. } => (
+            Code::ResourceExhausted,
+            format!("the caller holds its maximum of {limit} open watches; end one first"),
+            HashMap::from([("method".to_string(), method.clone())]),
+            Some(WATCH_RETRY_AFTER),
+        ),
+    };
+    let mut details = error_info(refusal.reason(), metadata);
+    if let Some(delay) = retry_after {
+        details.set_retry_info(Some(delay));
+    }
+    Status::with_error_details(code, message, details)
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -196,6 +290,7 @@ impl From<Error> for Status {
                 )
             }
             Error::AfterWrite(error) => Status::from(*error),
+            Error::Refused(refusal) => refusal_status(&refusal),
         }
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! ```text
 //!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
-//!                    │  observe.rs: request id, rpc span, metrics.rs counters per RPC
+//!                    │  observe.rs: request id, rpc span, access log, metrics.rs counters per RPC
+//!                    │  frontdoor/: the caller (bearer key or client certificate), its limits;
+//!                    │              its role and projects are checked by grpc::Upstream::context
 //!                    │
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
@@ -47,8 +49,11 @@
 //!
 //! # The path of one RPC
 //!
-//! `CreateBackup` arrives at `grpc::backups::Backups::create_backup`, which
-//! resolves the project and the caller's deadline (`grpc::Upstream::context`),
+//! `CreateBackup` passes `observe.rs` (request id, `rpc` span, access log)
+//! and the front door (`frontdoor/`: which caller, within its limits?), then
+//! arrives at `grpc::backups::Backups::create_backup`, which resolves the
+//! project, checks that the caller's role and projects allow the call there,
+//! and takes the caller's deadline (`grpc::Upstream::context`),
 //! checks every field against the reference's rules (nothing is sent when one
 //! fails), and hands a `rest::backups::CreateCloudBackup` body to
 //! `rest::backups::BackupsApi`. The transport builds
@@ -64,6 +69,7 @@ pub mod config;
 #[cfg(feature = "embedded-simulator")]
 pub mod demo;
 pub(crate) mod error;
+pub(crate) mod frontdoor;
 pub(crate) mod grpc;
 pub(crate) mod metrics;
 pub(crate) mod observe;

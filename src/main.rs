@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
+    if let Mode::HashKey = mode {
+        return hash_key();
+    }
     let runtime = match runtime(mode.worker_threads()) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             Mode::Simulator {
                 listen, simulator, log, ..
             } => simulate(listen, *simulator, &log).await,
+            Mode::HashKey => Ok(()),
         }
     });
     match result {
@@ -65,6 +69,24 @@ fn main() -> ExitCode {
 }
 
 type Failure = Box<dyn std::error::Error>;
+
+/// `vbs-gateway hash-key`: the key on stdin (one trailing newline dropped)
+/// becomes the `key_sha256` line of a callers file entry.
+fn hash_key() -> ExitCode {
+    let mut key = String::new();
+    if let Err(error) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut key) {
+        eprintln!("vbs-gateway hash-key: cannot read stdin: {error}");
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
+    let key = key.strip_suffix('\n').unwrap_or(&key);
+    let key = key.strip_suffix('\r').unwrap_or(key);
+    if key.is_empty() {
+        eprintln!("vbs-gateway hash-key: no key on stdin");
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
+    println!("{}", vbs_gateway::config::key_sha256_line(key));
+    ExitCode::SUCCESS
+}
 
 /// The async runtime, with a chosen number of worker threads (default: one per core).
 fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {

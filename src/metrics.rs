@@ -36,6 +36,9 @@ const REFRESHES: &str = "vbs_credential_refreshes_total";
 const REFRESH_FAILURES: &str = "vbs_credential_refresh_failures_total";
 const REPLAYS: &str = "vbs_idempotent_replays_total";
 const REUSES: &str = "vbs_request_id_reused_total";
+const CALLER_REFUSALS: &str = "vbs_caller_refusals_total";
+const CALLER_WATCHES: &str = "vbs_caller_open_watches";
+const CALLERS_RELOADS: &str = "vbs_callers_file_reloads_total";
 
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
@@ -104,15 +107,18 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn rpc_started(&self, rpc: &RpcName) {
+    /// `caller`: the caller's name when a callers file bounds the names.
+    pub(crate) fn rpc_started(&self, rpc: &RpcName, caller: Option<&str>) {
         let mut labels = rpc.labels();
         labels.push(Label::new("grpc_type", rpc.kind()));
+        push_caller(&mut labels, caller);
         self.counter(RPC_STARTED, labels).increment(1);
     }
 
-    pub(crate) fn rpc_handled(&self, rpc: &RpcName, code: tonic::Code, elapsed: Duration) {
+    pub(crate) fn rpc_handled(&self, rpc: &RpcName, caller: Option<&str>, code: tonic::Code, elapsed: Duration) {
         let mut labels = rpc.labels();
         labels.push(Label::new("grpc_type", rpc.kind()));
+        push_caller(&mut labels, caller);
         self.histogram(RPC_SECONDS, labels.clone())
             .record(elapsed.as_secs_f64());
         labels.push(Label::new("grpc_code", code_name(code)));
@@ -129,6 +135,25 @@ impl Metrics {
     pub(crate) fn request_id_reused(&self, method: &str) {
         let labels = vec![Label::new("grpc_method", method.to_string())];
         self.counter(REUSES, labels).increment(1);
+    }
+
+    /// A call the front door turned away, by caller ("unknown" when it has
+    /// no known identity) and reason.
+    pub(crate) fn caller_refused(&self, caller: &str, reason: &'static str) {
+        let labels = vec![Label::new("caller", caller.to_string()), Label::new("reason", reason)];
+        self.counter(CALLER_REFUSALS, labels).increment(1);
+    }
+
+    /// A changed callers file read again: in force (`ok`), or refused.
+    pub(crate) fn callers_reloaded(&self, ok: bool) {
+        let result = Label::new("result", if ok { "ok" } else { "failed" });
+        self.counter(CALLERS_RELOADS, vec![result]).increment(1);
+    }
+
+    /// The gauge of a caller's open job watches.
+    pub(crate) fn caller_watches(&self, caller: &str) -> metrics::Gauge {
+        let key = Key::from_parts(CALLER_WATCHES, vec![Label::new("caller", caller.to_string())]);
+        self.recorder.register_gauge(&key, &METADATA)
     }
 
     /// The Prometheus text, with the job hub's and the IAM token source's
@@ -158,6 +183,12 @@ impl Metrics {
     fn histogram(&self, name: &'static str, labels: Vec<Label>) -> metrics::Histogram {
         self.recorder
             .register_histogram(&Key::from_parts(name, labels), &METADATA)
+    }
+}
+
+fn push_caller(labels: &mut Vec<Label>, caller: Option<&str>) {
+    if let Some(caller) = caller {
+        labels.push(Label::new("caller", caller.to_string()));
     }
 }
 
@@ -192,6 +223,14 @@ fn describe(recorder: &PrometheusRecorder) {
             REUSES,
             "Writes refused because their request_id was used for a different request.",
         ),
+        (
+            CALLER_REFUSALS,
+            "Calls the front door refused, by caller and reason (CALLER_UNKNOWN, CALLER_NOT_ALLOWED, CALLER_RATE_LIMITED, CALLER_TOO_MANY_WATCHES).",
+        ),
+        (
+            CALLERS_RELOADS,
+            "Changes of the callers file read, by result (failed: the previous file stays in force).",
+        ),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, help.into());
@@ -202,6 +241,11 @@ fn describe(recorder: &PrometheusRecorder) {
         "Open job watches (WatchJob, WatchJobs, WaitJob).".into(),
     );
     recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
+    recorder.describe_gauge(
+        CALLER_WATCHES.into(),
+        None,
+        "Open job watches per caller (limit: --max-watches-per-caller).".into(),
+    );
     recorder.describe_histogram(
         RPC_SECONDS.into(),
         Some(Unit::Seconds),
@@ -265,8 +309,8 @@ mod tests {
     fn renders_rpc_and_upstream_series_with_their_labels() {
         let metrics = Metrics::new();
         let rpc = RpcName::from_path("/vbs.v2.BackupService/GetBackup");
-        metrics.rpc_started(&rpc);
-        metrics.rpc_handled(&rpc, tonic::Code::NotFound, Duration::from_millis(3));
+        metrics.rpc_started(&rpc, None);
+        metrics.rpc_handled(&rpc, None, tonic::Code::NotFound, Duration::from_millis(3));
         metrics.upstream_request(Operation::GetBackup, Some(404), Duration::from_millis(2));
         let text = metrics.render(None, None);
         assert!(text.contains(r#"grpc_server_started_total{grpc_service="vbs.v2.BackupService",grpc_method="GetBackup",grpc_type="unary"} 1"#), "{text}");

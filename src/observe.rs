@@ -1,8 +1,10 @@
 //! The tower layer every RPC passes through: it gives the call a request id
 //! (the caller's `x-request-id`, or a new one, returned in the response), runs
-//! the call inside an `rpc` span, and counts and times it by gRPC code.
+//! the call inside an `rpc` span, counts and times it by gRPC code, and writes
+//! its access-log line (caller, method, project, resource ids, code, duration).
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -16,6 +18,8 @@ use tracing::Instrument;
 use crate::metrics::{Metrics, RpcName};
 
 const REQUEST_ID: &str = "x-request-id";
+/// The target of access-log lines, so a filter can keep or drop them alone.
+const ACCESS_TARGET: &str = "vbs_gateway::access";
 /// Longest caller-chosen request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -62,7 +66,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let started = Instant::now();
         let rpc = RpcName::from_path(request.uri().path());
         let request_id = request_id(request.headers());
@@ -72,18 +76,28 @@ where
             rpc.method = %rpc.method,
             request_id = %request_id.to_str().unwrap_or_default(),
         );
-        if let Some(metrics) = &self.metrics {
-            metrics.rpc_started(&rpc);
-        }
+        let note = Arc::new(AccessNote::default());
+        request.extensions_mut().insert(note.clone());
         // The clone that was made ready is the one to call (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The front door names the caller while `call` runs, before the start is counted.
+        let future = span.in_scope(|| inner.call(request));
+        if let Some(metrics) = &self.metrics {
+            metrics.rpc_started(&rpc, note.caller_label());
+        }
         let metrics = self.metrics.clone();
         Box::pin(async move {
-            let mut response = inner.call(request).instrument(span.clone()).await?;
+            let mut response = future.instrument(span.clone()).await?;
+            let finish = Finish {
+                metrics,
+                rpc,
+                started,
+                note,
+                request_id: request_id.clone(),
+            };
             response.headers_mut().insert(REQUEST_ID, request_id);
             let code_in_headers = grpc_code(response.headers());
-            let finish = Finish { metrics, rpc, started };
             Ok(response.map(|inner| RpcBody {
                 inner,
                 span,
@@ -112,19 +126,68 @@ fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
     Some(tonic::Code::from_i32(value))
 }
 
+/// What an RPC's access-log line says beyond its method and code: the
+/// caller (set by the front door) and the project and resource ids (set by
+/// the service once the request is decoded). Unset parts log as empty.
+#[derive(Debug, Default)]
+pub(crate) struct AccessNote {
+    caller: OnceLock<(Arc<str>, bool)>,
+    project: OnceLock<String>,
+    resources: OnceLock<String>,
+}
+
+impl AccessNote {
+    /// The caller; `labelled`: it also labels metrics (its name comes from
+    /// the callers file, so their number is bounded).
+    pub(crate) fn set_caller(&self, name: Arc<str>, labelled: bool) {
+        let _ = self.caller.set((name, labelled));
+    }
+
+    /// The project the call acts in and the resource ids it names.
+    pub(crate) fn set_target(&self, project: &str, resources: String) {
+        let _ = self.project.set(project.to_string());
+        let _ = self.resources.set(resources);
+    }
+
+    fn caller(&self) -> &str {
+        self.caller.get().map_or("", |(name, _)| name)
+    }
+
+    fn caller_label(&self) -> Option<&str> {
+        self.caller
+            .get()
+            .filter(|(_, labelled)| *labelled)
+            .map(|(name, _)| &**name)
+    }
+}
+
 /// Records the end of one RPC, exactly once.
 struct Finish {
     metrics: Option<Metrics>,
     rpc: RpcName,
     started: Instant,
+    note: Arc<AccessNote>,
+    request_id: HeaderValue,
 }
 
 impl Finish {
     fn record(self, code: tonic::Code) {
         let elapsed = self.started.elapsed();
-        tracing::debug!(code = ?code, elapsed_ms = elapsed.as_millis() as u64, "rpc finished");
+        let note = &self.note;
+        tracing::info!(
+            target: ACCESS_TARGET,
+            caller = note.caller(),
+            service = %self.rpc.service,
+            method = %self.rpc.method,
+            project = note.project.get().map_or("", String::as_str),
+            resources = note.resources.get().map_or("", String::as_str),
+            code = ?code,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            request_id = self.request_id.to_str().unwrap_or_default(),
+            "rpc"
+        );
         if let Some(metrics) = &self.metrics {
-            metrics.rpc_handled(&self.rpc, code, elapsed);
+            metrics.rpc_handled(&self.rpc, note.caller_label(), code, elapsed);
         }
     }
 }

@@ -27,6 +27,8 @@ const CALLER_TOKEN: &str = "caller-token-1a2b3c4d5e6f";
 const TEMPORARY_AK: &str = "TEMPORARYAKID0000009";
 const TEMPORARY_SK: &str = "temporarySecretKey000000000000000000009";
 const SECURITY_TOKEN: &str = "security-token-0f1e2d3c4b5a";
+const CALLER_KEY: &str = "caller-key-8e7f6a5b4c3d";
+const WRONG_CALLER_KEY: &str = "caller-key-wrong-2d1c0b";
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -92,6 +94,29 @@ async fn world_with(credentials: Option<Credentials>, sim: impl FnOnce(&mut Simu
         config.pass_through_token = true;
     })
     .await
+}
+
+/// A world whose callers file knows CALLER_KEY as the reader "billing".
+async fn world_with_caller_key() -> World {
+    let path = std::env::temp_dir().join(format!("vbs-gateway-logs-{}.toml", uuid::Uuid::new_v4()));
+    let entry = vbs_gateway::config::key_sha256_line(CALLER_KEY);
+    std::fs::write(
+        &path,
+        format!("[[caller]]\nname = \"billing\"\n{entry}\nprojects = [\"*\"]\nrole = \"reader\"\n"),
+    )
+    .unwrap();
+    World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.callers.callers_file = Some(path);
+    })
+    .await
+}
+
+fn with_key<T>(message: T, key: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    request
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +188,39 @@ async fn no_secret_reaches_any_log_line() {
     world.backups.clone().list_backups(request).await.unwrap();
     drop(world);
 
+    // Callers with bearer keys, known and unknown.
+    let world = world_with_caller_key().await;
+    let get = pb::GetBackupRequest {
+        backup_id: "54ba0e69-48a0-4a77-9cdf-a7979a7e2648".into(),
+        ..Default::default()
+    };
+    let status = world
+        .backups
+        .clone()
+        .get_backup(with_key(get, CALLER_KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let list = with_key(pb::ListBackupsRequest::default(), WRONG_CALLER_KEY);
+    let status = world.backups.clone().list_backups(list).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    drop(world);
+
     let logs = logs();
+    let access = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["fields"]["caller"] == "billing" && event["fields"]["method"] == "GetBackup")
+        .expect("an access-log line of the caller's GetBackup");
+    let fields = &access["fields"];
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(fields["project"], harness::PROJECT_ID);
+    assert_eq!(fields["resources"], "backup_id=54ba0e69-48a0-4a77-9cdf-a7979a7e2648");
+    assert_eq!(fields["code"], "NotFound");
+    assert!(
+        fields["duration_ms"].is_f64() && fields["request_id"].is_string(),
+        "{fields}"
+    );
     assert!(logs.contains(r#""level":"TRACE""#), "trace logging was not captured");
     assert!(
         logs.contains("upstream call"),
@@ -180,6 +237,8 @@ async fn no_secret_reaches_any_log_line() {
         TEMPORARY_SK,
         SECURITY_TOKEN,
         "wrong-secret-key-4d3c2b1a",
+        CALLER_KEY,
+        WRONG_CALLER_KEY,
     ];
     secrets.extend(tokens.iter().map(|(_, token)| token.as_str()));
     for secret in secrets {
@@ -234,4 +293,23 @@ async fn the_request_id_marks_the_upstream_call_span() {
         .find(|s| s["name"] == "rpc")
         .unwrap();
     assert_eq!(rpc["rpc.method"], "GetBackup");
+}
+
+#[tokio::test]
+async fn serving_without_identities_off_loopback_is_a_warning_at_start() {
+    captured();
+    let _world = World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.callers.allow_unauthenticated = true;
+    })
+    .await;
+    let warning = logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| {
+            event["level"] == "WARN"
+                && event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("--allow-unauthenticated"))
+        });
+    assert!(warning.is_some(), "no start-up warning for --allow-unauthenticated");
 }

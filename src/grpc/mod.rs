@@ -6,6 +6,7 @@ pub(crate) mod backups;
 pub(crate) mod job_source;
 pub(crate) mod jobs;
 pub(crate) mod policies;
+mod resource_ids;
 mod wire;
 pub(crate) mod writes;
 
@@ -16,7 +17,10 @@ use chrono::{DateTime, NaiveDateTime};
 use tonic::Request;
 
 use crate::error::{Error, FieldViolation};
+use crate::frontdoor::Admission;
+use crate::observe::AccessNote;
 use crate::rest::{CallContext, Secret, Transport};
+use resource_ids::ResourceIds;
 use vbs_rules as rules;
 
 /// What every service needs: the upstream transport and the call defaults.
@@ -33,8 +37,8 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     /// The context of one call: the request's project (or the default) and
-    /// the caller's deadline.
-    pub(crate) fn context<T>(&self, request: &Request<T>, project_id: &str) -> Result<CallContext, Error> {
+    /// the caller's deadline. First, whether the caller may act in that project.
+    pub(crate) fn context<T: ResourceIds>(&self, request: &Request<T>, project_id: &str) -> Result<CallContext, Error> {
         let project_id = match (project_id, &self.default_project_id) {
             ("", Some(default)) => default.clone(),
             ("", None) => {
@@ -45,6 +49,10 @@ impl Upstream {
             }
             (given, _) => given.to_string(),
         };
+        Admission::permit(request.extensions(), &project_id)?;
+        if let Some(note) = request.extensions().get::<Arc<AccessNote>>() {
+            note.set_target(&project_id, request.get_ref().resource_ids());
+        }
         let mut violations = Violations::default();
         violations.check("project_id", rules::path_id(&project_id));
         violations.finish()?;

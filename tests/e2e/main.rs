@@ -7,6 +7,7 @@
 
 mod auth;
 mod backups;
+mod callers;
 mod errors;
 mod harness;
 mod idempotency;
