@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
@@ -47,6 +48,7 @@ pub struct App {
     hub: JobHub<VbsJobSource>,
     watch: WatchConfig,
     metrics: Option<Metrics>,
+    drain_timeout: Duration,
 }
 
 impl App {
@@ -64,7 +66,10 @@ impl App {
             pass_through_token: config.pass_through_token,
             retry: config.retry,
             observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
+            max_body: config.bounds.max_upstream_body,
+            default_deadline: config.bounds.default_deadline,
         })?);
+        let poll_deadline = config.upstream_timeout.min(config.watch.heartbeat);
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
@@ -74,9 +79,10 @@ impl App {
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
             },
-            hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
+            hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
             watch: config.watch.clone(),
             metrics,
+            drain_timeout: config.bounds.drain_timeout,
         })
     }
 
@@ -109,9 +115,11 @@ impl App {
         Some(crate::metrics::serve(listener, render, shutdown))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then ends open job
-    /// watches with UNAVAILABLE (so their clients watch again elsewhere) and
-    /// drains in-flight calls.
+    /// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING
+    /// to health checks, ends open job watches with UNAVAILABLE (so their
+    /// clients watch again elsewhere) and drains in-flight calls for at most
+    /// the drain timeout; it returns then, and what is left is cancelled when
+    /// the process ends.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<BackupServiceServer<Backups>>().await;
@@ -133,12 +141,24 @@ impl App {
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;
+        let (draining, drain_started) = tokio::sync::oneshot::channel();
         let shutdown = async move {
             shutdown.await;
+            health.set_not_serving::<BackupServiceServer<Backups>>().await;
+            health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
+            health.set_not_serving::<JobServiceServer<Jobs>>().await;
             hub.shutdown();
+            let _ = draining.send(());
+        };
+        let drain_timeout = self.drain_timeout;
+        let drain_over = async move {
+            if drain_started.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(drain_timeout).await;
         };
 
-        Server::builder()
+        let serving = Server::builder()
             .layer(RpcLayer::new(self.metrics))
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
@@ -150,8 +170,11 @@ impl App {
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
             // tonic applies TCP_NODELAY only to listeners it binds itself. Without
             // it a stream's small messages wait for the client's delayed ACK (~40 ms).
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-            .await?;
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown);
+        tokio::select! {
+            served = serving => served?,
+            () = drain_over => tracing::warn!(?drain_timeout, "drain timeout passed; cancelling the calls still in flight"),
+        }
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::rest::RestError;
-use crate::rest::error::{TransportKind, UpstreamFault};
+use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
 use crate::watch::WatchError;
 
 /// The ErrorInfo domain of every error this gateway returns.
@@ -168,7 +168,7 @@ fn rest_status(error: &RestError) -> Status {
             metadata.insert("vbsCode".into(), code.clone());
         }
         if let Some(message) = &fault.message {
-            metadata.insert("vbsMessage".into(), message.clone());
+            metadata.insert("vbsMessage".into(), cut(message, CLIENT_TEXT_LIMIT).into_owned());
         }
         retry_after = retry_delay(*status, *after);
     }
@@ -222,6 +222,13 @@ fn row_for(error: &RestError) -> Row {
             Code::Internal,
             "UPSTREAM_BAD_RESPONSE",
             "VBS sent a response the gateway cannot read",
+        ),
+        // INTERNAL, not UNAVAILABLE: the same request would most likely get
+        // the same oversized answer, so a client should not simply retry.
+        RestError::BodyTooLarge { limit, .. } => Row::new(
+            Code::Internal,
+            "UPSTREAM_BODY_TOO_LARGE",
+            format!("VBS sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
         ),
         RestError::Credentials { rejected: true, .. } => Row::new(
             Code::Unauthenticated,
@@ -292,7 +299,7 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
     };
     let message = match (&fault.code, &fault.message) {
-        (Some(c), Some(m)) => format!("{summary} ({c}: {m})"),
+        (Some(c), Some(m)) => format!("{summary} ({c}: {})", cut(m, CLIENT_TEXT_LIMIT)),
         (Some(c), None) => format!("{summary} ({c})"),
         _ => summary.to_string(),
     };
@@ -377,6 +384,44 @@ mod tests {
                 .retry_info()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn long_upstream_messages_are_cut_for_the_client() {
+        let status = Status::from(RestError::Status {
+            operation: Operation::GetBackup,
+            status: 500,
+            fault: UpstreamFault {
+                code: Some("VBS.0001".into()),
+                message: Some("x".repeat(4096)),
+            },
+            retry_after: None,
+        });
+        assert!(
+            status.message().len() < CLIENT_TEXT_LIMIT + 100,
+            "{}",
+            status.message().len()
+        );
+        assert!(status.message().ends_with("…[cut])"), "{}", status.message());
+        let message = error_metadata_of(&status).remove("vbsMessage").unwrap();
+        assert!(message.len() < CLIENT_TEXT_LIMIT + 16 && message.ends_with("…[cut]"));
+    }
+
+    #[test]
+    fn an_oversized_body_is_internal_and_named() {
+        let status = Status::from(RestError::BodyTooLarge {
+            operation: Operation::ListBackups,
+            status: 200,
+            limit: 1024,
+        });
+        assert_eq!(status.code(), Code::Internal);
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "UPSTREAM_BODY_TOO_LARGE");
+        assert_eq!(info.metadata.get("httpStatus").map(String::as_str), Some("200"));
+    }
+
+    fn error_metadata_of(status: &Status) -> HashMap<String, String> {
+        status.get_error_details().error_info().unwrap().metadata.clone()
     }
 
     #[test]
