@@ -9,6 +9,7 @@ mod auth;
 mod backups;
 mod errors;
 mod harness;
+mod hostile;
 mod jobs;
 mod observability;
 mod policies;
