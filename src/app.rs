@@ -25,6 +25,9 @@ pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
+/// After the drain timeout, how long cancelled calls get to send their answer.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
 /// Why the gateway cannot start or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -151,6 +154,7 @@ impl App {
             let _ = draining.send(());
         };
         let drain_timeout = self.drain_timeout;
+        let drained = tokio_util::sync::CancellationToken::new();
         let drain_over = async move {
             if drain_started.await.is_err() {
                 std::future::pending::<()>().await;
@@ -159,7 +163,7 @@ impl App {
         };
 
         let serving = Server::builder()
-            .layer(RpcLayer::new(self.metrics))
+            .layer(RpcLayer::new(self.metrics, drained.clone()))
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
             .add_service(health_service)
@@ -171,9 +175,17 @@ impl App {
             // tonic applies TCP_NODELAY only to listeners it binds itself. Without
             // it a stream's small messages wait for the client's delayed ACK (~40 ms).
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown);
+        tokio::pin!(serving);
         tokio::select! {
-            served = serving => served?,
-            () = drain_over => tracing::warn!(?drain_timeout, "drain timeout passed; cancelling the calls still in flight"),
+            served = &mut serving => served?,
+            () = drain_over => {
+                tracing::warn!(?drain_timeout, "drain timeout passed; cancelling the calls still in flight");
+                drained.cancel();
+                // The cancelled calls answer at once; their connections then close.
+                if let Ok(served) = tokio::time::timeout(CANCEL_GRACE, serving).await {
+                    served?;
+                }
+            }
         }
         Ok(())
     }

@@ -73,6 +73,9 @@ pub(crate) enum Error {
     /// A job watch ended without the job's terminal state.
     #[error(transparent)]
     Watch(#[from] WatchError<RestError>),
+    /// The gateway's drain timeout passed while the call was still running.
+    #[error("the gateway shut down before the call finished")]
+    Drained,
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -133,6 +136,11 @@ impl From<Error> for Status {
             Error::Watch(WatchError::ShuttingDown) => Status::with_error_details(
                 Code::Unavailable,
                 "the gateway is shutting down; watch again to resume",
+                error_info("SHUTTING_DOWN", HashMap::new()),
+            ),
+            Error::Drained => Status::with_error_details(
+                Code::Unavailable,
+                "the gateway shut down before the call finished; it may or may not have reached VBS",
                 error_info("SHUTTING_DOWN", HashMap::new()),
             ),
             Error::Watch(WatchError::Interrupted) => Status::with_error_details(

@@ -14,6 +14,9 @@ use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
 use crate::metrics::{Metrics, RpcName};
 use crate::rest::ledger::SentLedger;
 
@@ -25,11 +28,14 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RpcLayer {
     metrics: Option<Metrics>,
+    drained: CancellationToken,
 }
 
 impl RpcLayer {
-    pub(crate) fn new(metrics: Option<Metrics>) -> RpcLayer {
-        RpcLayer { metrics }
+    /// Once `drained` is cancelled, calls still waiting for their answer are
+    /// answered UNAVAILABLE (SHUTTING_DOWN) and their work is dropped.
+    pub(crate) fn new(metrics: Option<Metrics>, drained: CancellationToken) -> RpcLayer {
+        RpcLayer { metrics, drained }
     }
 }
 
@@ -40,6 +46,7 @@ impl<S> Layer<S> for RpcLayer {
         RpcService {
             inner,
             metrics: self.metrics.clone(),
+            drained: self.drained.clone(),
         }
     }
 }
@@ -48,6 +55,7 @@ impl<S> Layer<S> for RpcLayer {
 pub(crate) struct RpcService<S> {
     inner: S,
     metrics: Option<Metrics>,
+    drained: CancellationToken,
 }
 
 impl<S, ReqBody> Service<Request<ReqBody>> for RpcService<S>
@@ -91,8 +99,16 @@ where
             sent: sent.clone(),
             span: span.clone(),
         }));
+        let drained = self.drained.clone();
         Box::pin(async move {
-            let called = sent.scope(inner.call(request)).instrument(span.clone()).await;
+            let call = sent.scope(inner.call(request)).instrument(span.clone());
+            let called = tokio::select! {
+                called = call => called,
+                () = drained.cancelled() => {
+                    span.in_scope(|| tracing::warn!(sent_upstream = %sent.summary(), "rpc cancelled at the end of the drain"));
+                    Ok(tonic::Status::from(Error::Drained).into_http())
+                }
+            };
             let finish = pending.0.take();
             let mut response = match called {
                 Ok(response) => response,

@@ -487,8 +487,14 @@ async fn shutdown_reports_not_serving_and_drains_for_at_most_the_drain_timeout()
         .await
         .expect("shutdown ends after the drain timeout, though a call hangs")
         .unwrap();
-    // In-process the hung call's connection outlives serve(); the process's exit ends it.
-    in_flight.abort();
+    let status = in_flight.await.unwrap().expect_err("cancelled at the end of the drain");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(reason(&status), "SHUTTING_DOWN");
+    until("the hung upstream call to be dropped", || {
+        hostile.open_connections.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(hostile.requests(), 1);
 }
 
 #[tokio::test]
