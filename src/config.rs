@@ -380,6 +380,14 @@ pub enum ConfigError {
 }
 
 impl Mode {
+    fn serve_config(&mut self) -> Option<&mut Config> {
+        match self {
+            Mode::Serve(config) => Some(config),
+            #[cfg(feature = "embedded-simulator")]
+            Mode::Simulator { .. } => None,
+        }
+    }
+
     /// Threads the async runtime should have; None: one per core.
     pub fn worker_threads(&self) -> Option<usize> {
         match self {
@@ -418,7 +426,7 @@ impl Cli {
         }
         let matches = command.try_get_matches_from_mut(args)?;
         let mut mode = Cli::from_arg_matches(&matches)?.into_mode()?;
-        if let Mode::Serve(config) = &mut mode {
+        if let Some(config) = mode.serve_config() {
             config.bounds.inline_secrets = inline_secrets(&command, &matches);
         }
         Ok(mode)
