@@ -150,6 +150,10 @@ impl App {
             health.set_not_serving::<BackupServiceServer<Backups>>().await;
             health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
             health.set_not_serving::<JobServiceServer<Jobs>>().await;
+            // "" is the whole server, what most load balancers ask about.
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
             hub.shutdown();
             let _ = draining.send(());
         };

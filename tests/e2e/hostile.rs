@@ -265,6 +265,26 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// This process's resident memory, where /proc says it (Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Asserts the process holds no more than `slack` beyond `before` (other
+/// tests run alongside, so the bound is generous; a body kept whole would
+/// pass it by far).
+fn assert_memory_returned(before: Option<u64>, slack: u64) {
+    if let (Some(before), Some(after)) = (before, resident_bytes()) {
+        assert!(
+            after < before + slack,
+            "resident memory grew from {before} to {after} bytes"
+        );
+    }
+}
+
 async fn scrape(world: &World) -> String {
     let url = world.metrics_url.as_ref().expect("metrics are on");
     reqwest::get(url).await.unwrap().text().await.unwrap()
@@ -289,6 +309,7 @@ fn handled(metrics: &str, method: &str, code: &str) -> f64 {
 async fn an_endless_body_is_cut_at_the_cap_and_its_connection_dropped() {
     let hostile = Hostile::start(vec![Act::Endless]).await;
     let world = gateway(&hostile, |config| config.bounds.max_upstream_body = 1 << 20).await;
+    let before = resident_bytes();
     let status = world
         .backups
         .clone()
@@ -302,6 +323,7 @@ async fn an_endless_body_is_cut_at_the_cap_and_its_connection_dropped() {
         hostile.endless_cut.load(Ordering::SeqCst)
     })
     .await;
+    assert_memory_returned(before, 128 << 20);
     let written = hostile.endless_written.load(Ordering::SeqCst);
     // What the gateway read (the cap) plus what the kernel's socket buffers held.
     assert!(
@@ -357,12 +379,14 @@ async fn a_10_kb_upstream_error_reaches_the_client_cut_with_its_details() {
 async fn a_50_mb_upstream_error_reaches_the_client_by_its_status_alone() {
     let hostile = Hostile::start(vec![Act::error_of_size(503, 50 << 20)]).await;
     let world = gateway(&hostile, |_| {}).await;
+    let before = resident_bytes();
     let status = world
         .backups
         .clone()
         .list_backups(with_request_id(list(), "hostile-50mb"))
         .await
         .expect_err("upstream fails");
+    assert_memory_returned(before, 128 << 20);
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.metadata().get("x-request-id").unwrap(), "hostile-50mb");
     assert_eq!(reason(&status), "UPSTREAM_UNAVAILABLE");
@@ -474,6 +498,9 @@ async fn shutdown_reports_not_serving_and_drains_for_at_most_the_drain_timeout()
     let mut statuses = health.watch(watched).await.unwrap().into_inner();
     let first = statuses.message().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::Serving);
+    let whole_server = HealthCheckRequest { service: String::new() };
+    let mut whole = health.watch(whole_server).await.unwrap().into_inner();
+    assert_eq!(whole.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
     let mut client = world.backups.clone();
     let in_flight = tokio::spawn(async move { client.list_backups(list()).await });
     until("the call to reach upstream", || hostile.requests() == 1).await;
@@ -482,6 +509,10 @@ async fn shutdown_reports_not_serving_and_drains_for_at_most_the_drain_timeout()
     let next = tokio::time::timeout(PATIENCE, statuses.message())
         .await
         .expect("a health update");
+    assert_eq!(next.unwrap().unwrap().status(), ServingStatus::NotServing);
+    let next = tokio::time::timeout(PATIENCE, whole.message())
+        .await
+        .expect("a health update of the whole server");
     assert_eq!(next.unwrap().unwrap().status(), ServingStatus::NotServing);
     tokio::time::timeout(PATIENCE, stopped)
         .await
