@@ -166,10 +166,18 @@ impl BoundsArgs {
             return Ok(());
         }
         match endpoints.iter().find(|url| url.scheme() == "http" && !is_loopback(url)) {
-            Some(url) => Err(ConfigError::PlaintextUpstream((*url).clone())),
+            Some(url) => Err(ConfigError::PlaintextUpstream(without_userinfo(url))),
             None => Ok(()),
         }
     }
+}
+
+/// The URL as an error may show it: a password in it is a secret too.
+fn without_userinfo(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown
 }
 
 /// Whether the URL names this host: `localhost` or a loopback address.
@@ -1058,6 +1066,10 @@ mod tests {
             "http://iam.example.com",
         ];
         assert!(matches!(parse(&iam), Err(ConfigError::PlaintextUpstream(_))));
+        let Err(error) = with("http://user:hunter2secret@vbs.example.com", &[]) else {
+            panic!("expected an error")
+        };
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]
