@@ -121,8 +121,8 @@ impl App {
     /// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING
     /// to health checks, ends open job watches with UNAVAILABLE (so their
     /// clients watch again elsewhere) and drains in-flight calls for at most
-    /// the drain timeout; it returns then, and what is left is cancelled when
-    /// the process ends.
+    /// the drain timeout; calls still waiting for their answer then get
+    /// UNAVAILABLE (SHUTTING_DOWN) and their upstream work is dropped.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<BackupServiceServer<Backups>>().await;

@@ -11,10 +11,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 use tracing::Instrument;
-
-use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::metrics::{Metrics, RpcName};
