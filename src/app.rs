@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
@@ -26,6 +27,9 @@ pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::idempotency::{MemoryStore, Retention};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
+
+/// After the drain timeout, how long cancelled calls get to send their answer.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// Why the gateway cannot start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,7 @@ pub struct App {
     metrics: Option<Metrics>,
     front_door: FrontDoor,
     reflection: bool,
+    drain_timeout: Duration,
 }
 
 impl App {
@@ -72,6 +77,8 @@ impl App {
             pass_through_token: config.pass_through_token,
             retry: config.retry,
             observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
+            max_body: config.bounds.max_upstream_body,
+            default_deadline: config.bounds.default_deadline,
         })?);
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
         if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {
@@ -79,6 +86,7 @@ impl App {
                 "no --callers: anyone who reaches the gRPC port acts with the gateway's credentials (--allow-unauthenticated)"
             );
         }
+        let poll_deadline = config.upstream_timeout.min(config.watch.heartbeat);
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
@@ -89,11 +97,12 @@ impl App {
                 pass_through_token: config.pass_through_token,
                 writes: Writes::new(Arc::new(MemoryStore::new(retention(config))), metrics.clone()),
             },
-            hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
+            hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
             watch: config.watch.clone(),
             metrics,
             front_door,
             reflection: config.callers.reflection,
+            drain_timeout: config.bounds.drain_timeout,
         })
     }
 
@@ -126,9 +135,11 @@ impl App {
         Some(crate::metrics::serve(listener, render, shutdown))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then ends open job
-    /// watches with UNAVAILABLE (so their clients watch again elsewhere) and
-    /// drains in-flight calls.
+    /// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING
+    /// to health checks, ends open job watches with UNAVAILABLE (so their
+    /// clients watch again elsewhere) and drains in-flight calls for at most
+    /// the drain timeout; calls still waiting for their answer then get
+    /// UNAVAILABLE (SHUTTING_DOWN) and their upstream work is dropped.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<BackupServiceServer<Backups>>().await;
@@ -150,14 +161,31 @@ impl App {
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;
+        let (draining, drain_started) = tokio::sync::oneshot::channel();
         let shutdown = async move {
             shutdown.await;
+            health.set_not_serving::<BackupServiceServer<Backups>>().await;
+            health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
+            health.set_not_serving::<JobServiceServer<Jobs>>().await;
+            // "" is the whole server, what most load balancers ask about.
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
             hub.shutdown();
+            let _ = draining.send(());
+        };
+        let drain_timeout = self.drain_timeout;
+        let drained = tokio_util::sync::CancellationToken::new();
+        let drain_over = async move {
+            if drain_started.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(drain_timeout).await;
         };
 
         self.front_door.watch_callers_file();
-        Server::builder()
-            .layer(RpcLayer::new(self.metrics))
+        let serving = Server::builder()
+            .layer(RpcLayer::new(self.metrics, drained.clone()))
             .layer(self.front_door)
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
@@ -169,8 +197,19 @@ impl App {
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
             // tonic applies TCP_NODELAY only to listeners it binds itself. Without
             // it a stream's small messages wait for the client's delayed ACK (~40 ms).
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-            .await?;
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown);
+        tokio::pin!(serving);
+        tokio::select! {
+            served = &mut serving => served?,
+            () = drain_over => {
+                tracing::warn!(?drain_timeout, "drain timeout passed; cancelling the calls still in flight");
+                drained.cancel();
+                // The cancelled calls answer at once; their connections then close.
+                if let Ok(served) = tokio::time::timeout(CANCEL_GRACE, serving).await {
+                    served?;
+                }
+            }
+        }
         Ok(())
     }
 }

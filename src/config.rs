@@ -2,11 +2,12 @@
 //! `Config`. Every flag has an environment variable; flags win over the environment.
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
 pub use crate::frontdoor::CallersFileError;
@@ -103,6 +104,8 @@ pub(crate) struct ServeArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub callers: CallerArgs,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
 }
 
 /// Who may call the gateway, and how much (the front door's callers and limits).
@@ -187,6 +190,52 @@ impl CallerConfig {
     }
 }
 
+/// Bounds on what upstream may send and how long calls and shutdown may
+/// take, and where credentials may travel.
+#[derive(Debug, Args)]
+pub(crate) struct BoundsArgs {
+    /// Longest upstream response body read (e.g. 8MiB, 512KiB, 1048576); a
+    /// longer one fails the call (INTERNAL, UPSTREAM_BODY_TOO_LARGE).
+    #[arg(long, env = "VBS_MAX_UPSTREAM_BODY", default_value = "8MiB", value_parser = parse_size)]
+    pub max_upstream_body: usize,
+    /// Time a call may take, all upstream attempts and pauses together, when
+    /// its caller sent no deadline.
+    #[arg(long, env = "VBS_DEFAULT_DEADLINE", default_value = "60s", value_parser = parse_duration)]
+    pub default_deadline: Duration,
+    /// On shutdown, how long in-flight calls may finish before the rest are cancelled.
+    #[arg(long, env = "VBS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// Send credentials to a plain-http endpoint that is not on loopback.
+    /// Without it such a configuration does not start.
+    #[arg(long, env = "VBS_ALLOW_PLAINTEXT_UPSTREAM")]
+    pub allow_plaintext_upstream: bool,
+}
+
+/// Bounds on what upstream may send and how long calls and shutdown may take.
+#[derive(Debug, Clone)]
+pub struct BoundsConfig {
+    /// Longest upstream response body read; a longer one fails the call.
+    pub max_upstream_body: usize,
+    /// What bounds a call whose caller sent no deadline, all attempts together.
+    pub default_deadline: Duration,
+    /// How long shutdown waits for in-flight calls before cancelling them.
+    pub drain_timeout: Duration,
+    /// Secret options given inline on the command line (readable in the
+    /// process list), named so the gateway can warn once at start.
+    pub inline_secrets: Vec<String>,
+}
+
+impl Default for BoundsConfig {
+    fn default() -> Self {
+        BoundsConfig {
+            max_upstream_body: crate::rest::transport::DEFAULT_MAX_BODY,
+            default_deadline: crate::rest::transport::DEFAULT_DEADLINE,
+            drain_timeout: Duration::from_secs(30),
+            inline_secrets: Vec::new(),
+        }
+    }
+}
+
 impl CallerArgs {
     /// Checks the callers file now, so a bad one stops the start (exit 64).
     fn into_config(self, listen: SocketAddr) -> Result<CallerConfig, ConfigError> {
@@ -224,6 +273,51 @@ pub(crate) fn check_exposure(listen: SocketAddr, callers: &CallerConfig) -> Resu
 /// The line `vbs-gateway hash-key` prints for `key`: `key_sha256 = "<hex>"`.
 pub fn key_sha256_line(key: &str) -> String {
     crate::frontdoor::key_sha256_line(key)
+}
+
+impl BoundsArgs {
+    fn to_config(&self) -> Result<BoundsConfig, ConfigError> {
+        if self.max_upstream_body == 0 || self.default_deadline.is_zero() {
+            return Err(ConfigError::ZeroBound);
+        }
+        Ok(BoundsConfig {
+            max_upstream_body: self.max_upstream_body,
+            default_deadline: self.default_deadline,
+            drain_timeout: self.drain_timeout,
+            inline_secrets: Vec::new(),
+        })
+    }
+
+    /// Credentials (ours or a caller's) may cross the network in the clear
+    /// only when the operator said so; loopback never leaves the host.
+    fn check_plaintext(&self, endpoints: &[&Url]) -> Result<(), ConfigError> {
+        if self.allow_plaintext_upstream {
+            return Ok(());
+        }
+        match endpoints.iter().find(|url| url.scheme() == "http" && !is_loopback(url)) {
+            Some(url) => Err(ConfigError::PlaintextUpstream(without_userinfo(url))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The URL as an error may show it: a password in it is a secret too.
+fn without_userinfo(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown
+}
+
+/// Whether the URL names this host: `localhost` or a loopback address.
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// How watched jobs are polled (WatchJob, WaitJob, WatchJobs) and how
@@ -420,6 +514,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Who may call, and how much.
     pub callers: CallerConfig,
+    /// Bounds on upstream bodies, call time and shutdown.
+    pub bounds: BoundsConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -456,6 +552,14 @@ pub enum ConfigError {
     /// Answers kept for no time at all would make request_id useless.
     #[error("--idempotency-ttl must be more than zero")]
     ZeroIdempotencyTtl,
+    /// A body cap or default deadline of zero would fail every call.
+    #[error("--max-upstream-body and --default-deadline must be more than zero")]
+    ZeroBound,
+    /// Credentials would cross the network unencrypted.
+    #[error(
+        "{0} is plain http and not on this host: credentials would travel unencrypted; use https, or --allow-plaintext-upstream if you mean it"
+    )]
+    PlaintextUpstream(Url),
     /// A job-watching setting is out of range.
     #[error(transparent)]
     Watch(#[from] WatchConfigError),
@@ -474,6 +578,15 @@ pub enum ConfigError {
 }
 
 impl Mode {
+    fn serve_config(&mut self) -> Option<&mut Config> {
+        match self {
+            Mode::Serve(config) => Some(config),
+            #[cfg(feature = "embedded-simulator")]
+            Mode::Simulator { .. } => None,
+            Mode::HashKey => None,
+        }
+    }
+
     /// Threads the async runtime should have; None: one per core.
     pub fn worker_threads(&self) -> Option<usize> {
         match self {
@@ -511,8 +624,12 @@ impl Cli {
         if let Some(path) = config_flag(&args).or(env_config_file) {
             command = with_file_defaults(command, &path)?;
         }
-        let matches = command.try_get_matches_from(args)?;
-        Ok(Cli::from_arg_matches(&matches)?.into_mode()?)
+        let matches = command.try_get_matches_from_mut(args)?;
+        let mut mode = Cli::from_arg_matches(&matches)?.into_mode()?;
+        if let Some(config) = mode.serve_config() {
+            config.bounds.inline_secrets = inline_secrets(&command, &matches);
+        }
+        Ok(mode)
     }
 
     /// Validates the parsed options into what the process does.
@@ -558,6 +675,7 @@ impl Config {
         if args.upstream_timeout.is_zero() || args.connect_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
         }
+        let bounds = args.bounds.to_config()?;
         let embedded = args.endpoint.is_none();
         if embedded && !cfg!(feature = "embedded-simulator") {
             return Err(ConfigError::NoEndpoint);
@@ -582,6 +700,15 @@ impl Config {
             })?),
             None => None,
         };
+        let sends_credentials = !matches!(credentials, Credentials::Anonymous) || args.pass_through_token;
+        if sends_credentials {
+            let iam = match &credentials {
+                Credentials::Iam(user) if !embedded => Some(&user.endpoint),
+                _ => None,
+            };
+            let endpoints: Vec<&Url> = args.endpoint.iter().chain(iam).collect();
+            args.bounds.check_plaintext(&endpoints)?;
+        }
         Ok(Config {
             listen: args.listen,
             default_project_id,
@@ -601,6 +728,7 @@ impl Config {
             simulator: args.simulator.into_config(ClockMode::Auto),
             log: args.log.into_config(),
             callers: args.callers.into_config(args.listen)?,
+            bounds,
         })
     }
 
@@ -631,6 +759,7 @@ impl Config {
                 filter: "info".into(),
             },
             callers: CallerConfig::unlimited(),
+            bounds: BoundsConfig::default(),
         }
     }
 }
@@ -671,11 +800,34 @@ fn with_file_defaults(mut command: clap::Command, path: &Path) -> Result<clap::C
             toml::Value::Table(_) => return Err(fail(format!("{key:?} must be a value, not a table"))),
             other => toml_text(&other),
         };
+        // A default is shown in --help; a secret's never is.
+        let set_default = |arg: clap::Arg, value: String| {
+            let secret = arg.is_hide_env_values_set();
+            arg.default_value(value).hide_default_value(secret)
+        };
         command = command
-            .mut_arg(&id, |arg| arg.default_value(value.clone()))
-            .mut_subcommand("serve", |serve| serve.mut_arg(&id, |arg| arg.default_value(value)));
+            .mut_arg(&id, |arg| set_default(arg, value.clone()))
+            .mut_subcommand("serve", |serve| serve.mut_arg(&id, |arg| set_default(arg, value)));
     }
     Ok(command)
+}
+
+/// The secret options (those whose environment values are hidden) that were
+/// given on the command line itself, where any local user can read them.
+fn inline_secrets(command: &clap::Command, matches: &ArgMatches) -> Vec<String> {
+    let (command, matches) = match matches.subcommand() {
+        Some(("serve", serve)) => match command.find_subcommand("serve") {
+            Some(sub) => (sub, serve),
+            None => return Vec::new(),
+        },
+        _ => (command, matches),
+    };
+    command
+        .get_arguments()
+        .filter(|arg| arg.is_hide_env_values_set())
+        .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect()
 }
 
 fn toml_text(value: &toml::Value) -> String {
@@ -825,6 +977,27 @@ fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<
         return Err(format!("--{name} must not be empty"));
     }
     Ok(Some(Secret::new(text)))
+}
+
+/// "8MiB", "512KiB", "1GiB", "64KB" (KB, MB, GB are the same binary units), or plain bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 8MiB, 512KiB or 1048576"))?;
+    let factor: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use B, KiB, MiB or GiB)")),
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// "250ms", "30s", "5m", "1h", or plain seconds ("2.5").
@@ -994,6 +1167,131 @@ mod tests {
             Cli::load_from(args, None),
             Err(LoadError::Config(ConfigError::ConfigFile { .. }))
         ));
+    }
+
+    fn load_args(args: &[&str]) -> Result<Mode, LoadError> {
+        let mut argv: Vec<OsString> = vec!["vbs-gateway".into()];
+        argv.extend(args.iter().map(OsString::from));
+        Cli::load_from(argv, None)
+    }
+
+    #[test]
+    fn help_never_shows_a_secret_from_the_config_file() {
+        let file = temp_file(
+            "endpoint = \"https://vbs.example.com\"\naccess-key = \"AKFROMFILE000001\"\nsecret_key = \"SkFromTheFileNeverShown\"\nupstream-timeout = \"7s\"\n",
+        );
+        let path = file.to_str().unwrap();
+        for args in [
+            vec!["--config", path, "--help"],
+            vec!["serve", "--config", path, "--help"],
+        ] {
+            let Err(LoadError::Usage(help)) = load_args(&args) else {
+                panic!("expected help")
+            };
+            let text = help.render().to_string();
+            assert!(text.contains("7s"), "other defaults from the file are shown: {text}");
+            assert!(!text.contains("SkFromTheFile"), "{text}");
+            assert!(!text.contains("AKFROMFILE"), "{text}");
+        }
+    }
+
+    #[test]
+    fn secrets_on_the_command_line_are_named_for_a_warning() {
+        let sk = temp_file("from-a-file\n");
+        let inline = |args: &[&str]| match load_args(args) {
+            Ok(Mode::Serve(config)) => config.bounds.inline_secrets,
+            other => panic!("expected serve, got {other:?}"),
+        };
+        let endpoint = ["--endpoint", "https://vbs.example.com"];
+        let flags = [&endpoint[..], &["--access-key", "AK", "--secret-key", "SK"]].concat();
+        assert_eq!(inline(&flags), ["--access-key", "--secret-key"]);
+        let serve = [&["serve"][..], &flags].concat();
+        assert_eq!(inline(&serve), ["--access-key", "--secret-key"]);
+        let from_file = [
+            &endpoint[..],
+            &[
+                "--access-key-file",
+                sk.to_str().unwrap(),
+                "--secret-key-file",
+                sk.to_str().unwrap(),
+            ],
+        ]
+        .concat();
+        assert!(inline(&from_file).is_empty());
+    }
+
+    #[test]
+    fn credentials_go_over_plain_http_only_to_loopback_or_when_allowed() {
+        let token = ["--token", "t0k3n"];
+        let with = |endpoint: &str, extra: &[&str]| parse(&[&["--endpoint", endpoint][..], &token, extra].concat());
+        assert!(matches!(
+            with("http://vbs.example.com", &[]),
+            Err(ConfigError::PlaintextUpstream(_))
+        ));
+        assert!(matches!(
+            with("http://10.0.0.1:8080", &[]),
+            Err(ConfigError::PlaintextUpstream(_))
+        ));
+        assert!(with("http://vbs.example.com", &["--allow-plaintext-upstream"]).is_ok());
+        for loopback in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:8080",
+            "https://vbs.example.com",
+        ] {
+            assert!(with(loopback, &[]).is_ok(), "{loopback}");
+        }
+        assert!(
+            parse(&["--endpoint", "http://vbs.example.com"]).is_ok(),
+            "no credentials, nothing to leak"
+        );
+        assert!(matches!(
+            parse(&["--endpoint", "http://vbs.example.com", "--pass-through-token"]),
+            Err(ConfigError::PlaintextUpstream(_))
+        ));
+        let iam = [
+            "--endpoint",
+            "https://vbs.example.com",
+            "--iam-user",
+            "u",
+            "--iam-password",
+            "p",
+            "--iam-domain",
+            "d",
+            "--iam-project",
+            "eu-de",
+            "--iam-endpoint",
+            "http://iam.example.com",
+        ];
+        assert!(matches!(parse(&iam), Err(ConfigError::PlaintextUpstream(_))));
+        let Err(error) = with("http://user:hunter2secret@vbs.example.com", &[]) else {
+            panic!("expected an error")
+        };
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn bounds_have_their_documented_defaults() {
+        let Ok(Mode::Serve(config)) = parse(&["--endpoint", "https://vbs.example.com"]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(config.bounds.max_upstream_body, 8 * 1024 * 1024);
+        assert_eq!(config.bounds.default_deadline, Duration::from_secs(60));
+        assert_eq!(config.bounds.drain_timeout, Duration::from_secs(30));
+        assert!(matches!(
+            parse(&["--max-upstream-body", "0"]),
+            Err(ConfigError::ZeroBound)
+        ));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("64kb"), Ok(64 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("big").is_err());
+        assert!(parse_size("3 parsecs").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::rest::RestError;
-use crate::rest::error::{TransportKind, UpstreamFault};
+use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
 use crate::store::idempotency::{Answer, StoreError};
 use crate::watch::WatchError;
 
@@ -87,6 +87,9 @@ pub(crate) enum Error {
     /// A failure after the write was done upstream (a follow-up lookup).
     #[error("after the write was done: {0}")]
     AfterWrite(Box<Error>),
+    /// The gateway's drain timeout passed while the call was still running.
+    #[error("the gateway shut down before the call finished")]
+    Drained,
     /// The front door turned the call away; nothing was read or sent.
     #[error("{0}")]
     Refused(Refusal),
@@ -261,6 +264,11 @@ impl From<Error> for Status {
                 "the gateway is shutting down; watch again to resume",
                 error_info("SHUTTING_DOWN", HashMap::new()),
             ),
+            Error::Drained => Status::with_error_details(
+                Code::Unavailable,
+                "the gateway shut down before the call finished; it may or may not have reached VBS",
+                error_info("SHUTTING_DOWN", HashMap::new()),
+            ),
             Error::Watch(WatchError::Interrupted) => Status::with_error_details(
                 Code::Unavailable,
                 "the watch was interrupted; watch again to resume",
@@ -336,7 +344,7 @@ fn rest_status(error: &RestError) -> Status {
             metadata.insert("vbsCode".into(), code.clone());
         }
         if let Some(message) = &fault.message {
-            metadata.insert("vbsMessage".into(), message.clone());
+            metadata.insert("vbsMessage".into(), cut(message, CLIENT_TEXT_LIMIT).into_owned());
         }
         retry_after = retry_delay(*status, *after);
     }
@@ -390,6 +398,13 @@ fn row_for(error: &RestError) -> Row {
             Code::Internal,
             "UPSTREAM_BAD_RESPONSE",
             "VBS sent a response the gateway cannot read",
+        ),
+        // INTERNAL, not UNAVAILABLE: the same request would most likely get
+        // the same oversized answer, so a client should not simply retry.
+        RestError::BodyTooLarge { limit, .. } => Row::new(
+            Code::Internal,
+            "UPSTREAM_BODY_TOO_LARGE",
+            format!("VBS sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
         ),
         RestError::Credentials { rejected: true, .. } => Row::new(
             Code::Unauthenticated,
@@ -460,7 +475,7 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
     };
     let message = match (&fault.code, &fault.message) {
-        (Some(c), Some(m)) => format!("{summary} ({c}: {m})"),
+        (Some(c), Some(m)) => format!("{summary} ({c}: {})", cut(m, CLIENT_TEXT_LIMIT)),
         (Some(c), None) => format!("{summary} ({c})"),
         _ => summary.to_string(),
     };
@@ -582,6 +597,44 @@ mod tests {
             operation: Operation::CreateBackup,
         });
         assert!(!timeout.left_nothing_upstream());
+    }
+
+    #[test]
+    fn long_upstream_messages_are_cut_for_the_client() {
+        let status = Status::from(RestError::Status {
+            operation: Operation::GetBackup,
+            status: 500,
+            fault: UpstreamFault {
+                code: Some("VBS.0001".into()),
+                message: Some("x".repeat(4096)),
+            },
+            retry_after: None,
+        });
+        assert!(
+            status.message().len() < CLIENT_TEXT_LIMIT + 100,
+            "{}",
+            status.message().len()
+        );
+        assert!(status.message().ends_with("…[cut])"), "{}", status.message());
+        let message = error_metadata_of(&status).remove("vbsMessage").unwrap();
+        assert!(message.len() < CLIENT_TEXT_LIMIT + 16 && message.ends_with("…[cut]"));
+    }
+
+    #[test]
+    fn an_oversized_body_is_internal_and_named() {
+        let status = Status::from(RestError::BodyTooLarge {
+            operation: Operation::ListBackups,
+            status: 200,
+            limit: 1024,
+        });
+        assert_eq!(status.code(), Code::Internal);
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "UPSTREAM_BODY_TOO_LARGE");
+        assert_eq!(info.metadata.get("httpStatus").map(String::as_str), Some("200"));
+    }
+
+    fn error_metadata_of(status: &Status) -> HashMap<String, String> {
+        status.get_error_details().error_info().unwrap().metadata.clone()
     }
 
     #[test]

@@ -99,6 +99,7 @@ fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Run
 
 async fn serve(mut config: Config) -> Result<(), Failure> {
     telemetry::init(&config.log);
+    warn_of_inline_secrets(&config);
     let embedded = start_embedded_simulator(&mut config).await?;
     let app = App::new(&config)?;
     if let Some(address) = config.metrics_listen {
@@ -129,6 +130,17 @@ async fn serve(mut config: Config) -> Result<(), Failure> {
         stop_embedded(simulator);
     }
     Ok(())
+}
+
+/// A secret on the command line is readable by every local user (in
+/// /proc/PID/cmdline and `ps`); files and the environment are not.
+fn warn_of_inline_secrets(config: &Config) {
+    if !config.bounds.inline_secrets.is_empty() {
+        tracing::warn!(
+            options = %config.bounds.inline_secrets.join(", "),
+            "secrets given on the command line are visible to other local users; use the *-file options or the environment"
+        );
+    }
 }
 
 /// The simulator the demo runs in-process; a build without it has none.

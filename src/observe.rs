@@ -1,21 +1,25 @@
 //! The tower layer every RPC passes through: it gives the call a request id
 //! (the caller's `x-request-id`, or a new one, returned in the response), runs
-//! the call inside an `rpc` span, counts and times it by gRPC code, and writes
+//! the call inside an `rpc` span, counts and times it by gRPC code (also when
+//! the client goes away or its deadline passes before the answer), and writes
 //! its access-log line (caller, method, project, resource ids, code, duration).
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use crate::error::Error;
 use crate::metrics::{Metrics, RpcName};
+use crate::rest::ledger::SentLedger;
 
 const REQUEST_ID: &str = "x-request-id";
 /// The target of access-log lines, so a filter can keep or drop them alone.
@@ -27,11 +31,14 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RpcLayer {
     metrics: Option<Metrics>,
+    drained: CancellationToken,
 }
 
 impl RpcLayer {
-    pub(crate) fn new(metrics: Option<Metrics>) -> RpcLayer {
-        RpcLayer { metrics }
+    /// Once `drained` is cancelled, calls still waiting for their answer are
+    /// answered UNAVAILABLE (SHUTTING_DOWN) and their work is dropped.
+    pub(crate) fn new(metrics: Option<Metrics>, drained: CancellationToken) -> RpcLayer {
+        RpcLayer { metrics, drained }
     }
 }
 
@@ -42,6 +49,7 @@ impl<S> Layer<S> for RpcLayer {
         RpcService {
             inner,
             metrics: self.metrics.clone(),
+            drained: self.drained.clone(),
         }
     }
 }
@@ -50,6 +58,7 @@ impl<S> Layer<S> for RpcLayer {
 pub(crate) struct RpcService<S> {
     inner: S,
     metrics: Option<Metrics>,
+    drained: CancellationToken,
 }
 
 impl<S, ReqBody> Service<Request<ReqBody>> for RpcService<S>
@@ -78,6 +87,7 @@ where
         );
         let note = Arc::new(AccessNote::default());
         request.extensions_mut().insert(note.clone());
+        let deadline = grpc_timeout(request.headers()).map(|timeout| started + timeout);
         // The clone that was made ready is the one to call (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -86,15 +96,38 @@ where
         if let Some(metrics) = &self.metrics {
             metrics.rpc_started(&rpc, note.caller_label());
         }
-        let metrics = self.metrics.clone();
+        let sent = SentLedger::default();
+        // Dropped with the future when the client goes away before the
+        // answer: the guard then counts the call as cancelled.
+        let mut pending = Pending(Some(Finish {
+            metrics: self.metrics.clone(),
+            rpc,
+            started,
+            deadline,
+            sent: sent.clone(),
+            span: span.clone(),
+            note,
+            request_id: request_id.clone(),
+        }));
+        let drained = self.drained.clone();
         Box::pin(async move {
-            let mut response = future.instrument(span.clone()).await?;
-            let finish = Finish {
-                metrics,
-                rpc,
-                started,
-                note,
-                request_id: request_id.clone(),
+            let call = sent.scope(future).instrument(span.clone());
+            let called = tokio::select! {
+                called = call => called,
+                () = drained.cancelled() => {
+                    span.in_scope(|| tracing::warn!(sent_upstream = %sent.summary(), "rpc cancelled at the end of the drain"));
+                    Ok(tonic::Status::from(Error::Drained).into_http())
+                }
+            };
+            let finish = pending.0.take();
+            let mut response = match called {
+                Ok(response) => response,
+                Err(error) => {
+                    if let Some(finish) = finish {
+                        finish.record(tonic::Code::Unknown);
+                    }
+                    return Err(error);
+                }
             };
             response.headers_mut().insert(REQUEST_ID, request_id);
             let code_in_headers = grpc_code(response.headers());
@@ -102,7 +135,8 @@ where
                 inner,
                 span,
                 code_in_headers,
-                finish: Some(finish),
+                sent,
+                finish,
             }))
         })
     }
@@ -119,6 +153,22 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
             HeaderValue::from_str(&format!("{:032x}", fastrand::u128(..)))
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
         })
+}
+
+/// The caller's grpc-timeout ("<up to 8 digits><H|M|S|m|u|n>").
+fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let value: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value.saturating_mul(3600)),
+        "M" => Duration::from_secs(value.saturating_mul(60)),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
 }
 
 fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
@@ -166,13 +216,29 @@ struct Finish {
     metrics: Option<Metrics>,
     rpc: RpcName,
     started: Instant,
+    /// When the caller's deadline passes, if it sent one.
+    deadline: Option<Instant>,
+    /// What the call sent upstream, named when it ends without its answer.
+    sent: SentLedger,
+    span: tracing::Span,
     note: Arc<AccessNote>,
     request_id: HeaderValue,
 }
 
 impl Finish {
     fn record(self, code: tonic::Code) {
+        let _entered = self.span.enter();
         let elapsed = self.started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        match code {
+            tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => tracing::info!(
+                ?code,
+                elapsed_ms,
+                sent_upstream = %self.sent.summary(),
+                "rpc ended without its answer"
+            ),
+            _ => {}
+        }
         let note = &self.note;
         tracing::info!(
             target: ACCESS_TARGET,
@@ -190,6 +256,27 @@ impl Finish {
             metrics.rpc_handled(&self.rpc, note.caller_label(), code, elapsed);
         }
     }
+
+    /// The client went away before the end: past its deadline that is a
+    /// timeout, before it a cancellation.
+    fn record_abandoned(self) {
+        let code = match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => tonic::Code::DeadlineExceeded,
+            _ => tonic::Code::Cancelled,
+        };
+        self.record(code);
+    }
+}
+
+/// Holds the end of an RPC whose answer has not started yet.
+struct Pending(Option<Finish>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(finish) = self.0.take() {
+            finish.record_abandoned();
+        }
+    }
 }
 
 /// The response body, polled inside the RPC's span (streams run their work
@@ -198,13 +285,14 @@ pub(crate) struct RpcBody {
     inner: tonic::body::Body,
     span: tracing::Span,
     code_in_headers: Option<tonic::Code>,
+    /// Streams send upstream as they are polled.
+    sent: SentLedger,
     finish: Option<Finish>,
 }
 
 impl RpcBody {
     fn finish(&mut self, code: tonic::Code) {
         if let Some(finish) = self.finish.take() {
-            let _entered = self.span.enter();
             finish.record(code);
         }
     }
@@ -218,7 +306,8 @@ impl Body for RpcBody {
         let this = &mut *self;
         let polled = {
             let _entered = this.span.enter();
-            Pin::new(&mut this.inner).poll_frame(cx)
+            let inner = &mut this.inner;
+            this.sent.sync_scope(|| Pin::new(inner).poll_frame(cx))
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -245,8 +334,11 @@ impl Body for RpcBody {
 impl Drop for RpcBody {
     /// A body dropped before its status was seen: the client went away.
     fn drop(&mut self) {
-        let code = self.code_in_headers.unwrap_or(tonic::Code::Cancelled);
-        self.finish(code);
+        match (self.code_in_headers, self.finish.take()) {
+            (Some(code), Some(finish)) => finish.record(code),
+            (None, Some(finish)) => finish.record_abandoned(),
+            (_, None) => {}
+        }
     }
 }
 
@@ -262,5 +354,19 @@ mod tests {
         headers.insert(REQUEST_ID, HeaderValue::from_str(&"x".repeat(200)).unwrap());
         assert_eq!(request_id(&headers).len(), 32);
         assert_eq!(request_id(&HeaderMap::new()).len(), 32);
+    }
+
+    #[test]
+    fn reads_grpc_timeouts() {
+        let timeout = |text: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-timeout", HeaderValue::from_static(text));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(timeout("x"), None);
+        assert_eq!(timeout(""), None);
     }
 }

@@ -313,3 +313,124 @@ async fn serving_without_identities_off_loopback_is_a_warning_at_start() {
         });
     assert!(warning.is_some(), "no start-up warning for --allow-unauthenticated");
 }
+
+/// An upstream that reads each request, notes it, and answers `reply` (or never, when None).
+async fn scripted_upstream(reply: Option<String>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (counter, reply) = (counter.clone(), reply.clone());
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                if socket.read(&mut buffer).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                match reply {
+                    Some(reply) => {
+                        let _ = socket.write_all(reply.as_bytes()).await;
+                    }
+                    None => while socket.read(&mut buffer).await.is_ok_and(|n| n > 0) {},
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+/// The JSON log lines inside the span of the RPC with `request_id`.
+fn lines_of_rpc(request_id: &str) -> Vec<(String, serde_json::Value)> {
+    logs()
+        .lines()
+        .filter_map(|line| Some((line.to_string(), serde_json::from_str::<serde_json::Value>(line).ok()?)))
+        .filter(|(_, event)| {
+            event["spans"].as_array().is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s["name"] == "rpc" && s["request_id"] == request_id)
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cancelled_call_is_logged_with_what_it_sent_upstream() {
+    captured();
+    let (url, requests) = scripted_upstream(None).await;
+    let world = World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.endpoint = Some(url.parse().unwrap());
+    })
+    .await;
+    let mut request = Request::new(pb::ListBackupsRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "cancel-me-7a1e".parse().unwrap());
+    let mut backups = world.backups.clone();
+    let call = tokio::spawn(async move { backups.list_backups(request).await });
+    let started = std::time::Instant::now();
+    while requests.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the call never reached upstream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    call.abort();
+    let ended = loop {
+        let found = lines_of_rpc("cancel-me-7a1e")
+            .into_iter()
+            .find(|(_, event)| event["fields"]["message"] == "rpc ended without its answer");
+        if let Some((_, event)) = found {
+            break event;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no log line for the cancelled call"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(ended["fields"]["code"], "Cancelled", "{ended}");
+    let sent = ended["fields"]["sent_upstream"].as_str().unwrap();
+    assert!(
+        sent.starts_with("GET /v2/") && sent.ends_with("/backups (ListBackups)"),
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_upstream_error_message_is_cut_in_the_logs() {
+    captured();
+    let message = "m".repeat(50 * 1024);
+    let body = format!(r#"{{"error":{{"code":"VolumeBackup.0005","message":"{message}"}}}}"#);
+    let reply = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (url, _) = scripted_upstream(Some(reply)).await;
+    let world = World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.endpoint = Some(url.parse().unwrap());
+    })
+    .await;
+    let mut request = Request::new(pb::ListBackupsRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "cut-me-3b9c".parse().unwrap());
+    let status = world
+        .backups
+        .clone()
+        .list_backups(request)
+        .await
+        .expect_err("upstream refuses");
+    assert!(status.message().len() < 1200, "{} bytes", status.message().len());
+    let lines = lines_of_rpc("cut-me-3b9c");
+    let (line, _) = lines
+        .iter()
+        .find(|(_, event)| event["fields"]["message"] == "upstream rejected a call")
+        .expect("the refusal is logged");
+    assert!(line.contains("…[cut]"), "{line}");
+    assert!(line.len() < 6 * 1024, "a {}-byte log line", line.len());
+}

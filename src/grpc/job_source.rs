@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -16,12 +17,18 @@ use crate::watch::{Failure, JobSource};
 #[derive(Debug, Clone)]
 pub(crate) struct VbsJobSource {
     transport: Arc<Transport>,
+    poll_deadline: Duration,
 }
 
 impl VbsJobSource {
-    /// A source that polls through `transport`.
-    pub(crate) fn new(transport: Arc<Transport>) -> VbsJobSource {
-        VbsJobSource { transport }
+    /// A source that polls through `transport`, each poll (its retries
+    /// included) bounded by `poll_deadline`: a hung upstream then shows as
+    /// failed polls in heartbeats instead of one poll that never ends.
+    pub(crate) fn new(transport: Arc<Transport>, poll_deadline: Duration) -> VbsJobSource {
+        VbsJobSource {
+            transport,
+            poll_deadline,
+        }
     }
 }
 
@@ -87,9 +94,13 @@ impl JobSource for VbsJobSource {
     }
 
     async fn poll(&self, target: &WatchedJob) -> Result<pb::Job, RestError> {
+        let ctx = CallContext {
+            deadline: Some(Instant::now() + self.poll_deadline),
+            ..target.ctx.clone()
+        };
         let api = JobsApi {
             transport: &self.transport,
-            ctx: &target.ctx,
+            ctx: &ctx,
         };
         api.get_job(&target.job_id).await.map(pb::Job::from)
     }
@@ -121,6 +132,7 @@ impl JobSource for VbsJobSource {
             RestError::Credentials { .. } => "no usable upstream credentials".to_string(),
             RestError::UnsafePathSegment { .. } | RestError::Build { .. } => "request could not be built".to_string(),
             RestError::Decode { .. } => "VBS sent an unreadable body".to_string(),
+            RestError::BodyTooLarge { .. } => "VBS sent an oversized body".to_string(),
         }
     }
 }
@@ -133,7 +145,10 @@ fn is_transient(error: &RestError) -> bool {
         // IAM being unreachable may pass; IAM refusing the gateway's user will not.
         RestError::Credentials { rejected, .. } => !rejected,
         RestError::Status { status, .. } => matches!(status, 408 | 429) || (*status >= 500 && *status != 501),
-        RestError::UnsafePathSegment { .. } | RestError::Build { .. } | RestError::Decode { .. } => false,
+        RestError::UnsafePathSegment { .. }
+        | RestError::Build { .. }
+        | RestError::Decode { .. }
+        | RestError::BodyTooLarge { .. } => false,
     }
 }
 

@@ -54,13 +54,50 @@ pub enum Credentials {
     Iam(IamUser),
 }
 
+/// Secrets shorter than this are not scrubbed: they would match ordinary words.
+const SHORTEST_SCRUBBED_SECRET: usize = 4;
+/// An echo of a secret's first this many characters is scrubbed too: upstream
+/// messages cut tokens short.
+const SHORTEST_SCRUBBED_PREFIX: usize = 8;
+const REDACTED: &str = "<redacted>";
+
 /// Replaces every occurrence of a secret in `text` (an upstream error message,
-/// say) by a placeholder, so upstream echoes never carry them further.
+/// say) by a placeholder, so upstream echoes never carry them further. Matches
+/// ignore ASCII case (services upper- or lower-case what they echo), and a
+/// prefix of a secret of 8 characters or more counts as the secret.
 pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
-        .filter(|s| s.len() >= 4)
-        .fold(text.to_string(), |text, secret| text.replace(secret, "<redacted>"))
+        .filter(|s| s.len() >= SHORTEST_SCRUBBED_SECRET)
+        .fold(text.to_string(), |text, secret| scrub_one(&text, secret))
+}
+
+fn scrub_one(text: &str, secret: &str) -> String {
+    let shortest = secret.len().min(SHORTEST_SCRUBBED_PREFIX);
+    let (text_bytes, secret_bytes) = (text.as_bytes(), secret.as_bytes());
+    let mut scrubbed = String::with_capacity(text.len());
+    let mut kept_from = 0;
+    let mut at = 0;
+    while at < text.len() {
+        let mut matched = text_bytes[at..]
+            .iter()
+            .zip(secret_bytes)
+            .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+            .count();
+        while !text.is_char_boundary(at + matched) {
+            matched -= 1;
+        }
+        if matched >= shortest {
+            scrubbed.push_str(&text[kept_from..at]);
+            scrubbed.push_str(REDACTED);
+            at += matched;
+            kept_from = at;
+        } else {
+            at += text[at..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    scrubbed.push_str(&text[kept_from..]);
+    scrubbed
 }
 
 #[cfg(test)]
@@ -115,5 +152,42 @@ mod tests {
             scrub(text, &["VBSGWTESTAKID0000001"]),
             "Incorrect IAM authentication information: ak <redacted> not exist"
         );
+    }
+
+    #[test]
+    fn scrubs_secrets_in_any_case() {
+        let token = "MIIPAgYJKoZIhvcNAQcCo";
+        assert_eq!(
+            scrub("token miipagyjkozihvcnaqcco bad", &[token]),
+            "token <redacted> bad"
+        );
+        assert_eq!(scrub("TOKEN=MIIPAGYJKOZIHVCNAQCCO", &[token]), "TOKEN=<redacted>");
+    }
+
+    #[test]
+    fn scrubs_echoed_prefixes_of_eight_characters_or_more() {
+        let token = "MIIPAgYJKoZIhvcNAQcCo";
+        assert_eq!(
+            scrub("token MIIPAgYJ... is expired", &[token]),
+            "token <redacted>... is expired"
+        );
+        assert_eq!(scrub("token miipagyjko…", &[token]), "token <redacted>…");
+        assert_eq!(
+            scrub("token MIIPAgY is short", &[token]),
+            "token MIIPAgY is short",
+            "7 characters stay"
+        );
+        assert_eq!(
+            scrub("a MIIPAgYJ b MIIPAgYJKo c", &[token]),
+            "a <redacted> b <redacted> c"
+        );
+        assert_eq!(
+            scrub("key abcd!", &["abcd"]),
+            "key <redacted>!",
+            "a short secret only in full"
+        );
+        assert_eq!(scrub("key abc", &["abcd"]), "key abc");
+        assert_eq!(scrub("é MIIPAgYJé", &[token]), "é <redacted>é");
+        assert_eq!(scrub("nothing here", &[]), "nothing here");
     }
 }

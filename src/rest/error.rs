@@ -45,6 +45,14 @@ pub(crate) enum RestError {
         #[source]
         source: serde_json::Error,
     },
+    /// Upstream sent a success body longer than `--max-upstream-body`; the
+    /// gateway stopped reading at the cap and dropped the connection.
+    #[error("{operation}: upstream body (HTTP {status}) is over the {limit}-byte cap")]
+    BodyTooLarge {
+        operation: Operation,
+        status: u16,
+        limit: usize,
+    },
     /// The gateway could not obtain credentials to authorize the call.
     #[error("{operation}: no usable credentials: {detail}")]
     Credentials {
@@ -97,6 +105,7 @@ impl RestError {
             | RestError::DeadlineExceeded { operation }
             | RestError::Status { operation, .. }
             | RestError::Decode { operation, .. }
+            | RestError::BodyTooLarge { operation, .. }
             | RestError::Credentials { operation, .. } => *operation,
         }
     }
@@ -104,7 +113,9 @@ impl RestError {
     /// The HTTP status upstream answered, when it answered.
     pub(crate) fn http_status(&self) -> Option<u16> {
         match self {
-            RestError::Status { status, .. } | RestError::Decode { status, .. } => Some(*status),
+            RestError::Status { status, .. }
+            | RestError::Decode { status, .. }
+            | RestError::BodyTooLarge { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -160,6 +171,28 @@ impl UpstreamFault {
     }
 }
 
+/// Upstream text kept in logs: more is cut, with a marker.
+pub(crate) const LOGGED_TEXT_LIMIT: usize = 4096;
+/// Upstream text kept in what the client gets (status message and ErrorInfo
+/// metadata): more is cut, with a marker, so the trailers stay far below
+/// the 16 KiB that clients accept.
+pub(crate) const CLIENT_TEXT_LIMIT: usize = 1024;
+/// Ends a text that was cut.
+const CUT_MARKER: &str = "…[cut]";
+
+/// `text` cut to at most `limit` bytes (on a character boundary) plus a
+/// marker that says it was cut; unchanged when it fits.
+pub(crate) fn cut(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= limit {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{CUT_MARKER}", &text[..end]))
+}
+
 fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -196,6 +229,18 @@ mod tests {
         assert_eq!(
             fault(r#"{"itemNotFound":{"message":"Backup x could not be found.","code":404}}"#),
             (Some("404".into()), Some("Backup x could not be found.".into()))
+        );
+    }
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary_with_a_marker() {
+        assert_eq!(cut("short", 10), "short");
+        let long = "é".repeat(10);
+        let shortened = cut(&long, 5);
+        assert_eq!(shortened, format!("éé{CUT_MARKER}"));
+        assert_eq!(
+            cut(&"x".repeat(5000), LOGGED_TEXT_LIMIT).len(),
+            LOGGED_TEXT_LIMIT + CUT_MARKER.len()
         );
     }
 

@@ -8,6 +8,7 @@ pub mod credentials;
 pub(crate) mod error;
 pub(crate) mod iam;
 pub(crate) mod jobs;
+pub(crate) mod ledger;
 pub(crate) mod lenient;
 pub(crate) mod observer;
 pub(crate) mod policies;

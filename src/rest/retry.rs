@@ -1,6 +1,6 @@
 //! Which failed upstream attempts are sent again, and after how long: reads on
-//! 5xx, 429 and transport failures; anything else only when the request provably
-//! never left; and, once per call, one whose credentials upstream rejected.
+//! 5xx (but 501), 429 and transport failures; anything else only when the request
+//! provably never left; and, once per call, one whose credentials upstream rejected.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use super::error::{RestError, TransportKind};
 
 /// The status upstream answers when it does not accept the credentials.
 const UNAUTHORIZED: u16 = 401;
+/// "Not implemented" will not change by asking again.
+const NOT_IMPLEMENTED: u16 = 501;
 
 /// Exponential backoff with jitter, bounded in attempts and pause length.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +20,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Pause before the second attempt (before jitter); doubles with each retry.
     pub base_pause: Duration,
-    /// No pause is longer, whatever the attempt count or Retry-After says.
+    /// No backoff pause is longer, whatever the attempt count. A longer
+    /// Retry-After from upstream is still honoured (the call's deadline bounds it).
     pub max_pause: Duration,
 }
 
@@ -131,8 +134,9 @@ impl RetryPolicy {
         let pause = exponential
             .min(self.max_pause)
             .mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0);
+        // Never undercut what upstream asked: coming back sooner only earns another refusal.
         let asked = match failure {
-            Failure::Status { retry_after, .. } => retry_after.map(|d| d.min(self.max_pause)),
+            Failure::Status { retry_after, .. } => retry_after,
             _ => None,
         };
         Some(asked.map_or(pause, |asked| asked.max(pause)))
@@ -146,7 +150,7 @@ pub(crate) fn is_retryable(method: &Method, failure: Failure) -> bool {
     match failure {
         Failure::Transport(TransportKind::Connect) => true,
         Failure::Transport(_) => read,
-        Failure::Status { status, .. } => read && (status == 429 || status >= 500),
+        Failure::Status { status, .. } => read && (status == 429 || (status >= 500 && status != NOT_IMPLEMENTED)),
         Failure::Final => false,
     }
 }
@@ -180,7 +184,7 @@ mod tests {
         let rows: [(Method, Failure, bool); 16] = [
             (Method::GET, status(429), true),
             (Method::GET, status(500), true),
-            (Method::GET, status(501), true),
+            (Method::GET, status(501), false),
             (Method::GET, status(503), true),
             (Method::GET, status(404), false),
             (Method::GET, connect, true),
@@ -225,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_lengthens_the_pause_up_to_the_cap() {
+    fn retry_after_is_honoured_even_past_the_backoff_cap() {
         let policy = RetryPolicy::default();
         let asked = |seconds| Failure::Status {
             status: 503,
@@ -236,8 +240,13 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         assert_eq!(
+            policy.pause_before_retry(&Method::GET, asked(3), 1, 1.0),
+            Some(Duration::from_secs(3)),
+            "never sooner than asked"
+        );
+        assert_eq!(
             policy.pause_before_retry(&Method::GET, asked(60), 1, 0.0),
-            Some(policy.max_pause)
+            Some(Duration::from_secs(60))
         );
         assert_eq!(policy.pause_before_retry(&Method::POST, asked(1), 1, 0.0), None);
     }

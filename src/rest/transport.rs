@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, header};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 use super::auth::{self, Authorization, Authorizer, Outgoing, Rejection, header_value};
 use super::credentials::{Credentials, Secret, scrub};
-use super::error::{RestError, TransportKind, UpstreamFault};
+use super::error::{LOGGED_TEXT_LIMIT, RestError, TransportKind, UpstreamFault, cut};
+use super::ledger;
 use super::observer::UpstreamObserver;
 use super::retry::{Next, Progress, RetryPolicy};
 use super::{CallContext, Operation};
@@ -25,6 +26,12 @@ const JSON: &str = "application/json";
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 /// Upstream bodies logged on a decode failure are cut here.
 const LOGGED_BODY_LIMIT: usize = 2048;
+/// Default cap of an upstream body (`--max-upstream-body`).
+pub(crate) const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
+/// Default time a call without a deadline of its own may take, all attempts together.
+pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// VBS error codes are short; a longer one is cut here.
+const FAULT_CODE_LIMIT: usize = 128;
 
 /// Settings of the upstream connection.
 #[derive(Debug, Clone)]
@@ -46,6 +53,11 @@ pub(crate) struct TransportConfig {
     pub(crate) retry: RetryPolicy,
     /// Hears of every upstream request (metrics), when metrics are on.
     pub(crate) observer: Option<Arc<dyn UpstreamObserver>>,
+    /// Longest upstream body read; a longer one fails the call and its
+    /// connection is dropped.
+    pub(crate) max_body: usize,
+    /// What bounds all attempts of a call whose caller set no deadline.
+    pub(crate) default_deadline: Duration,
 }
 
 /// One upstream request, before it is sent.
@@ -103,6 +115,8 @@ pub(crate) struct Transport {
     authorizer: Box<dyn Authorizer>,
     retry: RetryPolicy,
     observer: Option<Arc<dyn UpstreamObserver>>,
+    max_body: usize,
+    default_deadline: Duration,
 }
 
 /// Why the upstream client cannot be built from its settings.
@@ -155,6 +169,8 @@ impl Transport {
             authorizer,
             retry: config.retry,
             observer: config.observer,
+            max_body: config.max_body,
+            default_deadline: config.default_deadline,
         })
     }
 
@@ -165,8 +181,11 @@ impl Transport {
 
     /// Sends the call, again when the retry policy allows (after a pause) or
     /// the authorizer renewed rejected credentials (at once), and returns the
-    /// success reply or the error of the last attempt.
+    /// success reply or the error of the last attempt. The caller's deadline,
+    /// or the default one, bounds every attempt and pause together; a pause
+    /// upstream asked for (Retry-After) that would pass it ends the call at once.
     pub(crate) async fn send(&self, ctx: &CallContext, call: &Call) -> Result<Reply, RestError> {
+        let deadline = ctx.deadline.unwrap_or_else(|| Instant::now() + self.default_deadline);
         let url = self.url(call)?;
         let headers = base_headers(ctx, call.operation)?;
         let request = Outgoing {
@@ -181,7 +200,7 @@ impl Transport {
         let mut progress = Progress::first();
         loop {
             let authorization = self.authorizer.authorize(&request).await?;
-            let result = self.send_once(ctx, &request, &authorization).await;
+            let result = self.send_once(deadline, &request, &authorization).await;
             let Err(error) = &result else { return result };
             match self.retry.next(&call.method, error.into(), progress, fastrand::f64()) {
                 Next::GiveUp => return result,
@@ -190,7 +209,7 @@ impl Transport {
                     Rejection::GiveUp => return result,
                 },
                 Next::RetryAfter(pause) => {
-                    if ctx.deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                    if Instant::now() + pause >= deadline {
                         return result;
                     }
                     let attempt = progress.attempt;
@@ -252,12 +271,12 @@ impl Transport {
 
     async fn send_once(
         &self,
-        ctx: &CallContext,
+        deadline: Instant,
         request: &Outgoing<'_>,
         authorization: &Authorization,
     ) -> Result<Reply, RestError> {
         let operation = request.operation;
-        let (timeout, deadline_bound) = self.budget(ctx, operation)?;
+        let (timeout, deadline_bound) = self.budget(deadline, operation)?;
         let mut headers = request.headers.clone();
         headers.extend(authorization.headers.clone());
         let mut http_request = self
@@ -276,12 +295,14 @@ impl Transport {
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
+        ledger::note(operation, request.method, request.url.path());
         let started = Instant::now();
+        let max_body = self.max_body;
         let exchange = async {
             let response = http_request.send().await?;
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
-            Ok::<_, reqwest::Error>((status, retry_after, response.bytes().await?))
+            Ok::<_, reqwest::Error>((status, retry_after, read_capped(response, max_body).await?))
         };
         let result = exchange.instrument(span.clone()).await;
         let elapsed = started.elapsed();
@@ -295,32 +316,44 @@ impl Transport {
             observer.upstream_request(operation, status, elapsed);
         }
         let (status, retry_after, body) = result.map_err(|e| transport_error(operation, e, deadline_bound))?;
-        if (200..300).contains(&status) {
-            return Ok(Reply { status, body });
-        }
+        let fault = match body {
+            Capped::Whole(body) if (200..300).contains(&status) => return Ok(Reply { status, body }),
+            Capped::Whole(body) => self.scrubbed(UpstreamFault::parse(&body), authorization),
+            Capped::OverCap if (200..300).contains(&status) => {
+                return Err(RestError::BodyTooLarge {
+                    operation,
+                    status,
+                    limit: max_body,
+                });
+            }
+            // The status still says what happened; only the text is lost.
+            Capped::OverCap => {
+                tracing::warn!(%operation, status, limit = max_body, "upstream error body is over the cap; not read");
+                UpstreamFault::default()
+            }
+        };
         Err(RestError::Status {
             operation,
             status,
-            fault: self.scrubbed(UpstreamFault::parse(&body), authorization),
+            fault,
             retry_after,
         })
     }
 
     /// Upstream messages sometimes echo what they rejected; no secret of
     /// ours, configured or sent, travels on in one.
+    /// Texts are cut before they are scrubbed, so scrubbing work stays
+    /// bounded; a secret cut in two is still caught by its echoed prefix.
     fn scrubbed(&self, mut fault: UpstreamFault, sent: &Authorization) -> UpstreamFault {
         let mut secrets = self.authorizer.secrets();
         secrets.extend(sent.token.as_ref().map(Secret::expose));
-        fault.message = fault.message.map(|m| scrub(&m, &secrets));
-        fault.code = fault.code.map(|c| scrub(&c, &secrets));
+        fault.message = fault.message.map(|m| scrub(&cut(&m, LOGGED_TEXT_LIMIT), &secrets));
+        fault.code = fault.code.map(|c| scrub(&cut(&c, FAULT_CODE_LIMIT), &secrets));
         fault
     }
 
-    /// How long this attempt may take, and whether that limit is the caller's deadline.
-    fn budget(&self, ctx: &CallContext, operation: Operation) -> Result<(Duration, bool), RestError> {
-        let Some(deadline) = ctx.deadline else {
-            return Ok((self.timeout, false));
-        };
+    /// How long this attempt may take, and whether that limit is the call's deadline.
+    fn budget(&self, deadline: Instant, operation: Operation) -> Result<(Duration, bool), RestError> {
         // Stop a little early, so the DEADLINE_EXCEEDED answer (with its
         // details) reaches the caller before the caller's own timer fires.
         let left = deadline.saturating_duration_since(Instant::now());
@@ -354,6 +387,31 @@ fn is_safe_segment(segment: &str) -> bool {
         && segment
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// An upstream body, read up to a cap.
+enum Capped {
+    /// All of it.
+    Whole(Bytes),
+    /// More than the cap: reading stopped there.
+    OverCap,
+}
+
+/// Reads the body chunk by chunk and stops at `cap`, so an endless or huge
+/// body never sits in memory; the response (and with it the connection,
+/// which cannot be reused mid-body) is dropped on return.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Capped, reqwest::Error> {
+    if response.content_length().is_some_and(|length| length > cap as u64) {
+        return Ok(Capped::OverCap);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(Capped::OverCap);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(body.freeze()))
 }
 
 fn transport_error(operation: Operation, error: reqwest::Error, deadline_bound: bool) -> RestError {

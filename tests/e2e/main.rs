@@ -10,6 +10,7 @@ mod backups;
 mod callers;
 mod errors;
 mod harness;
+mod hostile;
 mod idempotency;
 mod jobs;
 mod observability;
