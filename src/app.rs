@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
+use crate::frontdoor::FrontDoor;
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
 use crate::metrics::Metrics;
@@ -36,6 +35,9 @@ pub enum AppError {
     /// The contract's descriptors do not load (a build fault).
     #[error("reflection descriptors are invalid: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A TLS file of the listener cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -47,6 +49,7 @@ pub struct App {
     hub: JobHub<VbsJobSource>,
     watch: WatchConfig,
     metrics: Option<Metrics>,
+    front_door: FrontDoor,
 }
 
 impl App {
@@ -76,6 +79,8 @@ impl App {
             },
             hub: JobHub::new(VbsJobSource::new(transport), config.watch.clone()),
             watch: config.watch.clone(),
+            front_door: FrontDoor::new(&config.front_door, metrics.clone())
+                .map_err(|e| AppError::Tls(e.to_string()))?,
             metrics,
         })
     }
@@ -138,7 +143,9 @@ impl App {
             hub.shutdown();
         };
 
-        Server::builder()
+        let router = self
+            .front_door
+            .server()
             .layer(RpcLayer::new(self.metrics))
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.watch.http2_keepalive_timeout))
@@ -147,11 +154,8 @@ impl App {
             .add_service(reflection_v1alpha)
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
-            // tonic applies TCP_NODELAY only to listeners it binds itself. Without
-            // it a stream's small messages wait for the client's delayed ACK (~40 ms).
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-            .await?;
+            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip));
+        self.front_door.serve(router, listener, shutdown).await?;
         Ok(())
     }
 }

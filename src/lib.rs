@@ -62,6 +62,7 @@ pub mod config;
 #[cfg(feature = "embedded-simulator")]
 pub mod demo;
 pub(crate) mod error;
+pub(crate) mod frontdoor;
 pub(crate) mod grpc;
 pub(crate) mod metrics;
 pub(crate) mod observe;

@@ -34,6 +34,11 @@ const POLLERS: &str = "vbs_watch_active_pollers";
 const POLLS: &str = "vbs_watch_upstream_polls_total";
 const REFRESHES: &str = "vbs_credential_refreshes_total";
 const REFRESH_FAILURES: &str = "vbs_credential_refresh_failures_total";
+const CONNECTIONS_OPEN: &str = "vbs_frontdoor_connections_open";
+const CONNECTIONS_REFUSED: &str = "vbs_frontdoor_connections_refused_total";
+const CONNECTIONS_IDLE_CLOSED: &str = "vbs_frontdoor_connections_idle_closed_total";
+const STREAMS_AT_LIMIT: &str = "vbs_frontdoor_streams_at_limit_total";
+const TLS_RELOADS: &str = "vbs_frontdoor_tls_reloads_total";
 
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
@@ -117,6 +122,39 @@ impl Metrics {
         self.counter(RPC_HANDLED, labels).increment(1);
     }
 
+    /// A client connection was accepted (and holds a slot of --max-connections).
+    pub(crate) fn connection_started(&self) {
+        self.gauge(CONNECTIONS_OPEN).increment(1.0);
+    }
+
+    /// A client connection ended, for whatever reason.
+    pub(crate) fn connection_ended(&self) {
+        self.gauge(CONNECTIONS_OPEN).decrement(1.0);
+    }
+
+    /// A connection was closed before serving: `max_connections`, `handshake` or `handshake_timeout`.
+    pub(crate) fn connection_refused(&self, reason: &'static str) {
+        self.counter(CONNECTIONS_REFUSED, vec![Label::new("reason", reason)])
+            .increment(1);
+    }
+
+    /// A connection with no open call for --idle-timeout was closed.
+    pub(crate) fn connection_closed_idle(&self) {
+        self.counter(CONNECTIONS_IDLE_CLOSED, vec![]).increment(1);
+    }
+
+    /// A call filled its connection's last stream slot (--max-streams-per-connection).
+    pub(crate) fn streams_at_limit(&self) {
+        self.counter(STREAMS_AT_LIMIT, vec![]).increment(1);
+    }
+
+    /// The TLS files changed and were loaded (`ok`) or kept out.
+    pub(crate) fn tls_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.counter(TLS_RELOADS, vec![Label::new("result", result)])
+            .increment(1);
+    }
+
     /// The Prometheus text, with the job hub's and the IAM token source's
     /// own counts read at this moment.
     pub(crate) fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
@@ -170,6 +208,19 @@ fn describe(recorder: &PrometheusRecorder) {
         (POLLS, "Upstream polls made by the job hub for all watchers."),
         (REFRESHES, "IAM tokens obtained."),
         (REFRESH_FAILURES, "Failed attempts to obtain an IAM token."),
+        (
+            CONNECTIONS_REFUSED,
+            "Client connections closed before serving, by reason (max_connections, handshake, handshake_timeout).",
+        ),
+        (
+            CONNECTIONS_IDLE_CLOSED,
+            "Client connections closed after --idle-timeout with no open call.",
+        ),
+        (
+            STREAMS_AT_LIMIT,
+            "Calls that filled their connection's last stream slot (--max-streams-per-connection).",
+        ),
+        (TLS_RELOADS, "Changes of the TLS files seen, by result (ok, error)."),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, help.into());
@@ -178,6 +229,11 @@ fn describe(recorder: &PrometheusRecorder) {
         WATCHERS.into(),
         None,
         "Open job watches (WatchJob, WatchJobs, WaitJob).".into(),
+    );
+    recorder.describe_gauge(
+        CONNECTIONS_OPEN.into(),
+        None,
+        "Client connections open (TLS handshakes included).".into(),
     );
     recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
     recorder.describe_histogram(

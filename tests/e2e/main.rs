@@ -13,6 +13,7 @@ mod jobs;
 mod observability;
 mod policies;
 mod server;
+mod tls;
 mod validation;
 mod watch;
 
