@@ -910,6 +910,33 @@ mod tests {
     }
 
     #[test]
+    fn front_door_defaults_and_bad_tls_files_named_in_one_line() {
+        let endpoint = ["--endpoint", "https://vbs.example.com"];
+        let Ok(Mode::Serve(config)) = parse(&endpoint) else {
+            panic!("the defaults parse");
+        };
+        let front_door = config.front_door;
+        assert!(front_door.tls.is_none());
+        assert_eq!(front_door.max_streams_per_connection, 256);
+        assert_eq!(front_door.max_connections, 4096);
+        assert_eq!(front_door.idle_timeout, Duration::from_secs(300));
+
+        let missing = std::env::temp_dir().join(format!("vbs-gateway-missing-{}.pem", uuid::Uuid::new_v4()));
+        let missing = missing.to_str().unwrap();
+        let bad = parse(&[&endpoint[..], &["--tls-cert", missing, "--tls-key", missing]].concat());
+        let Err(error @ ConfigError::Tls(_)) = bad else {
+            panic!("expected a TLS error, got {bad:?}");
+        };
+        let message = error.to_string();
+        assert!(message.starts_with(&format!("--tls-cert {missing}: ")), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        assert!(matches!(
+            parse(&[&endpoint[..], &["--max-connections", "0"]].concat()),
+            Err(ConfigError::FrontDoor(_))
+        ));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));

@@ -231,6 +231,16 @@ async fn next_job(stream: &mut Streaming<pb::WatchJobResponse>) -> pb::Job {
     }
 }
 
+/// The gateway's /metrics text.
+async fn scrape(gateway: &Gateway) -> String {
+    let url = gateway.metrics_url.as_ref().expect("metrics are on");
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+fn metrics_on(config: &mut Config) {
+    config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+}
+
 /// Polls `condition` until it holds, at most PATIENCE.
 async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -301,17 +311,17 @@ async fn a_bad_new_pair_keeps_the_previous_certificate_in_force() {
     write_server_pair(&ca, &files);
     let gateway = Gateway::start(|c| {
         c.front_door.tls = Some(files.clone());
-        c.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+        metrics_on(c);
     })
     .await;
     // A key that belongs to another certificate, and then a certificate that is not PEM.
     let (_, other_key) = ca.leaf("localhost");
     std::fs::write(&files.key, other_key).unwrap();
     std::fs::write(&files.cert, "not a certificate\n").unwrap();
-    let url = gateway.metrics_url.clone().unwrap();
     eventually("the reloader saw the bad files", || async {
-        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
-        text.contains("vbs_frontdoor_tls_reloads_total{result=\"error\"}")
+        scrape(&gateway)
+            .await
+            .contains("vbs_frontdoor_tls_reloads_total{result=\"error\"}")
     })
     .await;
     for _ in 0..3 {
@@ -352,7 +362,11 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_client_ca() {
 
 #[tokio::test]
 async fn stream_257_on_one_connection_waits_until_one_of_256_ends() {
-    let gateway = Gateway::start(|c| assert_eq!(c.front_door.max_streams_per_connection, 256)).await;
+    let gateway = Gateway::start(|c| {
+        assert_eq!(c.front_door.max_streams_per_connection, 256);
+        metrics_on(c);
+    })
+    .await;
     let channel = gateway.connect_plain().await.unwrap();
     let job_id = gateway.start_job(&channel).await;
     let mut open = Vec::new();
@@ -366,6 +380,11 @@ async fn stream_257_on_one_connection_waits_until_one_of_256_ends() {
     let mut stream_257 = tokio::spawn(async move { watch(&channel_257, &job_id_257).await });
     let waited = tokio::time::timeout(Duration::from_millis(300), &mut stream_257).await;
     assert!(waited.is_err(), "stream 257 must wait while 256 are open");
+    assert!(
+        scrape(&gateway)
+            .await
+            .contains("vbs_frontdoor_streams_at_limit_total 1")
+    );
 
     let other = gateway.connect_plain().await.unwrap();
     assert_eq!(
@@ -384,7 +403,11 @@ async fn stream_257_on_one_connection_waits_until_one_of_256_ends() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_closed_while_existing_ones_keep_working() {
-    let gateway = Gateway::start(|c| c.front_door.max_connections = 2).await;
+    let gateway = Gateway::start(|c| {
+        c.front_door.max_connections = 2;
+        metrics_on(c);
+    })
+    .await;
     let first = gateway.connect_plain().await.unwrap();
     let second = gateway.connect_plain().await.unwrap();
     list_backups(&first).await.unwrap();
@@ -395,6 +418,12 @@ async fn connections_beyond_the_limit_are_closed_while_existing_ones_keep_workin
         Ok(channel) => list_backups(&channel).await.is_err(),
     };
     assert!(third_failed, "the connection beyond the limit is closed");
+    let metrics = scrape(&gateway).await;
+    assert!(
+        metrics.contains("vbs_frontdoor_connections_refused_total{reason=\"max_connections\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vbs_frontdoor_connections_open 2"), "{metrics}");
     list_backups(&first).await.expect("existing connections keep working");
     assert_eq!(health(&second).await.unwrap(), ServingStatus::Serving);
 
@@ -411,11 +440,20 @@ async fn connections_beyond_the_limit_are_closed_while_existing_ones_keep_workin
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let idle = Duration::from_millis(300);
-    let gateway = Gateway::start(|c| c.front_door.idle_timeout = idle).await;
+    let gateway = Gateway::start(|c| {
+        c.front_door.idle_timeout = idle;
+        metrics_on(c);
+    })
+    .await;
     let silent = TcpStream::connect(gateway.address).await.unwrap();
     let started = tokio::time::Instant::now();
     closed_within_patience(silent).await;
     assert!(started.elapsed() >= idle, "not closed before the idle timeout");
+    let metrics = scrape(&gateway).await;
+    assert!(
+        metrics.contains("vbs_frontdoor_connections_idle_closed_total 1"),
+        "{metrics}"
+    );
 }
 
 /// Reads until the server closes the socket (EOF or reset), at most PATIENCE.
@@ -459,4 +497,24 @@ async fn a_silent_tls_connection_is_closed_too() {
     })
     .await;
     closed_within_patience(TcpStream::connect(gateway.address).await.unwrap()).await;
+}
+
+#[test]
+fn a_bad_certificate_file_at_start_exits_64_naming_it() {
+    let missing = temp_dir().join("missing.pem");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vbs-gateway"))
+        .args(["--endpoint", "https://vbs.example.com", "--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("--tls-cert {}", missing.display())),
+        "{stderr}"
+    );
 }
