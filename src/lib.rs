@@ -4,7 +4,9 @@
 //! # Architecture
 //!
 //! ```text
-//!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
+//!  gRPC client ──► frontdoor/: TLS (reloaded on change, mutual with a client CA), limits on
+//!                    │  streams per connection, connections and idle time, then
+//!                  tonic server (app.rs: health, reflection, the three services)
 //!                    │  observe.rs: request id, rpc span, metrics.rs counters per RPC
 //!                    │
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
