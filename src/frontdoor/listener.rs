@@ -111,8 +111,11 @@ impl Connections {
         }
     }
 
-    fn remove(&self, peer: SocketAddr) {
-        if let Ok(mut map) = self.by_peer.lock() {
+    /// Forgets `state`, unless a newer connection from the same address already took its place.
+    fn remove(&self, peer: SocketAddr, state: &Arc<ConnState>) {
+        if let Ok(mut map) = self.by_peer.lock()
+            && map.get(&peer).is_some_and(|current| Arc::ptr_eq(current, state))
+        {
             map.remove(&peer);
         }
     }
@@ -138,7 +141,7 @@ struct ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.state.close.cancel();
-        self.connections.remove(self.peer);
+        self.connections.remove(self.peer, &self.state);
         if let Some(metrics) = &self.metrics {
             metrics.connection_ended();
         }
