@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::config::Config;
-use crate::frontdoor::FrontDoor;
+use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::writes::Writes;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
@@ -46,6 +44,9 @@ pub enum AppError {
     /// The callers file cannot be used.
     #[error(transparent)]
     Callers(#[from] crate::frontdoor::CallersFileError),
+    /// A TLS file of the listener cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -60,6 +61,7 @@ pub struct App {
     front_door: FrontDoor,
     reflection: bool,
     drain_timeout: Duration,
+    listener: Listener,
 }
 
 impl App {
@@ -99,6 +101,7 @@ impl App {
             },
             hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
             watch: config.watch.clone(),
+            listener: Listener::new(&config.front_door, metrics.clone()).map_err(|e| AppError::Tls(e.to_string()))?,
             metrics,
             front_door,
             reflection: config.callers.reflection,
@@ -184,7 +187,9 @@ impl App {
         };
 
         self.front_door.watch_callers_file();
-        let serving = Server::builder()
+        let router = self
+            .listener
+            .server()
             .layer(RpcLayer::new(self.metrics, drained.clone()))
             .layer(self.front_door)
             .http2_keepalive_interval(self.watch.http2_keepalive_interval)
@@ -194,10 +199,8 @@ impl App {
             .add_optional_service(self.reflection.then_some(reflection_v1alpha))
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
-            // tonic applies TCP_NODELAY only to listeners it binds itself. Without
-            // it a stream's small messages wait for the client's delayed ACK (~40 ms).
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown);
+            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip));
+        let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
         tokio::select! {
             served = &mut serving => served?,

@@ -106,6 +106,8 @@ pub(crate) struct ServeArgs {
     pub callers: CallerArgs,
     #[command(flatten)]
     pub bounds: BoundsArgs,
+    #[command(flatten)]
+    pub front_door: FrontDoorArgs,
 }
 
 /// Who may call the gateway, and how much (the front door's callers and limits).
@@ -516,6 +518,8 @@ pub struct Config {
     pub callers: CallerConfig,
     /// Bounds on upstream bodies, call time and shutdown.
     pub bounds: BoundsConfig,
+    /// TLS and the connection limits of the gRPC listener.
+    pub front_door: FrontDoorConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -572,6 +576,12 @@ pub enum ConfigError {
     /// The call rate is not a number of calls per second.
     #[error("--caller-rate {0}: must be 0 (off) or more")]
     CallerRate(f64),
+    /// A TLS file of the gRPC listener cannot be used.
+    #[error("{0}")]
+    Tls(String),
+    /// A connection limit of the gRPC listener is out of range.
+    #[error("{0}")]
+    FrontDoor(String),
     /// Nothing to call: no endpoint and no simulator in this build.
     #[error("no --endpoint given, and this build has no embedded simulator (feature embedded-simulator)")]
     NoEndpoint,
@@ -729,6 +739,7 @@ impl Config {
             log: args.log.into_config(),
             callers: args.callers.into_config(args.listen)?,
             bounds,
+            front_door: args.front_door.into_config()?,
         })
     }
 
@@ -760,8 +771,107 @@ impl Config {
             },
             callers: CallerConfig::unlimited(),
             bounds: BoundsConfig::default(),
+            front_door: FrontDoorConfig::default(),
         }
     }
+}
+
+/// TLS and the connection limits of the gRPC listener.
+#[derive(Debug, Args)]
+pub(crate) struct FrontDoorArgs {
+    /// PEM certificate chain the gRPC listener presents; with --tls-key the
+    /// listener speaks only TLS. Re-read when the file changes.
+    #[arg(long, env = "VBS_GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert. Re-read when the file changes.
+    #[arg(long, env = "VBS_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates of the CA that signs client certificates: mutual TLS,
+    /// a client without such a certificate is refused at the handshake.
+    #[arg(long, env = "VBS_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// How often the TLS files are checked for a change.
+    #[arg(long, env = "VBS_GATEWAY_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// HTTP/2 streams (calls) one connection may have open at once; more wait.
+    #[arg(long, env = "VBS_GATEWAY_MAX_STREAMS_PER_CONNECTION", default_value_t = 256)]
+    pub max_streams_per_connection: u32,
+    /// Client connections at most; beyond it new ones are closed at once.
+    #[arg(long, env = "VBS_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// A connection with no open call for this long is closed (also one that never speaks).
+    #[arg(long, env = "VBS_GATEWAY_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+}
+
+impl FrontDoorArgs {
+    fn into_config(self) -> Result<FrontDoorConfig, ConfigError> {
+        let limits_usable = self.max_streams_per_connection > 0
+            && self.max_connections > 0
+            && !self.idle_timeout.is_zero()
+            && !self.tls_reload_interval.is_zero();
+        if !limits_usable {
+            return Err(ConfigError::FrontDoor(
+                "--max-streams-per-connection, --max-connections, --idle-timeout and --tls-reload-interval must be more than zero".into(),
+            ));
+        }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca: self.tls_client_ca,
+            }),
+            _ => None,
+        };
+        if let Some(files) = &tls {
+            crate::frontdoor::check_tls_files(files).map_err(|e| ConfigError::Tls(e.to_string()))?;
+        }
+        Ok(FrontDoorConfig {
+            tls,
+            tls_reload_interval: self.tls_reload_interval,
+            max_streams_per_connection: self.max_streams_per_connection,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+        })
+    }
+}
+
+/// TLS and the connection limits of the gRPC listener.
+#[derive(Debug, Clone)]
+pub struct FrontDoorConfig {
+    /// None: plaintext gRPC.
+    pub tls: Option<TlsFiles>,
+    /// How often the TLS files are checked for a change.
+    pub tls_reload_interval: Duration,
+    /// HTTP/2 streams one connection may have open at once (advertised in SETTINGS).
+    pub max_streams_per_connection: u32,
+    /// Client connections at most; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// A connection with no open call for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for FrontDoorConfig {
+    fn default() -> Self {
+        FrontDoorConfig {
+            tls: None,
+            tls_reload_interval: Duration::from_secs(2),
+            max_streams_per_connection: 256,
+            max_connections: 4096,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The PEM files of the listener's TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf.
+    pub key: PathBuf,
+    /// The CA of client certificates; Some turns on mutual TLS.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The value of --config in the raw arguments, before clap parses them.
@@ -1346,6 +1456,33 @@ mod tests {
         assert_eq!(config.callers.max_watches_per_caller, None);
         assert!(!config.callers.reflection);
         assert!(matches!(parse(&["--caller-rate=-1"]), Err(ConfigError::CallerRate(_))));
+    }
+
+    #[test]
+    fn front_door_defaults_and_bad_tls_files_named_in_one_line() {
+        let endpoint = ["--endpoint", "https://vbs.example.com"];
+        let Ok(Mode::Serve(config)) = parse(&endpoint) else {
+            panic!("the defaults parse");
+        };
+        let front_door = config.front_door;
+        assert!(front_door.tls.is_none());
+        assert_eq!(front_door.max_streams_per_connection, 256);
+        assert_eq!(front_door.max_connections, 4096);
+        assert_eq!(front_door.idle_timeout, Duration::from_secs(300));
+
+        let missing = std::env::temp_dir().join(format!("vbs-gateway-missing-{}.pem", uuid::Uuid::new_v4()));
+        let missing = missing.to_str().unwrap();
+        let bad = parse(&[&endpoint[..], &["--tls-cert", missing, "--tls-key", missing]].concat());
+        let Err(error @ ConfigError::Tls(_)) = bad else {
+            panic!("expected a TLS error, got {bad:?}");
+        };
+        let message = error.to_string();
+        assert!(message.starts_with(&format!("--tls-cert {missing}: ")), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        assert!(matches!(
+            parse(&[&endpoint[..], &["--max-connections", "0"]].concat()),
+            Err(ConfigError::FrontDoor(_))
+        ));
     }
 
     #[test]

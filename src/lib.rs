@@ -4,10 +4,12 @@
 //! # Architecture
 //!
 //! ```text
-//!  gRPC client ──► tonic server (app.rs: health, reflection, the three services)
+//!  gRPC client ──► frontdoor/ (per connection): TLS (reloaded on change, mutual with a client
+//!                    │  CA), limits on streams per connection, connections and idle time
+//!                  tonic server (app.rs: health, reflection, the three services)
 //!                    │  observe.rs: request id, rpc span, access log, metrics.rs counters per RPC
-//!                    │  frontdoor/: the caller (bearer key or client certificate), its limits;
-//!                    │              its role and projects are checked by grpc::Upstream::context
+//!                    │  frontdoor/ (per call): the caller (bearer key or client certificate), its
+//!                    │              limits; its role and projects are checked by grpc::Upstream::context
 //!                    │
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,

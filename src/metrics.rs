@@ -39,6 +39,11 @@ const REUSES: &str = "vbs_request_id_reused_total";
 const CALLER_REFUSALS: &str = "vbs_caller_refusals_total";
 const CALLER_WATCHES: &str = "vbs_caller_open_watches";
 const CALLERS_RELOADS: &str = "vbs_callers_file_reloads_total";
+const CONNECTIONS_OPEN: &str = "vbs_frontdoor_connections_open";
+const CONNECTIONS_REFUSED: &str = "vbs_frontdoor_connections_refused_total";
+const CONNECTIONS_IDLE_CLOSED: &str = "vbs_frontdoor_connections_idle_closed_total";
+const STREAMS_AT_LIMIT: &str = "vbs_frontdoor_streams_at_limit_total";
+const TLS_RELOADS: &str = "vbs_frontdoor_tls_reloads_total";
 
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
@@ -156,6 +161,39 @@ impl Metrics {
         self.recorder.register_gauge(&key, &METADATA)
     }
 
+    /// A client connection was accepted (and holds a slot of --max-connections).
+    pub(crate) fn connection_started(&self) {
+        self.gauge(CONNECTIONS_OPEN).increment(1.0);
+    }
+
+    /// A client connection ended, for whatever reason.
+    pub(crate) fn connection_ended(&self) {
+        self.gauge(CONNECTIONS_OPEN).decrement(1.0);
+    }
+
+    /// A connection was closed before serving: `max_connections`, `handshake` or `handshake_timeout`.
+    pub(crate) fn connection_refused(&self, reason: &'static str) {
+        self.counter(CONNECTIONS_REFUSED, vec![Label::new("reason", reason)])
+            .increment(1);
+    }
+
+    /// A connection with no open call for --idle-timeout was closed.
+    pub(crate) fn connection_closed_idle(&self) {
+        self.counter(CONNECTIONS_IDLE_CLOSED, vec![]).increment(1);
+    }
+
+    /// A call filled its connection's last stream slot (--max-streams-per-connection).
+    pub(crate) fn streams_at_limit(&self) {
+        self.counter(STREAMS_AT_LIMIT, vec![]).increment(1);
+    }
+
+    /// The TLS files changed and were loaded (`ok`) or kept out.
+    pub(crate) fn tls_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.counter(TLS_RELOADS, vec![Label::new("result", result)])
+            .increment(1);
+    }
+
     /// The Prometheus text, with the job hub's and the IAM token source's
     /// own counts read at this moment.
     pub(crate) fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
@@ -231,6 +269,19 @@ fn describe(recorder: &PrometheusRecorder) {
             CALLERS_RELOADS,
             "Changes of the callers file read, by result (failed: the previous file stays in force).",
         ),
+        (
+            CONNECTIONS_REFUSED,
+            "Client connections closed before serving, by reason (max_connections, handshake, handshake_timeout).",
+        ),
+        (
+            CONNECTIONS_IDLE_CLOSED,
+            "Client connections closed after --idle-timeout with no open call.",
+        ),
+        (
+            STREAMS_AT_LIMIT,
+            "Calls that filled their connection's last stream slot (--max-streams-per-connection).",
+        ),
+        (TLS_RELOADS, "Changes of the TLS files seen, by result (ok, error)."),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, help.into());
@@ -239,6 +290,11 @@ fn describe(recorder: &PrometheusRecorder) {
         WATCHERS.into(),
         None,
         "Open job watches (WatchJob, WatchJobs, WaitJob).".into(),
+    );
+    recorder.describe_gauge(
+        CONNECTIONS_OPEN.into(),
+        None,
+        "Client connections open (TLS handshakes included).".into(),
     );
     recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
     recorder.describe_gauge(

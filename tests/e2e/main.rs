@@ -16,6 +16,7 @@ mod jobs;
 mod observability;
 mod policies;
 mod server;
+mod tls;
 mod validation;
 mod watch;
 

@@ -1,0 +1,293 @@
+//! The accept loop and what each connection carries: a slot of the connection
+//! limit, a TLS handshake in its own task with a deadline, and an idle watch
+//! that closes a connection with no open call (or one that never speaks).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tonic::transport::server::Connected;
+
+use crate::metrics::Metrics;
+
+/// Longest a TLS handshake may take (shorter when the idle timeout is).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (e.g. out of file descriptors), so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// One client connection's shared state: its open calls and whether it is idle.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    open_streams: AtomicUsize,
+    idle_since: Mutex<Instant>,
+    changed: Notify,
+    close: CancellationToken,
+}
+
+impl ConnState {
+    fn new() -> ConnState {
+        ConnState {
+            open_streams: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            changed: Notify::new(),
+            close: CancellationToken::new(),
+        }
+    }
+
+    /// A call started; the count of calls now open.
+    pub(crate) fn stream_opened(&self) -> usize {
+        self.open_streams.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub(crate) fn stream_closed(&self) {
+        if self.open_streams.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if let Ok(mut since) = self.idle_since.lock() {
+                *since = Instant::now();
+            }
+            self.changed.notify_one();
+        }
+    }
+
+    /// Closes the connection once it has had no open call for `timeout`.
+    async fn watch_idle(self: Arc<Self>, timeout: Duration, metrics: Option<Metrics>) {
+        loop {
+            if self.open_streams.load(Ordering::SeqCst) > 0 {
+                tokio::select! {
+                    _ = self.changed.notified() => continue,
+                    _ = self.close.cancelled() => return,
+                }
+            }
+            let idle_since = self
+                .idle_since
+                .lock()
+                .map(|since| *since)
+                .unwrap_or_else(|_| Instant::now());
+            tokio::select! {
+                _ = tokio::time::sleep_until(idle_since + timeout) => {}
+                _ = self.changed.notified() => continue,
+                _ = self.close.cancelled() => return,
+            }
+            let still_idle = self.open_streams.load(Ordering::SeqCst) == 0
+                && self.idle_since.lock().map(|since| *since == idle_since).unwrap_or(true);
+            if still_idle {
+                tracing::debug!("closing a connection idle for {timeout:?}");
+                if let Some(metrics) = &metrics {
+                    metrics.connection_closed_idle();
+                }
+                self.close.cancel();
+                return;
+            }
+        }
+    }
+}
+
+/// Open connections by peer address, so a call can find its connection's state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Connections {
+    by_peer: Arc<Mutex<HashMap<SocketAddr, Arc<ConnState>>>>,
+}
+
+impl Connections {
+    pub(crate) fn get(&self, peer: SocketAddr) -> Option<Arc<ConnState>> {
+        self.by_peer.lock().ok()?.get(&peer).cloned()
+    }
+
+    fn insert(&self, peer: SocketAddr, state: Arc<ConnState>) {
+        if let Ok(mut map) = self.by_peer.lock() {
+            map.insert(peer, state);
+        }
+    }
+
+    /// Forgets `state`, unless a newer connection from the same address already took its place.
+    fn remove(&self, peer: SocketAddr, state: &Arc<ConnState>) {
+        if let Ok(mut map) = self.by_peer.lock()
+            && map.get(&peer).is_some_and(|current| Arc::ptr_eq(current, state))
+        {
+            map.remove(&peer);
+        }
+    }
+}
+
+/// What the accept loop needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Duration,
+}
+
+/// A connection's hold on the listener: its slot of the limit, its entry
+/// in `Connections`, its idle watch; all given back when it drops.
+struct ConnGuard {
+    peer: SocketAddr,
+    state: Arc<ConnState>,
+    connections: Connections,
+    metrics: Option<Metrics>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.state.close.cancel();
+        self.connections.remove(self.peer, &self.state);
+        if let Some(metrics) = &self.metrics {
+            metrics.connection_ended();
+        }
+    }
+}
+
+/// A client connection as tonic serves it: the stream (TCP or TLS) and its
+/// hold on the listener, given back when hyper drops it. Reads fail once the
+/// idle watch closes it, which ends the connection.
+pub(crate) struct Conn<IO> {
+    io: IO,
+    closed: Pin<Box<WaitForCancellationFutureOwned>>,
+    _guard: ConnGuard,
+}
+
+impl<IO: Connected> Connected for Conn<IO> {
+    type ConnectInfo = IO::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.closed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle")));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Accepts on `listener` until tonic stops taking connections; each accepted
+/// socket gets TCP_NODELAY, a slot of the limit (or is closed at once), and
+/// its `handshake` in its own task, so a slow client never holds up the loop.
+pub(crate) fn incoming<IO, H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    connections: Connections,
+    metrics: Option<Metrics>,
+    handshake: H,
+) -> ReceiverStream<Result<Conn<IO>, Infallible>>
+where
+    IO: Send + 'static,
+    H: Fn(TcpStream) -> F + Send + 'static,
+    F: Future<Output = io::Result<IO>> + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(64);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = sender.closed() => return,
+            };
+            let (socket, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "connection refused: --max-connections reached");
+                if let Some(metrics) = &metrics {
+                    metrics.connection_refused("max_connections");
+                }
+                drop(socket);
+                continue;
+            };
+            // Without TCP_NODELAY a stream's small messages wait for the
+            // client's delayed ACK (~40 ms).
+            let _ = socket.set_nodelay(true);
+            let state = Arc::new(ConnState::new());
+            connections.insert(peer, state.clone());
+            if let Some(metrics) = &metrics {
+                metrics.connection_started();
+            }
+            let guard = ConnGuard {
+                peer,
+                state: state.clone(),
+                connections: connections.clone(),
+                metrics: metrics.clone(),
+                _slot: slot,
+            };
+            tokio::spawn(state.clone().watch_idle(limits.idle_timeout, metrics.clone()));
+            let handshaking = handshake(socket);
+            let sender = sender.clone();
+            let deadline = HANDSHAKE_TIMEOUT.min(limits.idle_timeout);
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let io = tokio::select! {
+                    io = tokio::time::timeout(deadline, handshaking) => io,
+                    _ = state.close.cancelled() => return,
+                };
+                match io {
+                    Ok(Ok(io)) => {
+                        let conn = Conn {
+                            io,
+                            closed: Box::pin(state.close.clone().cancelled_owned()),
+                            _guard: guard,
+                        };
+                        let _ = sender.send(Ok(conn)).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        if let Some(metrics) = &metrics {
+                            metrics.connection_refused("handshake");
+                        }
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        if let Some(metrics) = &metrics {
+                            metrics.connection_refused("handshake_timeout");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    ReceiverStream::new(receiver)
+}
