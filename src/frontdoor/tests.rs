@@ -62,10 +62,7 @@ async fn services_see_the_client_certificate() {
     };
     let door = Listener::new(&config, None).unwrap();
     let (_, health) = tonic_health::server::health_reporter();
-    let router = door
-        .server()
-        .layer(MapRequestLayer::new(record))
-        .add_service(health);
+    let router = door.server().layer(MapRequestLayer::new(record)).add_service(health);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -518,3 +518,59 @@ fn a_bad_certificate_file_at_start_exits_64_naming_it() {
         "{stderr}"
     );
 }
+
+/// The caller named by a client certificate's DNS SAN (`client_cert_dns`),
+/// through the real TLS listener: its role decides, and a certificate of the
+/// client CA that names no caller is no identity.
+#[tokio::test]
+async fn a_client_certificate_names_its_caller() {
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    let dir = temp_dir();
+    let (server_ca, client_ca) = (Ca::new("server"), Ca::new("clients"));
+    let files = server_files(&dir, Some(&client_ca));
+    write_server_pair(&server_ca, &files);
+    let callers = dir.join("callers.toml");
+    std::fs::write(
+        &callers,
+        "[[caller]]\nname = \"billing\"\nclient_cert_dns = \"billing.internal\"\nprojects = [\"*\"]\nrole = \"reader\"\n",
+    )
+    .unwrap();
+    let gateway = Gateway::start(|c| {
+        c.front_door.tls = Some(files.clone());
+        c.callers.callers_file = Some(callers.clone());
+    })
+    .await;
+
+    let billing = gateway
+        .connect_tls(&server_ca, Some(client_ca.leaf("billing.internal")))
+        .await
+        .expect("billing connects");
+    list_backups(&billing).await.expect("a reader may list");
+    let denied = pb::backup_service_client::BackupServiceClient::new(billing.clone())
+        .delete_backup(pb::DeleteBackupRequest {
+            backup_id: "c68ae7fb-0aa5-4a97-ab01-ed02c5b7e768".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a reader may not delete");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert_eq!(
+        denied.get_error_details().error_info().map(|i| i.reason.as_str()),
+        Some("CALLER_NOT_ALLOWED")
+    );
+
+    let stranger = gateway
+        .connect_tls(&server_ca, Some(client_ca.leaf("unknown.internal")))
+        .await
+        .expect("a certificate of the client CA connects");
+    let unknown = list_backups(&stranger).await.expect_err("but names no caller");
+    assert_eq!(unknown.code(), Code::Unauthenticated, "{unknown:?}");
+    assert_eq!(
+        unknown.get_error_details().error_info().map(|i| i.reason.as_str()),
+        Some("CALLER_UNKNOWN")
+    );
+    let deletes = gateway.sim.requests().iter().filter(|r| r.method == "DELETE").count();
+    assert_eq!(deletes, 0, "nothing refused reached upstream");
+}
