@@ -1,5 +1,6 @@
 //! Command line and environment, parsed by clap and validated once into a
-//! `Config`. Every flag has an environment variable; flags win over the environment.
+//! `Config`. Every flag has an environment variable; flags win over the
+//! environment. Each group of options has a file of its own beside this one.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +20,24 @@ use vbs_simulator::{
     ClockMode, SimulatorConfig,
     cli::{SimulatorArgs, SimulatorOptions},
 };
+
+mod bounds;
+mod callers;
+mod credentials;
+mod front_door;
+mod idempotency;
+mod watch;
+
+use bounds::BoundsArgs;
+pub use bounds::BoundsConfig;
+use callers::CallerArgs;
+pub use callers::{CallerConfig, Switch, key_sha256_line};
+use credentials::{CredentialArgs, CredentialUse};
+use front_door::FrontDoorArgs;
+pub use front_door::{FrontDoorConfig, TlsFiles};
+use idempotency::IdempotencyArgs;
+pub use idempotency::IdempotencyConfig;
+use watch::WatchArgs;
 
 /// Project used with the embedded simulator when none is configured.
 pub const DEMO_PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
@@ -108,310 +127,6 @@ pub(crate) struct ServeArgs {
     pub bounds: BoundsArgs,
     #[command(flatten)]
     pub front_door: FrontDoorArgs,
-}
-
-/// Who may call the gateway, and how much (the front door's callers and limits).
-#[derive(Debug, Args)]
-pub(crate) struct CallerArgs {
-    /// TOML file of the callers allowed: `[[caller]]` entries with name,
-    /// key_sha256 (see `vbs-gateway hash-key`) or client_cert_dns, projects
-    /// and role (reader, operator, admin). Re-read when it changes.
-    #[arg(long, env = "VBS_GATEWAY_CALLERS")]
-    pub callers: Option<PathBuf>,
-    /// Serve callers without an identity on a non-loopback --listen address
-    /// (no --callers). Anyone who reaches the port acts with the gateway's credentials.
-    #[arg(long, env = "VBS_GATEWAY_ALLOW_UNAUTHENTICATED")]
-    pub allow_unauthenticated: bool,
-    /// Serve gRPC server reflection (grpcurl without the protos); it needs no identity.
-    #[arg(long, env = "VBS_GATEWAY_REFLECTION", default_value = "on")]
-    pub reflection: Switch,
-    /// Calls per second each caller may make (a token bucket); 0 turns the limit off.
-    #[arg(long, env = "VBS_GATEWAY_CALLER_RATE", default_value = "100")]
-    pub caller_rate: f64,
-    /// Calls a caller may make at once after a quiet spell.
-    #[arg(long, env = "VBS_GATEWAY_CALLER_BURST", default_value = "200", value_parser = clap::value_parser!(u32).range(1..))]
-    pub caller_burst: u32,
-    /// Job watches (WatchJob, WatchJobs, WaitJob) each caller may hold open; 0 turns the limit off.
-    #[arg(long, env = "VBS_GATEWAY_MAX_WATCHES_PER_CALLER", default_value = "1000")]
-    pub max_watches_per_caller: usize,
-}
-
-/// A setting that is on or off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Switch {
-    /// On.
-    On,
-    /// Off.
-    Off,
-}
-
-/// Who may call the gateway, and how much.
-#[derive(Debug, Clone)]
-pub struct CallerConfig {
-    /// The callers file; None: one anonymous caller, admin of every project.
-    pub callers_file: Option<PathBuf>,
-    /// Serve without identities on a non-loopback address.
-    pub allow_unauthenticated: bool,
-    /// Whether gRPC server reflection is served.
-    pub reflection: bool,
-    /// Calls per second per caller; None: no limit.
-    pub caller_rate: Option<f64>,
-    /// Calls a caller may make at once after a quiet spell.
-    pub caller_burst: u32,
-    /// Open job watches per caller; None: no limit.
-    pub max_watches_per_caller: Option<usize>,
-    /// How often the callers file is looked at for changes.
-    pub callers_reload_interval: Duration,
-}
-
-impl CallerConfig {
-    /// No callers file, reflection on, no per-caller limits.
-    pub fn unlimited() -> CallerConfig {
-        CallerConfig {
-            callers_file: None,
-            allow_unauthenticated: false,
-            reflection: true,
-            caller_rate: None,
-            caller_burst: 1,
-            max_watches_per_caller: None,
-            callers_reload_interval: Duration::from_secs(2),
-        }
-    }
-
-    /// The front door's settings.
-    pub(crate) fn front_door(&self) -> crate::frontdoor::FrontDoorSettings {
-        crate::frontdoor::FrontDoorSettings {
-            callers_file: self.callers_file.clone(),
-            limits: crate::frontdoor::Limits {
-                rate: self.caller_rate,
-                burst: self.caller_burst,
-                max_watches: self.max_watches_per_caller,
-            },
-            reload_interval: self.callers_reload_interval,
-        }
-    }
-}
-
-/// Bounds on what upstream may send and how long calls and shutdown may
-/// take, and where credentials may travel.
-#[derive(Debug, Args)]
-pub(crate) struct BoundsArgs {
-    /// Longest upstream response body read (e.g. 8MiB, 512KiB, 1048576); a
-    /// longer one fails the call (INTERNAL, UPSTREAM_BODY_TOO_LARGE).
-    #[arg(long, env = "VBS_MAX_UPSTREAM_BODY", default_value = "8MiB", value_parser = parse_size)]
-    pub max_upstream_body: usize,
-    /// Time a call may take, all upstream attempts and pauses together, when
-    /// its caller sent no deadline.
-    #[arg(long, env = "VBS_DEFAULT_DEADLINE", default_value = "60s", value_parser = parse_duration)]
-    pub default_deadline: Duration,
-    /// On shutdown, how long in-flight calls may finish before the rest are cancelled.
-    #[arg(long, env = "VBS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    pub drain_timeout: Duration,
-    /// Send credentials to a plain-http endpoint that is not on loopback.
-    /// Without it such a configuration does not start.
-    #[arg(long, env = "VBS_ALLOW_PLAINTEXT_UPSTREAM")]
-    pub allow_plaintext_upstream: bool,
-}
-
-/// Bounds on what upstream may send and how long calls and shutdown may take.
-#[derive(Debug, Clone)]
-pub struct BoundsConfig {
-    /// Longest upstream response body read; a longer one fails the call.
-    pub max_upstream_body: usize,
-    /// What bounds a call whose caller sent no deadline, all attempts together.
-    pub default_deadline: Duration,
-    /// How long shutdown waits for in-flight calls before cancelling them.
-    pub drain_timeout: Duration,
-    /// Secret options given inline on the command line (readable in the
-    /// process list), named so the gateway can warn once at start.
-    pub inline_secrets: Vec<String>,
-}
-
-impl Default for BoundsConfig {
-    fn default() -> Self {
-        BoundsConfig {
-            max_upstream_body: crate::rest::transport::DEFAULT_MAX_BODY,
-            default_deadline: crate::rest::transport::DEFAULT_DEADLINE,
-            drain_timeout: Duration::from_secs(30),
-            inline_secrets: Vec::new(),
-        }
-    }
-}
-
-impl CallerArgs {
-    /// Checks the callers file now, so a bad one stops the start (exit 64).
-    fn into_config(self, listen: SocketAddr) -> Result<CallerConfig, ConfigError> {
-        if let Some(path) = &self.callers {
-            crate::frontdoor::load_callers(path)?;
-        }
-        if !(self.caller_rate.is_finite() && self.caller_rate >= 0.0) {
-            return Err(ConfigError::CallerRate(self.caller_rate));
-        }
-        let config = CallerConfig {
-            callers_file: self.callers,
-            allow_unauthenticated: self.allow_unauthenticated,
-            reflection: self.reflection == Switch::On,
-            caller_rate: (self.caller_rate > 0.0).then_some(self.caller_rate),
-            caller_burst: self.caller_burst,
-            max_watches_per_caller: (self.max_watches_per_caller > 0).then_some(self.max_watches_per_caller),
-            callers_reload_interval: Duration::from_secs(2),
-        };
-        check_exposure(listen, &config)?;
-        Ok(config)
-    }
-}
-
-/// Safe by default: off loopback, every caller needs an identity unless the
-/// operator says otherwise.
-pub(crate) fn check_exposure(listen: SocketAddr, callers: &CallerConfig) -> Result<(), ConfigError> {
-    let guarded = listen.ip().is_loopback() || callers.callers_file.is_some() || callers.allow_unauthenticated;
-    if guarded {
-        Ok(())
-    } else {
-        Err(ConfigError::Unguarded(listen))
-    }
-}
-
-/// The line `vbs-gateway hash-key` prints for `key`: `key_sha256 = "<hex>"`.
-pub fn key_sha256_line(key: &str) -> String {
-    crate::frontdoor::key_sha256_line(key)
-}
-
-impl BoundsArgs {
-    fn to_config(&self) -> Result<BoundsConfig, ConfigError> {
-        if self.max_upstream_body == 0 || self.default_deadline.is_zero() {
-            return Err(ConfigError::ZeroBound);
-        }
-        Ok(BoundsConfig {
-            max_upstream_body: self.max_upstream_body,
-            default_deadline: self.default_deadline,
-            drain_timeout: self.drain_timeout,
-            inline_secrets: Vec::new(),
-        })
-    }
-
-    /// Credentials (ours or a caller's) may cross the network in the clear
-    /// only when the operator said so; loopback never leaves the host.
-    fn check_plaintext(&self, endpoints: &[&Url]) -> Result<(), ConfigError> {
-        if self.allow_plaintext_upstream {
-            return Ok(());
-        }
-        match endpoints.iter().find(|url| url.scheme() == "http" && !is_loopback(url)) {
-            Some(url) => Err(ConfigError::PlaintextUpstream(without_userinfo(url))),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The URL as an error may show it: a password in it is a secret too.
-fn without_userinfo(url: &Url) -> Url {
-    let mut shown = url.clone();
-    let _ = shown.set_password(None);
-    let _ = shown.set_username("");
-    shown
-}
-
-/// Whether the URL names this host: `localhost` or a loopback address.
-fn is_loopback(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or_default();
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// How watched jobs are polled (WatchJob, WaitJob, WatchJobs) and how
-/// long-lived streams are kept alive.
-#[derive(Debug, Args)]
-pub(crate) struct WatchArgs {
-    /// Pause between upstream polls of a watched job after it changed; it
-    /// grows while the job stays the same.
-    #[arg(long = "watch-poll-initial", env = "VBS_WATCH_POLL_INITIAL", default_value = "1s", value_parser = parse_duration)]
-    pub poll_initial: Duration,
-    /// Longest pause between upstream polls of a watched job.
-    #[arg(long = "watch-poll-max", env = "VBS_WATCH_POLL_MAX", default_value = "10s", value_parser = parse_duration)]
-    pub poll_max: Duration,
-    /// Factor the poll pause grows by after each poll that saw no change (1 to 10; 1 keeps it fixed).
-    #[arg(long = "watch-poll-backoff", env = "VBS_WATCH_POLL_BACKOFF", default_value = "1.5")]
-    pub poll_backoff: f64,
-    /// Random spread of each poll pause, as a fraction (0.1 is +-10%; below 0.5).
-    #[arg(long = "watch-poll-jitter", env = "VBS_WATCH_POLL_JITTER", default_value = "0.1")]
-    pub poll_jitter: f64,
-    /// A watch stream that sent nothing for this long sends a heartbeat.
-    #[arg(long = "watch-heartbeat", env = "VBS_WATCH_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
-    pub heartbeat: Duration,
-    /// How long a finished job's final state is kept for late watchers.
-    #[arg(long = "watch-terminal-ttl", env = "VBS_WATCH_TERMINAL_TTL", default_value = "2m", value_parser = parse_duration)]
-    pub terminal_ttl: Duration,
-    /// Interval of HTTP/2 PINGs to gRPC clients; 0 turns them off.
-    #[arg(long = "http2-keepalive-interval", env = "VBS_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
-    pub http2_keepalive_interval: Duration,
-    /// A client connection that does not answer a PING within this is closed.
-    #[arg(long = "http2-keepalive-timeout", env = "VBS_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub http2_keepalive_timeout: Duration,
-}
-
-impl WatchArgs {
-    fn to_config(&self) -> Result<WatchConfig, WatchConfigError> {
-        let config = WatchConfig {
-            poll_initial: self.poll_initial,
-            poll_max: self.poll_max,
-            poll_backoff: self.poll_backoff,
-            poll_jitter: self.poll_jitter,
-            heartbeat: self.heartbeat,
-            terminal_ttl: self.terminal_ttl,
-            http2_keepalive_interval: (!self.http2_keepalive_interval.is_zero())
-                .then_some(self.http2_keepalive_interval),
-            http2_keepalive_timeout: self.http2_keepalive_timeout,
-        };
-        config.validate()?;
-        Ok(config)
-    }
-}
-
-/// How long and how many answers of writes sent with a `request_id` are kept.
-#[derive(Debug, Args)]
-pub(crate) struct IdempotencyArgs {
-    /// How long the answer of a write sent with a request_id is kept for
-    /// retries with the same id.
-    #[arg(long = "idempotency-ttl", env = "VBS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
-    pub ttl: Duration,
-    /// The most answers kept; the oldest are forgotten first.
-    #[arg(long = "idempotency-max-records", env = "VBS_IDEMPOTENCY_MAX_RECORDS", default_value = "100000",
-          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub max_records: u64,
-}
-
-impl IdempotencyArgs {
-    fn to_config(&self) -> Result<IdempotencyConfig, ConfigError> {
-        if self.ttl.is_zero() {
-            return Err(ConfigError::ZeroIdempotencyTtl);
-        }
-        Ok(IdempotencyConfig {
-            ttl: self.ttl,
-            max_records: usize::try_from(self.max_records).unwrap_or(usize::MAX),
-        })
-    }
-}
-
-/// How writes sent with a `request_id` are remembered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdempotencyConfig {
-    /// How long an answer is kept.
-    pub ttl: Duration,
-    /// The most answers kept; the oldest are forgotten first.
-    pub max_records: usize,
-}
-
-impl Default for IdempotencyConfig {
-    fn default() -> Self {
-        IdempotencyConfig {
-            ttl: Duration::from_secs(24 * 3600),
-            max_records: 100_000,
-        }
-    }
 }
 
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
@@ -660,7 +375,7 @@ impl Cli {
 }
 
 impl LogArgs {
-    fn into_config(self) -> LogConfig {
+    pub(super) fn into_config(self) -> LogConfig {
         LogConfig {
             format: self.log_format,
             filter: self.log_filter,
@@ -776,104 +491,6 @@ impl Config {
     }
 }
 
-/// TLS and the connection limits of the gRPC listener.
-#[derive(Debug, Args)]
-pub(crate) struct FrontDoorArgs {
-    /// PEM certificate chain the gRPC listener presents; with --tls-key the
-    /// listener speaks only TLS. Re-read when the file changes.
-    #[arg(long, env = "VBS_GATEWAY_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert. Re-read when the file changes.
-    #[arg(long, env = "VBS_GATEWAY_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// PEM certificates of the CA that signs client certificates: mutual TLS,
-    /// a client without such a certificate is refused at the handshake.
-    #[arg(long, env = "VBS_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// How often the TLS files are checked for a change.
-    #[arg(long, env = "VBS_GATEWAY_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
-    pub tls_reload_interval: Duration,
-    /// HTTP/2 streams (calls) one connection may have open at once; more wait.
-    #[arg(long, env = "VBS_GATEWAY_MAX_STREAMS_PER_CONNECTION", default_value_t = 256)]
-    pub max_streams_per_connection: u32,
-    /// Client connections at most; beyond it new ones are closed at once.
-    #[arg(long, env = "VBS_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
-    /// A connection with no open call for this long is closed (also one that never speaks).
-    #[arg(long, env = "VBS_GATEWAY_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
-    pub idle_timeout: Duration,
-}
-
-impl FrontDoorArgs {
-    fn into_config(self) -> Result<FrontDoorConfig, ConfigError> {
-        let limits_usable = self.max_streams_per_connection > 0
-            && self.max_connections > 0
-            && !self.idle_timeout.is_zero()
-            && !self.tls_reload_interval.is_zero();
-        if !limits_usable {
-            return Err(ConfigError::FrontDoor(
-                "--max-streams-per-connection, --max-connections, --idle-timeout and --tls-reload-interval must be more than zero".into(),
-            ));
-        }
-        let tls = match (self.tls_cert, self.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert,
-                key,
-                client_ca: self.tls_client_ca,
-            }),
-            _ => None,
-        };
-        if let Some(files) = &tls {
-            crate::frontdoor::check_tls_files(files).map_err(|e| ConfigError::Tls(e.to_string()))?;
-        }
-        Ok(FrontDoorConfig {
-            tls,
-            tls_reload_interval: self.tls_reload_interval,
-            max_streams_per_connection: self.max_streams_per_connection,
-            max_connections: self.max_connections,
-            idle_timeout: self.idle_timeout,
-        })
-    }
-}
-
-/// TLS and the connection limits of the gRPC listener.
-#[derive(Debug, Clone)]
-pub struct FrontDoorConfig {
-    /// None: plaintext gRPC.
-    pub tls: Option<TlsFiles>,
-    /// How often the TLS files are checked for a change.
-    pub tls_reload_interval: Duration,
-    /// HTTP/2 streams one connection may have open at once (advertised in SETTINGS).
-    pub max_streams_per_connection: u32,
-    /// Client connections at most; beyond it new ones are closed at once.
-    pub max_connections: usize,
-    /// A connection with no open call for this long is closed.
-    pub idle_timeout: Duration,
-}
-
-impl Default for FrontDoorConfig {
-    fn default() -> Self {
-        FrontDoorConfig {
-            tls: None,
-            tls_reload_interval: Duration::from_secs(2),
-            max_streams_per_connection: 256,
-            max_connections: 4096,
-            idle_timeout: Duration::from_secs(300),
-        }
-    }
-}
-
-/// The PEM files of the listener's TLS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// The private key of the leaf.
-    pub key: PathBuf,
-    /// The CA of client certificates; Some turns on mutual TLS.
-    pub client_ca: Option<PathBuf>,
-}
-
 /// The value of --config in the raw arguments, before clap parses them.
 fn config_flag(args: &[OsString]) -> Option<PathBuf> {
     let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
@@ -947,148 +564,6 @@ fn toml_text(value: &toml::Value) -> String {
     }
 }
 
-/// Upstream credentials: one mode of AK/SK, an IAM user, or a static token.
-/// Every secret can come from a flag, an environment variable, or a file
-/// (`*-file`, read once at start-up; a trailing newline is dropped).
-#[derive(Debug, Args)]
-pub(crate) struct CredentialArgs {
-    /// Access key (AK) for SDK-HMAC-SHA256 request signing.
-    #[arg(long, env = "VBS_ACCESS_KEY", hide_env_values = true)]
-    pub access_key: Option<String>,
-    #[arg(long, env = "VBS_ACCESS_KEY_FILE")]
-    pub access_key_file: Option<PathBuf>,
-    /// Secret key (SK) belonging to the access key.
-    #[arg(long, env = "VBS_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
-    #[arg(long, env = "VBS_SECRET_KEY_FILE")]
-    pub secret_key_file: Option<PathBuf>,
-    /// Security token of temporary AK/SK credentials.
-    #[arg(long, env = "VBS_SECURITY_TOKEN", hide_env_values = true)]
-    pub security_token: Option<String>,
-    #[arg(long, env = "VBS_SECURITY_TOKEN_FILE")]
-    pub security_token_file: Option<PathBuf>,
-    /// IAM user the gateway exchanges for project-scoped tokens.
-    #[arg(long, env = "VBS_IAM_USER")]
-    pub iam_user: Option<String>,
-    #[arg(long, env = "VBS_IAM_PASSWORD", hide_env_values = true)]
-    pub iam_password: Option<String>,
-    #[arg(long, env = "VBS_IAM_PASSWORD_FILE")]
-    pub iam_password_file: Option<PathBuf>,
-    /// Account (domain) name of the IAM user.
-    #[arg(long, env = "VBS_IAM_DOMAIN")]
-    pub iam_domain: Option<String>,
-    /// Project name the tokens are scoped to; without it, --project-id scopes them.
-    #[arg(long, env = "VBS_IAM_PROJECT")]
-    pub iam_project: Option<String>,
-    /// IAM endpoint, e.g. https://iam.eu-de.otc.t-systems.com. With the
-    /// embedded simulator it defaults to the simulator's own IAM.
-    #[arg(long, env = "VBS_IAM_ENDPOINT")]
-    pub iam_endpoint: Option<Url>,
-    /// A fixed IAM token sent upstream as X-Auth-Token.
-    #[arg(long, env = "VBS_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    #[arg(long, env = "VBS_TOKEN_FILE")]
-    pub token_file: Option<PathBuf>,
-}
-
-/// Who the credentials are for: what is required and what is made up differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CredentialUse {
-    /// A real VBS: an IAM user needs its IAM endpoint.
-    Upstream,
-    /// The embedded simulator: its own IAM; fresh AK/SK when none are given.
-    EmbeddedSimulator,
-}
-
-impl CredentialArgs {
-    /// The one credential mode configured (none: Anonymous, which the demo
-    /// replaces by a fresh AK/SK pair that its simulator learns too).
-    fn resolve(&self, project_id: Option<&str>, purpose: CredentialUse) -> Result<Credentials, String> {
-        let access_key = secret("access-key", &self.access_key, &self.access_key_file)?;
-        let secret_key = secret("secret-key", &self.secret_key, &self.secret_key_file)?;
-        let security_token = secret("security-token", &self.security_token, &self.security_token_file)?;
-        let password = secret("iam-password", &self.iam_password, &self.iam_password_file)?;
-        let token = secret("token", &self.token, &self.token_file)?;
-        let signing = access_key.is_some() || secret_key.is_some();
-        let iam = self.iam_user.is_some() || password.is_some();
-        if [signing, iam, token.is_some()].iter().filter(|&&on| on).count() > 1 {
-            return Err(
-                "choose one credential mode: AK/SK (--access-key), an IAM user (--iam-user) or a token (--token)"
-                    .into(),
-            );
-        }
-        if security_token.is_some() && !signing {
-            return Err("--security-token belongs to AK/SK credentials: give --access-key and --secret-key too".into());
-        }
-        if signing {
-            let (Some(access_key), Some(secret_key)) = (access_key, secret_key) else {
-                return Err("AK/SK signing needs both --access-key and --secret-key".into());
-            };
-            return Ok(Credentials::AccessKey(AccessKey {
-                access_key,
-                secret_key,
-                security_token,
-            }));
-        }
-        if iam {
-            return self.iam_user(password, project_id, purpose).map(Credentials::Iam);
-        }
-        Ok(match token {
-            Some(token) => Credentials::Token(token),
-            None => Credentials::Anonymous,
-        })
-    }
-
-    fn iam_user(
-        &self,
-        password: Option<Secret>,
-        project_id: Option<&str>,
-        purpose: CredentialUse,
-    ) -> Result<IamUser, String> {
-        let (Some(user), Some(password), Some(domain)) = (&self.iam_user, password, &self.iam_domain) else {
-            return Err(
-                "an IAM user needs --iam-user, --iam-password (or --iam-password-file) and --iam-domain".into(),
-            );
-        };
-        let project = match (&self.iam_project, project_id) {
-            (Some(name), _) => ProjectScope::Name(name.clone()),
-            (None, Some(id)) => ProjectScope::Id(id.to_string()),
-            (None, None) => return Err("an IAM user needs --iam-project or --project-id to scope its tokens".into()),
-        };
-        let endpoint = match (&self.iam_endpoint, purpose) {
-            (Some(endpoint), CredentialUse::Upstream) => endpoint.clone(),
-            (None, CredentialUse::Upstream) => return Err("an IAM user needs --iam-endpoint".into()),
-            // A simulator accepts only tokens from its own IAM: the address is
-            // filled in once it listens.
-            _ => Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
-        };
-        Ok(IamUser {
-            endpoint,
-            user: user.clone(),
-            password,
-            domain: domain.clone(),
-            project,
-        })
-    }
-}
-
-/// A secret given inline or in a file, not both.
-fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<Secret>, String> {
-    let text = match (value, file) {
-        (Some(_), Some(_)) => return Err(format!("give --{name} or --{name}-file, not both")),
-        (Some(value), None) => value.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("--{name}-file {}: {e}", path.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_string(),
-        (None, None) => return Ok(None),
-    };
-    if text.is_empty() {
-        return Err(format!("--{name} must not be empty"));
-    }
-    Ok(Some(Secret::new(text)))
-}
-
 /// "8MiB", "512KiB", "1GiB", "64KB" (KB, MB, GB are the same binary units), or plain bytes.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -1131,6 +606,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::callers::check_exposure;
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Mode, ConfigError> {
