@@ -255,7 +255,11 @@ fn validate_job_ids(job_ids: &[String]) -> Result<(), Error> {
     if job_ids.is_empty() || job_ids.len() > rules::WATCHED_JOB_IDS_MAX {
         v.add(
             "job_ids",
-            format!("must name 1 to {} jobs, got {}", rules::WATCHED_JOB_IDS_MAX, job_ids.len()),
+            format!(
+                "must name 1 to {} jobs, got {}",
+                rules::WATCHED_JOB_IDS_MAX,
+                job_ids.len()
+            ),
         );
     }
     let mut seen = HashSet::new();

@@ -362,7 +362,10 @@ mod tests {
     #[test]
     fn bounds() {
         assert_eq!(problem(text_at_most(&"é".repeat(64), NAME_FILTER_MAX)), None);
-        assert_eq!(problem(text_at_most(&"é".repeat(65), NAME_FILTER_MAX)), Some(Problem::TooLong));
+        assert_eq!(
+            problem(text_at_most(&"é".repeat(65), NAME_FILTER_MAX)),
+            Some(Problem::TooLong)
+        );
         assert_eq!(problem(entries_at_most(TAGS_MAX, TAGS_MAX)), None);
         assert_eq!(problem(entries_at_most(TAGS_MAX + 1, TAGS_MAX)), Some(Problem::TooLong));
     }

@@ -100,7 +100,9 @@ fn checked_tags(
     too_many_code: &'static str,
 ) -> Result<Vec<Tag>, Rejection> {
     let tags = tags.unwrap_or_default();
-    check(rules::entries_at_most(tags.len(), rules::TAGS_MAX), "tags", |_| too_many_code)?;
+    check(rules::entries_at_most(tags.len(), rules::TAGS_MAX), "tags", |_| {
+        too_many_code
+    })?;
     tags.into_iter()
         .map(|tag| {
             let key = tag.key.unwrap_or_default();

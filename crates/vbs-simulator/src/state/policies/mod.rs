@@ -171,7 +171,11 @@ impl World {
             ));
         };
         let tags = match input.tags {
-            Some(tags) => Some(checked_tags(Some(tags), code::POLICY_TAG_INVALID, code::POLICY_TAG_INVALID)?),
+            Some(tags) => Some(checked_tags(
+                Some(tags),
+                code::POLICY_TAG_INVALID,
+                code::POLICY_TAG_INVALID,
+            )?),
             None => None,
         };
         let current = self.checked_policy(project_id, policy_id)?.schedule.clone();
