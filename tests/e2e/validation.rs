@@ -718,3 +718,11 @@ rejects!(watch_jobs_follows_at_most_100, "job_ids", |w| w
         job_ids: (0..=rules::WATCHED_JOB_IDS_MAX).map(|i| format!("job-{i}")).collect(),
         ..Default::default()
     }));
+rejects!(
+    policy_start_time_is_at_most_24_hours,
+    "scheduled_policy.start_time",
+    |w| w.policies.clone().create_backup_policy(policy(pb::ScheduledPolicy {
+        start_time: vec!["12:00"; rules::START_TIMES_MAX + 1].join(","),
+        ..schedule()
+    }))
+);

@@ -60,6 +60,9 @@ pub const TAGS_MAX: usize = 10;
 /// reaches limit"): the gateway's own bound keeps one request body and one
 /// upstream call small; callers split longer lists.
 pub const POLICY_RESOURCES_MAX: usize = 100;
+/// Run times in one `start_time`: the reference asks for full hours in
+/// ascending order, so a day holds at most 24 of them.
+pub const START_TIMES_MAX: usize = 24;
 /// Days in `week_frequency`: the reference allows SUN to SAT, so a list of
 /// more than the seven days of a week can only repeat one.
 pub const WEEK_FREQUENCY_MAX: usize = 7;
@@ -249,6 +252,13 @@ pub fn start_time(value: &str) -> Check {
             && t[..2].chars().all(|c| c.is_ascii_digit())
             && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
     };
+    let times = value.split(',').count();
+    if times > START_TIMES_MAX {
+        return violation(
+            Problem::TooLong,
+            format!("must list at most {START_TIMES_MAX} full hours, got {times}"),
+        );
+    }
     if !value.split(',').all(full_hour) {
         return violation(
             Problem::BadFormat,
@@ -348,6 +358,10 @@ mod tests {
         assert_eq!(problem(start_time("24:00")), Some(Problem::BadFormat));
         assert_eq!(problem(start_time("12:00,")), Some(Problem::BadFormat));
         assert_eq!(problem(start_time("")), Some(Problem::Missing));
+        let every_hour: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
+        assert_eq!(problem(start_time(&every_hour.join(","))), None);
+        let one_too_many = format!("{},00:00", every_hour.join(","));
+        assert_eq!(problem(start_time(&one_too_many)), Some(Problem::TooLong));
     }
 
     #[test]
