@@ -165,6 +165,7 @@ fn validate_create_backup(req: &pb::CreateBackupRequest) -> Result<(), crate::er
         "description",
         rules::description(&req.description, rules::CLOUD_BACKUP_DESCRIPTION_MAX),
     );
+    v.check("tags", rules::entries_at_most(req.tags.len(), rules::TAGS_MAX));
     for (i, tag) in req.tags.iter().enumerate() {
         v.check(&format!("tags[{i}].key"), rules::tag_key(&tag.key));
         v.check(&format!("tags[{i}].value"), rules::tag_value(&tag.value));
@@ -183,6 +184,7 @@ fn validate_create_native_backup(req: &pb::CreateNativeBackupRequest) -> Result<
         "description",
         rules::description(&req.description, rules::NATIVE_BACKUP_DESCRIPTION_MAX),
     );
+    v.check("container", rules::text_at_most(&req.container, rules::CONTAINER_MAX));
     v.finish()
 }
 

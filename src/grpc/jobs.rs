@@ -30,8 +30,6 @@ type Watcher = watch::Watcher<VbsJobSource>;
 
 /// The longest WaitJob `timeout` accepted.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
-/// Most job ids one WatchJobs call may follow.
-const MAX_WATCHED_JOBS: usize = 100;
 /// WaitJob answers this much (at most) before the caller's deadline, so the
 /// answer arrives before the caller gives up.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
@@ -254,10 +252,14 @@ fn validate_wait(req: &pb::WaitJobRequest) -> Result<Option<Duration>, Error> {
 
 fn validate_job_ids(job_ids: &[String]) -> Result<(), Error> {
     let mut v = Violations::default();
-    if job_ids.is_empty() || job_ids.len() > MAX_WATCHED_JOBS {
+    if job_ids.is_empty() || job_ids.len() > rules::WATCHED_JOB_IDS_MAX {
         v.add(
             "job_ids",
-            format!("must name 1 to {MAX_WATCHED_JOBS} jobs, got {}", job_ids.len()),
+            format!(
+                "must name 1 to {} jobs, got {}",
+                rules::WATCHED_JOB_IDS_MAX,
+                job_ids.len()
+            ),
         );
     }
     let mut seen = HashSet::new();

@@ -269,6 +269,7 @@ fn validate_create(req: &pb::CreateBackupPolicyRequest) -> Result<(), Error> {
             check_schedule_numbers(&mut v, schedule, &ON_CREATE);
         }
     }
+    v.check("tags", rules::entries_at_most(req.tags.len(), rules::TAGS_MAX));
     for (i, tag) in req.tags.iter().enumerate() {
         v.check(&format!("tags[{i}].key"), rules::tag_key(&tag.key));
         v.check(&format!("tags[{i}].value"), rules::tag_value(&tag.value));
@@ -302,6 +303,10 @@ fn check_schedule_numbers(v: &mut Violations, schedule: &pb::ScheduledPolicy, ra
             rules::in_range(frequency.into(), &ranges.frequency),
         );
     }
+    v.check(
+        "scheduled_policy.week_frequency",
+        rules::entries_at_most(schedule.week_frequency.len(), rules::WEEK_FREQUENCY_MAX),
+    );
     for (i, day) in schedule.week_frequency.iter().enumerate() {
         let known = matches!(Weekday::try_from(*day), Ok(d) if d != Weekday::Unspecified);
         if !known {
@@ -337,6 +342,10 @@ fn validate_resources(policy_id: &str, resources: &[pb::PolicyResource]) -> Resu
     if resources.is_empty() {
         v.add("resources", "must list at least one disk");
     }
+    v.check(
+        "resources",
+        rules::entries_at_most(resources.len(), rules::POLICY_RESOURCES_MAX),
+    );
     for (i, resource) in resources.iter().enumerate() {
         v.uuid(&format!("resources[{i}].resource_id"), &resource.resource_id);
         v.optional_word(

@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 use vbs_gateway::proto::pb::{self, PolicyStatus};
+use vbs_rules as rules;
 
 use crate::harness::{DISK_10GB, World, assert_rejected};
 
@@ -623,3 +624,105 @@ async fn every_broken_rule_is_reported_at_once() {
         assert_rejected(&world, Err::<(), _>(status.clone()), field);
     }
 }
+
+// Bounds on repeated fields and free text (constants in vbs-rules).
+
+fn tags(count: usize) -> Vec<pb::Tag> {
+    (0..count)
+        .map(|i| pb::Tag {
+            key: format!("k{i}"),
+            value: "v".into(),
+        })
+        .collect()
+}
+
+fn disks(count: usize) -> Vec<pb::PolicyResource> {
+    (0..count)
+        .map(|i| disk(&format!("{i:08x}-0000-4000-8000-{i:012x}"), "volume"))
+        .collect()
+}
+
+fn every_day_and_one() -> Vec<i32> {
+    let mut days: Vec<i32> = (1..=7).collect();
+    days.push(1);
+    days
+}
+
+rejects!(backup_tags_are_at_most_10, "tags", |w| w.backups.clone().create_backup(
+    pb::CreateBackupRequest {
+        tags: tags(rules::TAGS_MAX + 1),
+        ..backup()
+    }
+));
+rejects!(native_container_is_at_most_255, "container", |w| w
+    .backups
+    .clone()
+    .create_native_backup(pb::CreateNativeBackupRequest {
+        container: "c".repeat(rules::CONTAINER_MAX + 1),
+        ..native()
+    }));
+rejects!(list_name_filter_is_at_most_64, "name", |w| w
+    .backups
+    .clone()
+    .list_backups(pb::ListBackupsRequest {
+        name: "n".repeat(rules::NAME_FILTER_MAX + 1),
+        ..Default::default()
+    }));
+rejects!(details_name_filter_is_at_most_64, "name", |w| w
+    .backups
+    .clone()
+    .list_backup_details(pb::ListBackupDetailsRequest {
+        name: "n".repeat(rules::NAME_FILTER_MAX + 1),
+        ..Default::default()
+    }));
+rejects!(policy_tags_are_at_most_10, "tags", |w| w
+    .policies
+    .clone()
+    .create_backup_policy(pb::CreateBackupPolicyRequest {
+        tags: tags(rules::TAGS_MAX + 1),
+        ..policy(schedule())
+    }));
+rejects!(
+    policy_week_frequency_is_at_most_7_days,
+    "scheduled_policy.week_frequency",
+    |w| w.policies.clone().create_backup_policy(policy(pb::ScheduledPolicy {
+        frequency: None,
+        week_frequency: every_day_and_one(),
+        ..schedule()
+    }))
+);
+rejects!(
+    update_week_frequency_is_at_most_7_days,
+    "scheduled_policy.week_frequency",
+    |w| w.policies.clone().update_backup_policy(update(pb::ScheduledPolicy {
+        week_frequency: every_day_and_one(),
+        ..Default::default()
+    }))
+);
+rejects!(associate_resources_are_at_most_100, "resources", |w| w
+    .policies
+    .clone()
+    .associate_resources(resources(disks(rules::POLICY_RESOURCES_MAX + 1))));
+rejects!(disassociate_resources_are_at_most_100, "resources", |w| w
+    .policies
+    .clone()
+    .disassociate_resources(pb::DisassociateResourcesRequest {
+        backup_policy_id: POLICY_ID.into(),
+        resources: disks(rules::POLICY_RESOURCES_MAX + 1),
+        ..Default::default()
+    }));
+rejects!(watch_jobs_follows_at_most_100, "job_ids", |w| w
+    .jobs
+    .clone()
+    .watch_jobs(pb::WatchJobsRequest {
+        job_ids: (0..=rules::WATCHED_JOB_IDS_MAX).map(|i| format!("job-{i}")).collect(),
+        ..Default::default()
+    }));
+rejects!(
+    policy_start_time_is_at_most_24_hours,
+    "scheduled_policy.start_time",
+    |w| w.policies.clone().create_backup_policy(policy(pb::ScheduledPolicy {
+        start_time: vec!["12:00"; rules::START_TIMES_MAX + 1].join(","),
+        ..schedule()
+    }))
+);

@@ -50,6 +50,33 @@ pub const TASK_SORT_KEY: &str = "created_at";
 pub const SORT_DIRECTIONS: &[&str] = &["asc", "desc"];
 /// Week days of `week_frequency`, in VBS spelling.
 pub const WEEKDAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+/// Tags on one backup or policy. The VBS reference (001, error
+/// VolumeBackup.0050 "The number of tags exceeded") names the limit without a
+/// number; its CSBS companion (003, "The list can contain up to 10 keys") and
+/// the cloud's tag quota give 10.
+pub const TAGS_MAX: usize = 10;
+/// Disks one AssociateResources or DisassociateResources call may name. The
+/// reference states no number (only AutoBackup.0204 "number of volumes
+/// reaches limit"): the gateway's own bound keeps one request body and one
+/// upstream call small; callers split longer lists.
+pub const POLICY_RESOURCES_MAX: usize = 100;
+/// Run times in one `start_time`: the reference asks for full hours in
+/// ascending order, so a day holds at most 24 of them.
+pub const START_TIMES_MAX: usize = 24;
+/// Days in `week_frequency`: the reference allows SUN to SAT, so a list of
+/// more than the seven days of a week can only repeat one.
+pub const WEEK_FREQUENCY_MAX: usize = 7;
+/// Job ids one WatchJobs call may follow. The gateway's own bound (the
+/// reference has no such call): each id is a poller upstream.
+pub const WATCHED_JOB_IDS_MAX: usize = 100;
+/// The `name` filter of the backup lists. The reference states no length for
+/// the filter; a name longer than the reference's 64 characters
+/// ([`BACKUP_NAME_MAX`]) can match no backup.
+pub const NAME_FILTER_MAX: usize = BACKUP_NAME_MAX;
+/// The `container` of a native backup. The reference states no length
+/// ("reserved and will be skipped"); the gateway's own bound, the length of
+/// the longest free text the same call takes (its description).
+pub const CONTAINER_MAX: usize = NATIVE_BACKUP_DESCRIPTION_MAX;
 /// Characters tag keys and values may not contain (besides ASCII 0-31).
 const TAG_FORBIDDEN: &[char] = &['=', '*', '<', '>', '\\', ',', '|', '/'];
 /// Longest id accepted as a path segment.
@@ -139,6 +166,23 @@ pub fn description(value: &str, max: usize) -> Check {
     Ok(())
 }
 
+/// Text of at most `max` characters.
+pub fn text_at_most(value: &str, max: usize) -> Check {
+    let len = value.chars().count();
+    if len > max {
+        return violation(Problem::TooLong, format!("must be at most {max} characters, got {len}"));
+    }
+    Ok(())
+}
+
+/// A list of at most `max` entries.
+pub fn entries_at_most(len: usize, max: usize) -> Check {
+    if len > max {
+        return violation(Problem::TooLong, format!("must have at most {max} entries, got {len}"));
+    }
+    Ok(())
+}
+
 fn tag_text(value: &str, max: usize) -> Check {
     let len = value.chars().count();
     if len > max {
@@ -208,6 +252,13 @@ pub fn start_time(value: &str) -> Check {
             && t[..2].chars().all(|c| c.is_ascii_digit())
             && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
     };
+    let times = value.split(',').count();
+    if times > START_TIMES_MAX {
+        return violation(
+            Problem::TooLong,
+            format!("must list at most {START_TIMES_MAX} full hours, got {times}"),
+        );
+    }
     if !value.split(',').all(full_hour) {
         return violation(
             Problem::BadFormat,
@@ -307,6 +358,10 @@ mod tests {
         assert_eq!(problem(start_time("24:00")), Some(Problem::BadFormat));
         assert_eq!(problem(start_time("12:00,")), Some(Problem::BadFormat));
         assert_eq!(problem(start_time("")), Some(Problem::Missing));
+        let every_hour: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
+        assert_eq!(problem(start_time(&every_hour.join(","))), None);
+        let one_too_many = format!("{},00:00", every_hour.join(","));
+        assert_eq!(problem(start_time(&one_too_many)), Some(Problem::TooLong));
     }
 
     #[test]
@@ -316,5 +371,16 @@ mod tests {
         assert_eq!(problem(one_of("asc", SORT_DIRECTIONS)), None);
         assert_eq!(problem(one_of("up", SORT_DIRECTIONS)), Some(Problem::BadFormat));
         assert_eq!(problem(offset(-1)), Some(Problem::OutOfRange));
+    }
+
+    #[test]
+    fn bounds() {
+        assert_eq!(problem(text_at_most(&"é".repeat(64), NAME_FILTER_MAX)), None);
+        assert_eq!(
+            problem(text_at_most(&"é".repeat(65), NAME_FILTER_MAX)),
+            Some(Problem::TooLong)
+        );
+        assert_eq!(problem(entries_at_most(TAGS_MAX, TAGS_MAX)), None);
+        assert_eq!(problem(entries_at_most(TAGS_MAX + 1, TAGS_MAX)), Some(Problem::TooLong));
     }
 }

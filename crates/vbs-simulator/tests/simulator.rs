@@ -363,6 +363,21 @@ async fn later_backups_are_incremental_unless_a_full_backup_is_asked() {
     assert_eq!(third["description"], r#"{"DESC": "", "INC": 0}"#);
 }
 
+/// `count` distinct, valid tags.
+fn tags(count: usize) -> Value {
+    (0..count)
+        .map(|i| json!({"key": format!("k{i}"), "value": "v"}))
+        .collect()
+}
+
+#[tokio::test]
+async fn ten_tags_are_accepted() {
+    let vbs = start().await;
+    let body = json!({"backup": {"volume_id": VOL_10, "name": "tagged", "tags": tags(10)}});
+    let answer = vbs.post(&v2("/cloudbackups"), body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
 #[tokio::test]
 async fn create_checks_every_field() {
     let vbs = start().await;
@@ -393,6 +408,7 @@ async fn create_checks_every_field() {
             400,
             "VolumeBackup.0049",
         ),
+        (backup(json!({"tags": tags(11)})), 400, "VolumeBackup.0050"),
         (
             json!({"volume_id": VOL_10, "name": "no-wrapper"}),
             400,

@@ -128,6 +128,7 @@ impl ListFilter<'_> {
     /// Validates the filters beside the violations already found, and builds the query.
     fn query(&self, mut v: Violations) -> Result<BackupQuery, Error> {
         let status = BackupStatus::try_from(self.status);
+        v.check("name", rules::text_at_most(self.name, rules::NAME_FILTER_MAX));
         v.known_enum("status", status.is_ok());
         v.optional_uuid("volume_id", self.volume_id);
         v.optional_uuid("marker", self.marker);

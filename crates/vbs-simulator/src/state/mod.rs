@@ -93,9 +93,17 @@ fn check(check: rules::Check, field: &str, code_for: impl Fn(Problem) -> &'stati
     check.map_err(|v| Rejection::invalid_because(code_for(v.problem), format!("{field} {}", v.description)))
 }
 
-fn checked_tags(tags: Option<Vec<TagInput>>, error_code: &'static str) -> Result<Vec<Tag>, Rejection> {
-    tags.unwrap_or_default()
-        .into_iter()
+/// Checks each tag with `error_code`, and their count with `too_many_code`.
+fn checked_tags(
+    tags: Option<Vec<TagInput>>,
+    error_code: &'static str,
+    too_many_code: &'static str,
+) -> Result<Vec<Tag>, Rejection> {
+    let tags = tags.unwrap_or_default();
+    check(rules::entries_at_most(tags.len(), rules::TAGS_MAX), "tags", |_| {
+        too_many_code
+    })?;
+    tags.into_iter()
         .map(|tag| {
             let key = tag.key.unwrap_or_default();
             let value = tag.value.unwrap_or_default();

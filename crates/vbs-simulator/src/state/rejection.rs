@@ -18,6 +18,7 @@ pub(crate) mod code {
     pub(crate) const VOLUME_BACKUP_UNFINISHED: &str = "VolumeBackup.0013";
     pub(crate) const VOLUME_NOT_FOUND: &str = "VolumeBackup.0021";
     pub(crate) const TAG_INVALID: &str = "VolumeBackup.0049";
+    pub(crate) const TOO_MANY_TAGS: &str = "VolumeBackup.0050";
     pub(crate) const BACKUP_NOT_AVAILABLE: &str = "VolumeBackup.0089";
     pub(crate) const RESTORE_NOT_FOUND: &str = "VolumeBackup.0111";
     pub(crate) const BACKUP_ID_NOT_UUID: &str = "VolumeBackup.0204";
@@ -67,6 +68,7 @@ pub(crate) fn table_message(error_code: &str) -> &'static str {
         code::VOLUME_BACKUP_UNFINISHED => "volume's last backup progress is not finished",
         code::VOLUME_NOT_FOUND => "volume not exists",
         code::TAG_INVALID => "api request tag parameter is invalid",
+        code::TOO_MANY_TAGS => "The number of tags exceeded",
         code::BACKUP_NOT_AVAILABLE => "backup status is not available",
         code::RESTORE_NOT_FOUND => "the volume info or backup detail is not exist",
         code::BACKUP_ID_NOT_UUID => "api request parameter backup_id invalid UUID pattern",

@@ -226,7 +226,7 @@ impl World {
         let name = checked_backup_name(input.name.as_deref())?;
         checked_description(input.description.as_deref(), rules::CLOUD_BACKUP_DESCRIPTION_MAX)?;
         // VBS keeps backup tags in its tag service, not on the backup itself.
-        checked_tags(input.tags, code::TAG_INVALID)?;
+        checked_tags(input.tags, code::TAG_INVALID, code::TOO_MANY_TAGS)?;
         self.check_volume_can_be_backed_up(&volume_id)?;
         let full = input
             .extend_param

@@ -117,7 +117,7 @@ impl World {
             }
         };
         let schedule = checked_schedule(&schedule, Schedule::default(), &CREATE_RANGES)?;
-        let tags = checked_tags(input.tags, code::POLICY_TAG_INVALID)?;
+        let tags = checked_tags(input.tags, code::POLICY_TAG_INVALID, code::POLICY_TAG_INVALID)?;
         if self.project(project_id).map_or(0, |p| p.policies.len()) >= rules::MAX_POLICIES {
             return Err(Rejection::invalid_because(
                 code::TOO_MANY_POLICIES,
@@ -171,7 +171,11 @@ impl World {
             ));
         };
         let tags = match input.tags {
-            Some(tags) => Some(checked_tags(Some(tags), code::POLICY_TAG_INVALID)?),
+            Some(tags) => Some(checked_tags(
+                Some(tags),
+                code::POLICY_TAG_INVALID,
+                code::POLICY_TAG_INVALID,
+            )?),
             None => None,
         };
         let current = self.checked_policy(project_id, policy_id)?.schedule.clone();
