@@ -63,7 +63,7 @@
 //! segments, authorizes it, sends it within the deadline and decodes the
 //! reply; the service answers with the job id.
 //!
-//! `config.rs` reads flags, environment and an optional config file once;
+//! `config/` reads flags, environment and an optional config file once;
 //! `main.rs` tells the process lifetime.
 
 pub mod app;
