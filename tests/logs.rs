@@ -357,20 +357,23 @@ fn lines_of_rpc(request_id: &str) -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_cancelled_call_is_logged_with_what_it_sent_upstream() {
+/// Runs `call` against an upstream that never answers, cancels it once the
+/// upstream has its request, and returns the call's "ended without its
+/// answer" log line.
+async fn log_of_a_cancelled_call<Fut>(
+    marker: &str,
+    call: impl FnOnce(pb::backup_service_client::BackupServiceClient<tonic::transport::Channel>) -> Fut,
+) -> serde_json::Value
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     captured();
     let (url, requests) = scripted_upstream(None).await;
     let world = World::start_with(SimulatorConfig::for_testing(), |config| {
         config.endpoint = Some(url.parse().unwrap());
     })
     .await;
-    let mut request = Request::new(pb::ListBackupsRequest::default());
-    request
-        .metadata_mut()
-        .insert("x-request-id", "cancel-me-7a1e".parse().unwrap());
-    let mut backups = world.backups.clone();
-    let call = tokio::spawn(async move { backups.list_backups(request).await });
+    let call = tokio::spawn(call(world.backups.clone()));
     let started = std::time::Instant::now();
     while requests.load(std::sync::atomic::Ordering::SeqCst) == 0 {
         assert!(
@@ -380,23 +383,60 @@ async fn a_cancelled_call_is_logged_with_what_it_sent_upstream() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     call.abort();
-    let ended = loop {
-        let found = lines_of_rpc("cancel-me-7a1e")
+    loop {
+        let found = lines_of_rpc(marker)
             .into_iter()
             .find(|(_, event)| event["fields"]["message"] == "rpc ended without its answer");
         if let Some((_, event)) = found {
-            break event;
+            return event;
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
             "no log line for the cancelled call"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    }
+}
+
+/// A request whose log lines carry `marker` as their request id.
+fn marked<T>(message: T, marker: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("x-request-id", marker.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn a_cancelled_call_is_logged_with_what_it_sent_upstream() {
+    let ended = log_of_a_cancelled_call("cancel-me-7a1e", |mut backups| async move {
+        let _ = backups
+            .list_backups(marked(pb::ListBackupsRequest::default(), "cancel-me-7a1e"))
+            .await;
+    })
+    .await;
     assert_eq!(ended["fields"]["code"], "Cancelled", "{ended}");
     let sent = ended["fields"]["sent_upstream"].as_str().unwrap();
     assert!(
         sent.starts_with("GET /v2/") && sent.ends_with("/backups (ListBackups)"),
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_write_names_what_its_detached_task_sent() {
+    let ended = log_of_a_cancelled_call("cancel-write-4c2d", |mut backups| async move {
+        let create = pb::CreateBackupRequest {
+            volume_id: DISK_10GB.into(),
+            name: "left-behind".into(),
+            request_id: "5f2b7a3c-1d4e-4f60-8a9b-0c1d2e3f4a5b".into(),
+            ..Default::default()
+        };
+        let _ = backups.create_backup(marked(create, "cancel-write-4c2d")).await;
+    })
+    .await;
+    assert_eq!(ended["fields"]["code"], "Cancelled", "{ended}");
+    let sent = ended["fields"]["sent_upstream"].as_str().unwrap();
+    assert!(
+        sent.starts_with("POST /v2/") && sent.ends_with("/cloudbackups (CreateBackup)"),
         "{sent}"
     );
 }

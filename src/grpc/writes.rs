@@ -12,6 +12,7 @@ use crate::error::{self, Error};
 use crate::metrics::Metrics;
 use crate::proto::pb;
 use crate::rest::CallContext;
+use crate::rest::ledger::SentLedger;
 use crate::store::idempotency::{Answer, Begin, Fingerprint, IdempotencyStore, StoreError};
 use vbs_rules as rules;
 
@@ -100,7 +101,9 @@ impl Writes {
                         return Err(Error::Store(lost_claim()).into());
                     };
                     let work = send(ctx, request);
-                    let task = tokio::spawn(run_detached(self.store.clone(), key, work));
+                    // The RPC's ledger goes along, so a caller that leaves is logged with what was sent.
+                    let ledger = SentLedger::current().unwrap_or_default();
+                    let task = tokio::spawn(ledger.scope(run_detached(self.store.clone(), key, work)));
                     break within(deadline, async { task.await.ok() })
                         .await?
                         .ok_or_else(lost_claim);

@@ -28,13 +28,19 @@ struct Sent {
 
 impl SentLedger {
     /// Runs `future` with this ledger noting what it sends upstream.
-    pub(crate) fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+    pub(crate) fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
         SENT.scope(self.clone(), future)
     }
 
     /// Runs `work` (one poll of a stream, say) with this ledger noting what it sends.
     pub(crate) fn sync_scope<R>(&self, work: impl FnOnce() -> R) -> R {
         SENT.sync_scope(self.clone(), work)
+    }
+
+    /// The ledger of the current task, if it keeps one: a task spawned for
+    /// the RPC's work (a detached write) carries it on.
+    pub(crate) fn current() -> Option<SentLedger> {
+        SENT.try_with(SentLedger::clone).ok()
     }
 
     /// "nothing", or the requests sent, e.g. "POST /v2/p/cloudbackups (CreateBackup)".
