@@ -23,6 +23,7 @@ use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::UpstreamObserver;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
+use crate::store::budget::{MemoryBudget, Rate, UpstreamBudget};
 use crate::store::idempotency::{MemoryStore, Retention};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
@@ -81,6 +82,13 @@ impl App {
             observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
             max_body: config.bounds.max_upstream_body,
             default_deadline: config.bounds.default_deadline,
+            budget: config.budget.rate.map(|per_second| {
+                let rate = Rate {
+                    per_second,
+                    burst: config.budget.burst,
+                };
+                Arc::new(MemoryBudget::new(rate)) as Arc<dyn UpstreamBudget>
+            }),
         })?);
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
         if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {

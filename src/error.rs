@@ -208,6 +208,7 @@ impl Error {
                     kind: TransportKind::Connect,
                     ..
                 } | RestError::Credentials { .. }
+                    | RestError::BudgetExhausted { .. }
                     | RestError::Status { status: 429 | 503, .. }
             ) | Error::Store(_)
         )
@@ -269,6 +270,15 @@ impl From<Error> for Status {
                 "the gateway shut down before the call finished; it may or may not have reached VBS",
                 error_info("SHUTTING_DOWN", HashMap::new()),
             ),
+            Error::Watch(WatchError::TooManyJobs { limit }) => {
+                let mut details = error_info("TOO_MANY_WATCHED_JOBS", HashMap::new());
+                details.set_retry_info(Some(WATCH_RETRY_AFTER));
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!("the gateway already polls its maximum of {limit} jobs (--max-watched-jobs); retry later"),
+                    details,
+                )
+            }
             Error::Watch(WatchError::Interrupted) => Status::with_error_details(
                 Code::Unavailable,
                 "the watch was interrupted; watch again to resume",
@@ -348,6 +358,9 @@ fn rest_status(error: &RestError) -> Status {
         }
         retry_after = retry_delay(*status, *after);
     }
+    if let RestError::BudgetExhausted { retry_after: after, .. } = error {
+        retry_after = Some(*after);
+    }
     if let Some(status) = error.http_status() {
         metadata
             .entry("httpStatus".into())
@@ -405,6 +418,11 @@ fn row_for(error: &RestError) -> Row {
             Code::Internal,
             "UPSTREAM_BODY_TOO_LARGE",
             format!("VBS sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
+        ),
+        RestError::BudgetExhausted { .. } => Row::new(
+            Code::ResourceExhausted,
+            "UPSTREAM_BUDGET_EXHAUSTED",
+            "the project's budget of upstream requests (--upstream-rate) is used up; retry later",
         ),
         RestError::Credentials { rejected: true, .. } => Row::new(
             Code::Unauthenticated,
@@ -492,6 +510,9 @@ fn log(error: &RestError) {
         source = cause.source();
     }
     match error.http_status() {
+        _ if matches!(error, RestError::BudgetExhausted { .. }) => {
+            tracing::info!(error = %chain, "upstream budget used up; call refused")
+        }
         Some(400..=499) => tracing::info!(error = %chain, "upstream rejected a call"),
         _ => tracing::warn!(error = %chain, "upstream call failed"),
     }

@@ -31,6 +31,8 @@ const UPSTREAM_REQUESTS: &str = "vbs_upstream_requests_total";
 const UPSTREAM_SECONDS: &str = "vbs_upstream_request_duration_seconds";
 const WATCHERS: &str = "vbs_watch_active_watchers";
 const POLLERS: &str = "vbs_watch_active_pollers";
+const BUDGET_WAIT_SECONDS: &str = "vbs_upstream_budget_wait_seconds";
+const BUDGET_EXHAUSTED: &str = "vbs_upstream_budget_exhausted_total";
 const POLLS: &str = "vbs_watch_upstream_polls_total";
 const REFRESHES: &str = "vbs_credential_refreshes_total";
 const REFRESH_FAILURES: &str = "vbs_credential_refresh_failures_total";
@@ -240,6 +242,15 @@ impl UpstreamObserver for Metrics {
         self.counter(UPSTREAM_REQUESTS, vec![operation, Label::new("status", status)])
             .increment(1);
     }
+
+    fn budget_waited(&self, waited: Duration) {
+        self.histogram(BUDGET_WAIT_SECONDS, vec![]).record(waited.as_secs_f64());
+    }
+
+    fn budget_exhausted(&self, operation: Operation) {
+        self.counter(BUDGET_EXHAUSTED, vec![Label::new("operation", operation.name())])
+            .increment(1);
+    }
 }
 
 fn describe(recorder: &PrometheusRecorder) {
@@ -251,6 +262,10 @@ fn describe(recorder: &PrometheusRecorder) {
             "Requests sent to VBS, by operation and HTTP status (none: no answer).",
         ),
         (POLLS, "Upstream polls made by the job hub for all watchers."),
+        (
+            BUDGET_EXHAUSTED,
+            "Calls refused because their project's upstream budget had no slot before their deadline, by operation.",
+        ),
         (REFRESHES, "IAM tokens obtained."),
         (REFRESH_FAILURES, "Failed attempts to obtain an IAM token."),
         (
@@ -306,6 +321,11 @@ fn describe(recorder: &PrometheusRecorder) {
         RPC_SECONDS.into(),
         Some(Unit::Seconds),
         "Time from an RPC's arrival to its last message.".into(),
+    );
+    recorder.describe_histogram(
+        BUDGET_WAIT_SECONDS.into(),
+        Some(Unit::Seconds),
+        "Time upstream requests waited for a slot of their project's budget (--upstream-rate).".into(),
     );
     recorder.describe_histogram(
         UPSTREAM_SECONDS.into(),

@@ -22,6 +22,7 @@ use vbs_simulator::{
 };
 
 mod bounds;
+mod budget;
 mod callers;
 mod credentials;
 mod front_door;
@@ -30,6 +31,8 @@ mod watch;
 
 use bounds::BoundsArgs;
 pub use bounds::BoundsConfig;
+use budget::BudgetArgs;
+pub use budget::BudgetConfig;
 use callers::CallerArgs;
 pub use callers::{CallerConfig, Switch, key_sha256_line};
 use credentials::{CredentialArgs, CredentialUse};
@@ -127,6 +130,8 @@ pub(crate) struct ServeArgs {
     pub bounds: BoundsArgs,
     #[command(flatten)]
     pub front_door: FrontDoorArgs,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
@@ -235,6 +240,8 @@ pub struct Config {
     pub bounds: BoundsConfig,
     /// TLS and the connection limits of the gRPC listener.
     pub front_door: FrontDoorConfig,
+    /// Upstream requests per second per project.
+    pub budget: BudgetConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -297,6 +304,9 @@ pub enum ConfigError {
     /// A connection limit of the gRPC listener is out of range.
     #[error("{0}")]
     FrontDoor(String),
+    /// The upstream budget is out of range.
+    #[error("{0}")]
+    Budget(String),
     /// Nothing to call: no endpoint and no simulator in this build.
     #[error("no --endpoint given, and this build has no embedded simulator (feature embedded-simulator)")]
     NoEndpoint,
@@ -401,6 +411,7 @@ impl Config {
             return Err(ConfigError::ZeroTimeout);
         }
         let bounds = args.bounds.to_config()?;
+        let budget = args.budget.to_config()?;
         let embedded = args.endpoint.is_none();
         if embedded && !cfg!(feature = "embedded-simulator") {
             return Err(ConfigError::NoEndpoint);
@@ -445,7 +456,7 @@ impl Config {
             ca_certificates_pem,
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
             retry: RetryPolicy::default(),
-            watch: args.watch.to_config()?,
+            watch: args.watch.to_config(budget.watch_poll_rate())?,
             idempotency: args.idempotency.to_config()?,
             metrics_listen: args.metrics_listen,
             worker_threads: args.worker_threads.map(usize::from),
@@ -455,6 +466,7 @@ impl Config {
             callers: args.callers.into_config(args.listen)?,
             bounds,
             front_door: args.front_door.into_config()?,
+            budget,
         })
     }
 
@@ -487,6 +499,7 @@ impl Config {
             callers: CallerConfig::unlimited(),
             bounds: BoundsConfig::default(),
             front_door: FrontDoorConfig::default(),
+            budget: BudgetConfig::unlimited(),
         }
     }
 }

@@ -93,6 +93,10 @@ impl JobSource for VbsJobSource {
         }
     }
 
+    fn group(key: &WatchedJobKey) -> &str {
+        &key.project_id
+    }
+
     async fn poll(&self, target: &WatchedJob) -> Result<pb::Job, RestError> {
         let ctx = CallContext {
             deadline: Some(Instant::now() + self.poll_deadline),
@@ -115,6 +119,7 @@ impl JobSource for VbsJobSource {
         }
         let retry_after = match error {
             RestError::Status { retry_after, .. } => *retry_after,
+            RestError::BudgetExhausted { retry_after, .. } => Some(*retry_after),
             _ => None,
         };
         Failure::Transient { retry_after }
@@ -133,6 +138,7 @@ impl JobSource for VbsJobSource {
             RestError::UnsafePathSegment { .. } | RestError::Build { .. } => "request could not be built".to_string(),
             RestError::Decode { .. } => "VBS sent an unreadable body".to_string(),
             RestError::BodyTooLarge { .. } => "VBS sent an oversized body".to_string(),
+            RestError::BudgetExhausted { .. } => "the project's upstream budget is used up".to_string(),
         }
     }
 }
@@ -141,7 +147,7 @@ impl JobSource for VbsJobSource {
 /// body that does not decode) will not get better by asking again.
 fn is_transient(error: &RestError) -> bool {
     match error {
-        RestError::Transport { .. } | RestError::DeadlineExceeded { .. } => true,
+        RestError::Transport { .. } | RestError::DeadlineExceeded { .. } | RestError::BudgetExhausted { .. } => true,
         // IAM being unreachable may pass; IAM refusing the gateway's user will not.
         RestError::Credentials { rejected, .. } => !rejected,
         RestError::Status { status, .. } => matches!(status, 408 | 429) || (*status >= 500 && *status != 501),

@@ -53,6 +53,14 @@ pub(crate) enum RestError {
         status: u16,
         limit: usize,
     },
+    /// The project's upstream budget (`--upstream-rate`) has no slot before
+    /// the call's deadline; nothing was sent.
+    #[error("{operation}: the project's upstream budget is used up for {retry_after:?}")]
+    BudgetExhausted {
+        operation: Operation,
+        /// When a slot is free again.
+        retry_after: Duration,
+    },
     /// The gateway could not obtain credentials to authorize the call.
     #[error("{operation}: no usable credentials: {detail}")]
     Credentials {
@@ -106,6 +114,7 @@ impl RestError {
             | RestError::Status { operation, .. }
             | RestError::Decode { operation, .. }
             | RestError::BodyTooLarge { operation, .. }
+            | RestError::BudgetExhausted { operation, .. }
             | RestError::Credentials { operation, .. } => *operation,
         }
     }

@@ -11,4 +11,8 @@ pub(crate) trait UpstreamObserver: fmt::Debug + Send + Sync {
     /// One upstream request: `status` is the HTTP status, or None when no
     /// answer came (connection failure, timeout).
     fn upstream_request(&self, operation: Operation, status: Option<u16>, elapsed: Duration);
+    /// A request waited `waited` for a slot of its project's upstream budget.
+    fn budget_waited(&self, waited: Duration);
+    /// A call found no slot of the upstream budget before its deadline.
+    fn budget_exhausted(&self, operation: Operation);
 }

@@ -18,6 +18,7 @@ use super::ledger;
 use super::observer::UpstreamObserver;
 use super::retry::{Next, Progress, RetryPolicy};
 use super::{CallContext, Operation};
+use crate::store::budget::{Slot, UpstreamBudget};
 use apig_signer as signer;
 
 const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
@@ -58,6 +59,8 @@ pub(crate) struct TransportConfig {
     pub(crate) max_body: usize,
     /// What bounds all attempts of a call whose caller set no deadline.
     pub(crate) default_deadline: Duration,
+    /// The per-project budget every request draws from; None: unbounded.
+    pub(crate) budget: Option<Arc<dyn UpstreamBudget>>,
 }
 
 /// One upstream request, before it is sent.
@@ -117,6 +120,7 @@ pub(crate) struct Transport {
     observer: Option<Arc<dyn UpstreamObserver>>,
     max_body: usize,
     default_deadline: Duration,
+    budget: Option<Arc<dyn UpstreamBudget>>,
 }
 
 /// Why the upstream client cannot be built from its settings.
@@ -171,6 +175,7 @@ impl Transport {
             observer: config.observer,
             max_body: config.max_body,
             default_deadline: config.default_deadline,
+            budget: config.budget,
         })
     }
 
@@ -198,6 +203,7 @@ impl Transport {
             caller_token: ctx.caller_token.as_ref(),
         };
         let mut progress = Progress::first();
+        self.take_slot(ctx, deadline, call.operation).await?;
         loop {
             let authorization = self.authorizer.authorize(&request).await?;
             let result = self.send_once(deadline, &request, &authorization).await;
@@ -218,6 +224,36 @@ impl Transport {
                     tokio::time::sleep(pause).await;
                 }
             }
+            // A retry without a slot ends with what upstream said last.
+            if self.take_slot(ctx, deadline, call.operation).await.is_err() {
+                return result;
+            }
+        }
+    }
+
+    /// Waits for the next slot of the project's budget, unless it comes after
+    /// the deadline: then nothing is sent, and the caller learns when to retry.
+    /// A shared budget that cannot be asked does not stop the call; the store
+    /// says so in its own log.
+    async fn take_slot(&self, ctx: &CallContext, deadline: Instant, operation: Operation) -> Result<(), RestError> {
+        let Some(budget) = &self.budget else { return Ok(()) };
+        match budget.reserve(&ctx.project_id, time_left(deadline)).await {
+            Ok(Slot::After(wait)) => {
+                if let Some(observer) = &self.observer {
+                    observer.budget_waited(wait);
+                }
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Ok(Slot::Exhausted { retry_after }) => {
+                if let Some(observer) = &self.observer {
+                    observer.budget_exhausted(operation);
+                }
+                Err(RestError::BudgetExhausted { operation, retry_after })
+            }
+            Err(_) => Ok(()),
         }
     }
 
@@ -276,7 +312,7 @@ impl Transport {
         authorization: &Authorization,
     ) -> Result<Reply, RestError> {
         let operation = request.operation;
-        let (timeout, deadline_bound) = self.budget(deadline, operation)?;
+        let (timeout, deadline_bound) = self.attempt_timeout(deadline, operation)?;
         let mut headers = request.headers.clone();
         headers.extend(authorization.headers.clone());
         let mut http_request = self
@@ -353,11 +389,8 @@ impl Transport {
     }
 
     /// How long this attempt may take, and whether that limit is the call's deadline.
-    fn budget(&self, deadline: Instant, operation: Operation) -> Result<(Duration, bool), RestError> {
-        // Stop a little early, so the DEADLINE_EXCEEDED answer (with its
-        // details) reaches the caller before the caller's own timer fires.
-        let left = deadline.saturating_duration_since(Instant::now());
-        let left = left.saturating_sub((left / 5).min(DEADLINE_MARGIN));
+    fn attempt_timeout(&self, deadline: Instant, operation: Operation) -> Result<(Duration, bool), RestError> {
+        let left = time_left(deadline);
         if left.is_zero() {
             return Err(RestError::DeadlineExceeded { operation });
         }
@@ -367,6 +400,14 @@ impl Transport {
             (self.timeout, false)
         })
     }
+}
+
+/// The time left before `deadline`, less a margin: stopping a little early
+/// lets the DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED answer (with its details)
+/// reach the caller before the caller's own timer fires.
+fn time_left(deadline: Instant) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    left.saturating_sub((left / 5).min(DEADLINE_MARGIN))
 }
 
 /// The headers every attempt sends before its authorization: content type and

@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub(crate) use super::StoreError;
+
 /// What a write answered, as plain data any store can keep: the encoded
 /// response message, or the error status in parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +83,6 @@ impl fmt::Debug for Begin {
         }
     }
 }
-
-/// The store could not be asked (a shared store that is down).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the idempotency store is unavailable: {0}")]
-pub(crate) struct StoreError(pub(crate) String);
 
 /// Where idempotency records live. A key is claimed by `begin` and then
 /// either `finish`ed with its answer or `release`d when nothing was done

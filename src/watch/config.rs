@@ -6,12 +6,12 @@ use std::time::Duration;
 /// How watched jobs are polled and how watch streams are kept alive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchConfig {
-    /// Pause before the next poll after a change (and after the first poll).
+    /// Pause between polls of a job while few jobs share the poll rate.
     pub poll_initial: Duration,
-    /// The pause grows while the job does not change, up to this.
+    /// The pause after failed polls grows up to this.
     pub poll_max: Duration,
-    /// Factor the pause grows by after each poll that saw no change or
-    /// failed; 1 keeps it at `poll_initial`.
+    /// Factor the pause grows by after each failed poll; 1 keeps it at
+    /// `poll_initial`.
     pub poll_backoff: f64,
     /// Random spread of each pause, as a fraction: 0.1 is +-10%. Keeps the
     /// pollers of jobs started together from polling in lockstep.
@@ -21,6 +21,12 @@ pub struct WatchConfig {
     /// How long a terminal state is remembered, so later watchers get it
     /// without an upstream call.
     pub terminal_ttl: Duration,
+    /// Most jobs polled at once; a watch of one more job is refused.
+    pub max_jobs: usize,
+    /// Polls per second the jobs of one group (for VBS, a project) may make
+    /// together; with many jobs each is polled less often so that the group
+    /// stays within it. None: every job is polled every `poll_initial`.
+    pub poll_rate: Option<f64>,
     /// HTTP/2 PING interval on client connections; None turns pings off.
     pub http2_keepalive_interval: Option<Duration>,
     /// A connection whose PING is not answered within this is closed.
@@ -36,6 +42,8 @@ impl Default for WatchConfig {
             poll_jitter: 0.1,
             heartbeat: Duration::from_secs(15),
             terminal_ttl: Duration::from_secs(120),
+            max_jobs: 10_000,
+            poll_rate: None,
             http2_keepalive_interval: Some(Duration::from_secs(30)),
             http2_keepalive_timeout: Duration::from_secs(10),
         }
@@ -65,8 +73,11 @@ impl WatchConfig {
         if !(0.0..0.5).contains(&self.poll_jitter) {
             return Err(WatchConfigError::Jitter(self.poll_jitter));
         }
-        if self.heartbeat.is_zero() || self.http2_keepalive_timeout.is_zero() {
+        if self.heartbeat.is_zero() || self.http2_keepalive_timeout.is_zero() || self.max_jobs == 0 {
             return Err(WatchConfigError::Zero);
+        }
+        if self.poll_rate.is_some_and(|rate| !(rate.is_finite() && rate > 0.0)) {
+            return Err(WatchConfigError::PollRate);
         }
         Ok(())
     }
@@ -84,9 +95,12 @@ pub enum WatchConfigError {
     /// The jitter is outside 0..0.5.
     #[error("--watch-poll-jitter {0}: must be from 0 up to (not including) 0.5")]
     Jitter(f64),
-    /// A heartbeat or keepalive timeout of zero.
-    #[error("--watch-heartbeat and --http2-keepalive-timeout must be more than zero")]
+    /// A heartbeat, keepalive timeout or job cap of zero.
+    #[error("--watch-heartbeat, --http2-keepalive-timeout and --max-watched-jobs must be more than zero")]
     Zero,
+    /// A poll rate that is not a positive number.
+    #[error("the job hub's poll rate (--upstream-rate times --watch-budget-share) must be more than zero")]
+    PollRate,
 }
 
 #[cfg(test)]
@@ -110,5 +124,7 @@ mod tests {
         assert_eq!(bad(|c| c.poll_backoff = 0.5), WatchConfigError::Backoff(0.5));
         assert_eq!(bad(|c| c.poll_jitter = 0.5), WatchConfigError::Jitter(0.5));
         assert_eq!(bad(|c| c.heartbeat = Duration::ZERO), WatchConfigError::Zero);
+        assert_eq!(bad(|c| c.max_jobs = 0), WatchConfigError::Zero);
+        assert_eq!(bad(|c| c.poll_rate = Some(0.0)), WatchConfigError::PollRate);
     }
 }

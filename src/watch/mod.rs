@@ -40,6 +40,12 @@ pub enum WatchError<E> {
     /// The job's poller went away without a final state (it should not).
     #[error("the watch was interrupted")]
     Interrupted,
+    /// `WatchConfig::max_jobs` jobs are being polled; this one would be one more.
+    #[error("the gateway already polls its maximum of {limit} jobs")]
+    TooManyJobs {
+        /// The maximum (`--max-watched-jobs`).
+        limit: usize,
+    },
     /// The source refused the poll for good (unknown job, bad credentials, ...).
     /// Shared by every watcher of the job, hence the `Arc`.
     #[error(transparent)]
@@ -51,6 +57,7 @@ impl<E> Clone for WatchError<E> {
         match self {
             WatchError::ShuttingDown => WatchError::ShuttingDown,
             WatchError::Interrupted => WatchError::Interrupted,
+            WatchError::TooManyJobs { limit } => WatchError::TooManyJobs { limit: *limit },
             WatchError::Upstream(error) => WatchError::Upstream(error.clone()),
         }
     }
@@ -221,6 +228,8 @@ struct Inner<S: JobSource> {
     source: S,
     config: WatchConfig,
     entries: Mutex<HashMap<S::Key, Entry<S>>>,
+    /// Jobs being polled per group, which sets each group's pace.
+    groups: Mutex<HashMap<String, usize>>,
     shutdown: CancellationToken,
     next_id: AtomicU64,
     active_pollers: AtomicUsize,
@@ -256,6 +265,7 @@ impl<S: JobSource> JobHub<S> {
                 source,
                 config,
                 entries: Mutex::new(HashMap::new()),
+                groups: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 next_id: AtomicU64::new(1),
                 active_pollers: AtomicUsize::new(0),
@@ -306,11 +316,18 @@ impl<S: JobSource> JobHub<S> {
         let receiver = match entries.get(&key) {
             Some(entry) if !entry.expired(Instant::now()) => entry.sender.subscribe(),
             _ => {
+                let limit = inner.config.max_jobs;
+                if inner.active_pollers.load(Ordering::Relaxed) >= limit {
+                    return Err(WatchError::TooManyJobs { limit });
+                }
                 let (sender, receiver) = watch::channel(Snapshot::default());
                 let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+                let group = S::group(&key).to_string();
+                inner.join_group(&group);
                 let poller = Poller {
                     hub: inner.clone(),
                     key: key.clone(),
+                    group,
                     id,
                     sender: sender.clone(),
                     target,
@@ -350,6 +367,30 @@ impl<S: JobSource> Inner<S> {
     fn entries(&self) -> MutexGuard<'_, HashMap<S::Key, Entry<S>>> {
         // A panic while holding the lock cannot leave the map half-updated.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn groups(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.groups.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn join_group(&self, group: &str) {
+        *self.groups().entry(group.to_string()).or_default() += 1;
+    }
+
+    fn leave_group(&self, group: &str) {
+        let mut groups = self.groups();
+        if let Some(pollers) = groups.get_mut(group) {
+            *pollers -= 1;
+            if *pollers == 0 {
+                groups.remove(group);
+            }
+        }
+    }
+
+    /// How often each job of `group` is polled now.
+    fn pace(&self, group: &str) -> Duration {
+        let pollers = self.groups().get(group).copied().unwrap_or(1);
+        schedule::pace(pollers, &self.config)
     }
 
     /// Removes the entry `id` of `key`, unless it was replaced meanwhile.

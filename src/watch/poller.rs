@@ -4,16 +4,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::schedule::{PollOutcome, jittered, next_pause};
+use super::schedule::{PollOutcome, first_pause, jittered, next_pause};
 use super::{Failure, Inner, JobSource, Observed, Snapshot};
 
 /// The task that polls one job for all its watchers.
 pub(super) struct Poller<S: JobSource> {
     pub(super) hub: Arc<Inner<S>>,
     pub(super) key: S::Key,
+    /// The jobs whose polls share one poll rate (`JobSource::group`).
+    pub(super) group: String,
     /// Tells this poller's entry from a later one for the same key.
     pub(super) id: u64,
     pub(super) sender: watch::Sender<Snapshot<S>>,
@@ -31,6 +34,7 @@ enum Stop {
 impl<S: JobSource> Poller<S> {
     pub(super) async fn run(self) {
         let stop = self.poll_until_done().await;
+        self.hub.leave_group(&self.group);
         self.hub.active_pollers.fetch_sub(1, Ordering::Relaxed);
         match stop {
             Stop::Terminal => {
@@ -49,7 +53,10 @@ impl<S: JobSource> Poller<S> {
 
     async fn poll_until_done(&self) -> Stop {
         let config = &self.hub.config;
-        let mut pause = config.poll_initial;
+        let mut pause = self.hub.pace(&self.group);
+        if let Some(stop) = self.pause(first_pause(pause, config, fastrand::f64())).await {
+            return stop;
+        }
         loop {
             self.hub.polls_total.fetch_add(1, Ordering::Relaxed);
             let result = tokio::select! {
@@ -66,15 +73,10 @@ impl<S: JobSource> Poller<S> {
             let outcome = match result {
                 Ok(state) => {
                     let terminal = S::is_terminal(&state);
-                    let changed = self.publish(state);
-                    if changed && terminal {
+                    if self.publish(state) && terminal {
                         return Stop::Terminal;
                     }
-                    if changed {
-                        PollOutcome::Changed
-                    } else {
-                        PollOutcome::Unchanged
-                    }
+                    PollOutcome::Answered
                 }
                 Err(error) => match S::classify(&error) {
                     Failure::Transient { retry_after } => {
@@ -88,17 +90,29 @@ impl<S: JobSource> Poller<S> {
                     }
                 },
             };
-            pause = next_pause(pause, outcome, config);
-            tokio::select! {
-                biased;
-                () = self.hub.shutdown.cancelled() => return Stop::Shutdown,
-                () = self.sender.closed() => {
-                    if self.hub.forget_if_unwatched(&self.key, self.id, &self.sender) {
-                        return Stop::Unwatched;
-                    }
-                }
-                () = tokio::time::sleep(jittered(pause, config.poll_jitter, fastrand::f64())) => {}
+            pause = next_pause(pause, outcome, self.hub.pace(&self.group), config);
+            if let Some(stop) = self.pause(jittered(pause, config.poll_jitter, fastrand::f64())).await {
+                return stop;
             }
+        }
+    }
+
+    /// Sleeps `pause`, unless shutdown comes first or the last watcher leaves.
+    async fn pause(&self, pause: Duration) -> Option<Stop> {
+        if pause.is_zero() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            () = self.hub.shutdown.cancelled() => Some(Stop::Shutdown),
+            () = self.sender.closed() => {
+                if self.hub.forget_if_unwatched(&self.key, self.id, &self.sender) {
+                    return Some(Stop::Unwatched);
+                }
+                // A watcher came back meanwhile: poll now rather than sleep on.
+                None
+            }
+            () = tokio::time::sleep(pause) => None,
         }
     }
 

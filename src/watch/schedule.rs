@@ -8,10 +8,8 @@ use super::WatchConfig;
 /// What the last poll saw, as far as the schedule cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PollOutcome {
-    /// The job changed (or this was the first poll).
-    Changed,
-    /// The job is as it was.
-    Unchanged,
+    /// The source answered with the job's state, changed or not.
+    Answered,
     /// The poll failed in a way that may pass.
     FailedTransiently {
         /// How long the source asked to wait, if it did.
@@ -19,23 +17,45 @@ pub(crate) enum PollOutcome {
     },
 }
 
-/// The pause before the next poll, jitter aside. A change starts over at
-/// `poll_initial`, since a job that moved tends to move again soon; a quiet
-/// or failing job is polled less and less often, down to once per
-/// `poll_max`. A source's Retry-After is honoured up to `poll_max`, so one
-/// long answer cannot leave watchers without news for longer than that.
-pub(crate) fn next_pause(previous: Duration, outcome: PollOutcome, config: &WatchConfig) -> Duration {
+/// How often each job of a group is polled when `pollers` jobs share the
+/// group's poll rate: every `poll_initial` while that stays within the rate,
+/// less often (all jobs alike) when it would not.
+pub(crate) fn pace(pollers: usize, config: &WatchConfig) -> Duration {
+    match config.poll_rate {
+        Some(rate) => config
+            .poll_initial
+            .max(Duration::from_secs_f64(pollers.max(1) as f64 / rate)),
+        None => config.poll_initial,
+    }
+}
+
+/// The pause before the next poll, jitter aside. A job that answers is
+/// polled again after one `pace`, changed or not, so a watcher learns of
+/// its end within about one pace. A failing job backs off from there up to
+/// `poll_max`, honouring a source's Retry-After up to `poll_max`, so one long
+/// answer cannot leave watchers without news for longer than that.
+pub(crate) fn next_pause(previous: Duration, outcome: PollOutcome, pace: Duration, config: &WatchConfig) -> Duration {
     match outcome {
-        PollOutcome::Changed => config.poll_initial,
-        PollOutcome::Unchanged => grown(previous, config),
+        PollOutcome::Answered => pace,
         PollOutcome::FailedTransiently { retry_after } => {
-            grown(previous, config).max(retry_after.unwrap_or_default().min(config.poll_max))
+            let backoff = previous.mul_f64(config.poll_backoff).min(config.poll_max);
+            backoff
+                .max(retry_after.unwrap_or_default().min(config.poll_max))
+                .max(pace)
         }
     }
 }
 
-fn grown(pause: Duration, config: &WatchConfig) -> Duration {
-    pause.mul_f64(config.poll_backoff).min(config.poll_max)
+/// The pause before a new job's first poll. While jobs are polled every
+/// `poll_initial`, none: the watcher wants the state now. When the group's
+/// rate is the limit, a random point within one pace, so that many watches
+/// opened together do not all poll at once. `random` is uniform in [0, 1).
+pub(crate) fn first_pause(pace: Duration, config: &WatchConfig, random: f64) -> Duration {
+    if pace > config.poll_initial {
+        pace.mul_f64(random)
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// `pause` spread by +-`jitter` (a fraction), so the pollers of jobs started
@@ -66,22 +86,50 @@ mod tests {
         PollOutcome::FailedTransiently { retry_after }
     }
 
-    #[test]
-    fn a_change_starts_over_at_the_initial_pause() {
-        assert_eq!(next_pause(secs(10), PollOutcome::Changed, &config()), secs(1));
-        assert_eq!(next_pause(secs(1), PollOutcome::Changed, &config()), secs(1));
+    fn limited(rate: f64) -> WatchConfig {
+        WatchConfig {
+            poll_rate: Some(rate),
+            ..config()
+        }
     }
 
     #[test]
-    fn no_change_grows_the_pause_up_to_the_maximum() {
-        assert_eq!(next_pause(secs(1), PollOutcome::Unchanged, &config()), ms(1500));
-        assert_eq!(next_pause(secs(8), PollOutcome::Unchanged, &config()), secs(10));
-        assert_eq!(next_pause(secs(10), PollOutcome::Unchanged, &config()), secs(10));
-        let mut pause = config().poll_initial;
+    fn few_jobs_are_each_polled_every_initial_pause() {
+        assert_eq!(pace(1, &config()), secs(1));
+        assert_eq!(pace(100_000, &config()), secs(1), "no rate: no limit");
+        assert_eq!(pace(1, &limited(5.0)), secs(1));
+        assert_eq!(pace(5, &limited(5.0)), secs(1));
+    }
+
+    #[test]
+    fn many_jobs_share_the_rate_alike() {
+        assert_eq!(pace(10, &limited(5.0)), secs(2));
+        assert_eq!(pace(1_000, &limited(5.0)), secs(200));
+        assert_eq!(pace(10_000, &limited(5.0)), secs(2_000));
+        // Whatever the number of jobs, their polls together stay within the rate.
+        for jobs in [1, 7, 10, 999, 10_000] {
+            let per_second = jobs as f64 / pace(jobs, &limited(5.0)).as_secs_f64();
+            assert!(per_second <= 5.0 + 1e-9, "{jobs}: {per_second}");
+        }
+    }
+
+    #[test]
+    fn an_answer_keeps_the_pace_changed_or_not() {
+        assert_eq!(next_pause(secs(10), PollOutcome::Answered, secs(1), &config()), secs(1));
+        assert_eq!(next_pause(secs(1), PollOutcome::Answered, secs(4), &config()), secs(4));
+    }
+
+    #[test]
+    fn failures_back_off_up_to_the_maximum() {
+        assert_eq!(next_pause(secs(1), transient(None), secs(1), &config()), ms(1500));
+        assert_eq!(next_pause(secs(9), transient(None), secs(1), &config()), secs(10));
+        let mut pause = secs(1);
         for _ in 0..20 {
-            pause = next_pause(pause, PollOutcome::Unchanged, &config());
+            pause = next_pause(pause, transient(None), secs(1), &config());
         }
         assert_eq!(pause, config().poll_max);
+        // Never sooner than the pace, even when that is past the maximum.
+        assert_eq!(next_pause(secs(30), transient(None), secs(30), &config()), secs(30));
     }
 
     #[test]
@@ -90,26 +138,24 @@ mod tests {
             poll_backoff: 1.0,
             ..config()
         };
-        assert_eq!(next_pause(secs(1), PollOutcome::Unchanged, &config), secs(1));
-        assert_eq!(next_pause(secs(1), transient(None), &config), secs(1));
-    }
-
-    #[test]
-    fn a_transient_failure_grows_the_pause_like_no_change() {
-        assert_eq!(next_pause(secs(1), transient(None), &config()), ms(1500));
-        assert_eq!(next_pause(secs(9), transient(None), &config()), secs(10));
+        assert_eq!(next_pause(secs(1), transient(None), secs(1), &config), secs(1));
     }
 
     #[test]
     fn retry_after_is_honoured_up_to_the_maximum() {
-        assert_eq!(next_pause(secs(1), transient(Some(secs(5))), &config()), secs(5));
-        assert_eq!(next_pause(secs(1), transient(Some(secs(60))), &config()), secs(10));
+        let after = |previous, retry_after| next_pause(previous, transient(retry_after), secs(1), &config());
+        assert_eq!(after(secs(1), Some(secs(5))), secs(5));
+        assert_eq!(after(secs(1), Some(secs(60))), secs(10));
         // A shorter Retry-After than the grown pause does not hurry the poller.
-        assert_eq!(next_pause(secs(2), transient(Some(secs(1))), &config()), secs(3));
-        assert_eq!(
-            next_pause(secs(1), transient(Some(Duration::ZERO)), &config()),
-            ms(1500)
-        );
+        assert_eq!(after(secs(2), Some(secs(1))), secs(3));
+        assert_eq!(after(secs(1), Some(Duration::ZERO)), ms(1500));
+    }
+
+    #[test]
+    fn a_first_poll_waits_only_when_the_rate_is_the_limit() {
+        assert_eq!(first_pause(secs(1), &config(), 0.9), Duration::ZERO);
+        assert_eq!(first_pause(secs(200), &limited(5.0), 0.0), Duration::ZERO);
+        assert_eq!(first_pause(secs(200), &limited(5.0), 0.5), secs(100));
     }
 
     #[test]

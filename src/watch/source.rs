@@ -27,6 +27,10 @@ pub trait JobSource: Send + Sync + 'static {
     /// The key of `target`.
     fn key(target: &Self::Target) -> Self::Key;
 
+    /// The group whose jobs share one poll rate (`WatchConfig::poll_rate`):
+    /// for VBS the project, since the upstream budget is per project.
+    fn group(key: &Self::Key) -> &str;
+
     /// Reads the job's current state once.
     fn poll(&self, target: &Self::Target) -> impl Future<Output = Result<Self::State, Self::Error>> + Send;
 

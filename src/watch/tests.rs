@@ -42,6 +42,10 @@ impl JobSource for Scripted {
         target.clone()
     }
 
+    fn group(_: &String) -> &str {
+        ""
+    }
+
     async fn poll(&self, target: &String) -> Result<u32, Trouble> {
         let index = {
             let mut polls = self.polls.lock().expect("not poisoned");
