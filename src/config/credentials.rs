@@ -128,7 +128,7 @@ impl CredentialArgs {
 }
 
 /// A secret given inline or in a file, not both.
-fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<Secret>, String> {
+pub(super) fn secret(name: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<Secret>, String> {
     let text = match (value, file) {
         (Some(_), Some(_)) => return Err(format!("give --{name} or --{name}-file, not both")),
         (Some(value), None) => value.clone(),

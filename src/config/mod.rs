@@ -27,6 +27,7 @@ mod callers;
 mod credentials;
 mod front_door;
 mod idempotency;
+mod replicas;
 mod watch;
 
 use bounds::BoundsArgs;
@@ -40,6 +41,8 @@ use front_door::FrontDoorArgs;
 pub use front_door::{FrontDoorConfig, TlsFiles};
 use idempotency::IdempotencyArgs;
 pub use idempotency::IdempotencyConfig;
+use replicas::RedisArgs;
+pub use replicas::RedisConfig;
 use watch::WatchArgs;
 
 /// Project used with the embedded simulator when none is configured.
@@ -132,6 +135,8 @@ pub(crate) struct ServeArgs {
     pub front_door: FrontDoorArgs,
     #[command(flatten)]
     pub budget: BudgetArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
@@ -242,6 +247,8 @@ pub struct Config {
     pub front_door: FrontDoorConfig,
     /// Upstream requests per second per project.
     pub budget: BudgetConfig,
+    /// The Redis server replicas share state through; None: all in memory.
+    pub redis: Option<RedisConfig>,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -307,6 +314,9 @@ pub enum ConfigError {
     /// The upstream budget is out of range.
     #[error("{0}")]
     Budget(String),
+    /// The Redis settings cannot be used.
+    #[error("{0}")]
+    Redis(String),
     /// Nothing to call: no endpoint and no simulator in this build.
     #[error("no --endpoint given, and this build has no embedded simulator (feature embedded-simulator)")]
     NoEndpoint,
@@ -467,6 +477,7 @@ impl Config {
             bounds,
             front_door: args.front_door.into_config()?,
             budget,
+            redis: args.redis.to_config()?,
         })
     }
 
@@ -500,6 +511,7 @@ impl Config {
             bounds: BoundsConfig::default(),
             front_door: FrontDoorConfig::default(),
             budget: BudgetConfig::unlimited(),
+            redis: None,
         }
     }
 }

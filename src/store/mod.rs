@@ -4,6 +4,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod idempotency;
+pub(crate) mod redis;
 
 /// A shared store could not be asked (it is down or unreachable).
 #[derive(Debug, Clone, thiserror::Error)]
