@@ -48,6 +48,7 @@ impl WatchedJob {
                 project_id: ctx.project_id.clone(),
                 deadline: None,
                 caller_token: ctx.caller_token.clone(),
+                send_by: None,
             },
             job_id: job_id.to_string(),
         }
@@ -248,6 +249,7 @@ mod tests {
                 project_id: "p".into(),
                 deadline: None,
                 caller_token: token.map(crate::rest::Secret::new),
+                send_by: None,
             };
             VbsJobSource::key(&WatchedJob::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
         };

@@ -60,6 +60,7 @@ impl Upstream {
             project_id,
             deadline: deadline(request),
             caller_token: self.caller_token(request)?,
+            send_by: None,
         })
     }
 

@@ -7,6 +7,7 @@
 
 mod auth;
 mod backups;
+mod budget;
 mod callers;
 mod errors;
 mod harness;
