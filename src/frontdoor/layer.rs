@@ -170,6 +170,13 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
+    /// The name of the caller the front door let in, if it did.
+    pub(crate) fn caller_name(extensions: &http::Extensions) -> Option<Arc<str>> {
+        extensions
+            .get::<Admission>()
+            .map(|admission| admission.caller.name.clone())
+    }
+
     /// Whether the call may go on in `project` (the request's, or the
     /// default for an empty one). A call that did not pass the front door
     /// has no admission and is refused.

@@ -49,6 +49,7 @@ impl WatchedJob {
                 deadline: None,
                 caller_token: ctx.caller_token.clone(),
                 send_by: None,
+                caller: None,
             },
             job_id: job_id.to_string(),
         }
@@ -250,6 +251,7 @@ mod tests {
                 deadline: None,
                 caller_token: token.map(crate::rest::Secret::new),
                 send_by: None,
+                caller: None,
             };
             VbsJobSource::key(&WatchedJob::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
         };

@@ -61,6 +61,7 @@ impl Upstream {
             deadline: deadline(request),
             caller_token: self.caller_token(request)?,
             send_by: None,
+            caller: Admission::caller_name(request.extensions()),
         })
     }
 

@@ -107,7 +107,12 @@ impl Writes {
         if let Err(violation) = rules::uuid(&request_id) {
             return Err(Error::invalid("request_id", violation.description).into());
         }
-        let key = request_id.to_ascii_lowercase();
+        // Each caller's ids are its own: another caller's same id neither
+        // replays its answer nor counts as a reuse.
+        let key = match &ctx.caller {
+            Some(caller) => format!("{caller}/{}", request_id.to_ascii_lowercase()),
+            None => request_id.to_ascii_lowercase(),
+        };
         let fingerprint = Fingerprint::of(Req::METHOD, &ctx.project_id, &request.encode_to_vec());
         let deadline = ctx.deadline.take();
         ctx.send_by = deadline;
@@ -123,7 +128,9 @@ impl Writes {
                     let work = send(ctx, request);
                     // The RPC's ledger goes along, so a caller that leaves is logged with what was sent.
                     let ledger = SentLedger::current().unwrap_or_default();
-                    let task = self.detached.spawn(ledger.scope(run_detached(self.store.clone(), key, work)));
+                    let task = self
+                        .detached
+                        .spawn(ledger.scope(run_detached(self.store.clone(), key, work)));
                     break within(deadline, async { task.await.ok() })
                         .await?
                         .ok_or_else(lost_claim);

@@ -101,6 +101,8 @@ pub(crate) struct CallContext {
     /// a write that runs on detached (whose `deadline` is the default one),
     /// so a write its caller gave up on before it left is never made.
     pub(crate) send_by: Option<Instant>,
+    /// The caller's name in the callers file: its request ids are its own.
+    pub(crate) caller: Option<std::sync::Arc<str>>,
 }
 
 /// The query pairs of the filters that are set, texts first, then numbers.

@@ -35,7 +35,10 @@ async fn a_read_over_the_budget_fails_at_once_with_retry_info_when_its_deadline_
     let world = world_with_budget(0.5, 2).await;
     let mut backups = world.backups.clone();
     for _ in 0..2 {
-        backups.list_backups(list_within(Duration::from_secs(5))).await.expect("within the burst");
+        backups
+            .list_backups(list_within(Duration::from_secs(5)))
+            .await
+            .expect("within the burst");
     }
     let status = backups
         .list_backups(list_within(Duration::from_millis(300)))
@@ -45,7 +48,10 @@ async fn a_read_over_the_budget_fails_at_once_with_retry_info_when_its_deadline_
     let details = status.get_error_details();
     assert_eq!(details.error_info().unwrap().reason, "UPSTREAM_BUDGET_EXHAUSTED");
     let retry = details.retry_info().and_then(|r| r.retry_delay).expect("RetryInfo");
-    assert!(retry > Duration::from_millis(300) && retry <= Duration::from_secs(2), "{retry:?}");
+    assert!(
+        retry > Duration::from_millis(300) && retry <= Duration::from_secs(2),
+        "{retry:?}"
+    );
     assert_eq!(world.upstream_requests().len(), 2, "the refused call sent nothing");
 }
 
@@ -53,14 +59,21 @@ async fn a_read_over_the_budget_fails_at_once_with_retry_info_when_its_deadline_
 async fn a_read_over_the_budget_waits_for_its_slot_within_its_deadline() {
     let world = world_with_budget(4.0, 1).await;
     let mut backups = world.backups.clone();
-    backups.list_backups(list_within(Duration::from_secs(5))).await.expect("the burst");
+    backups
+        .list_backups(list_within(Duration::from_secs(5)))
+        .await
+        .expect("the burst");
     let started = tokio::time::Instant::now();
     backups
         .list_backups(list_within(Duration::from_secs(5)))
         .await
         .expect("waits for the next slot");
     // Not a timing test: the second call cannot have gone before its slot.
-    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(world.upstream_requests().len(), 2);
 }
 
@@ -68,7 +81,10 @@ async fn a_read_over_the_budget_waits_for_its_slot_within_its_deadline() {
 async fn a_write_over_the_budget_is_refused_unsent_and_a_retry_with_its_request_id_runs() {
     let world = world_with_budget(0.5, 1).await;
     let mut backups = world.backups.clone();
-    backups.list_backups(list_within(Duration::from_secs(5))).await.expect("the burst");
+    backups
+        .list_backups(list_within(Duration::from_secs(5)))
+        .await
+        .expect("the burst");
     let create = |deadline| {
         let mut request = Request::new(pb::CreateBackupRequest {
             volume_id: crate::harness::DISK_10GB.into(),

@@ -267,7 +267,10 @@ async fn shutdown_lets_a_write_whose_caller_left_finish_within_the_drain() {
         .create_backup(request)
         .await
         .expect_err("the caller leaves before upstream answers");
-    assert!(matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled), "{status:?}");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
     let _ = stop.send(());
     server.await.unwrap();
 

@@ -710,7 +710,10 @@ async fn a_quiet_job_is_polled_every_initial_interval_so_its_end_is_seen_at_once
     let job_id = gateway.start_job(DISK_10GB).await;
     let mut stream = gateway.watch(&job_id).await;
     assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
-    until_sim(&gateway.sim, "eight polls of the quiet job", |_| gateway.job_gets(&job_id) >= 8).await;
+    until_sim(&gateway.sim, "eight polls of the quiet job", |_| {
+        gateway.job_gets(&job_id) >= 8
+    })
+    .await;
     gateway.advance(1);
     assert_eq!(next_job(&mut stream).await.status(), JobStatus::Running);
     gateway.advance(2);
@@ -786,7 +789,11 @@ async fn watching_more_jobs_than_the_cap_is_resource_exhausted_but_more_watchers
     let mut again = gateway.watch(&job_ids[0]).await;
     assert_eq!(next_job(&mut again).await.status(), JobStatus::Init);
     assert_eq!(gateway.hub.stats().active_pollers, 2);
-    assert_eq!(gateway.job_gets(&job_ids[2]), 0, "nothing was polled for the refused job");
+    assert_eq!(
+        gateway.job_gets(&job_ids[2]),
+        0,
+        "nothing was polled for the refused job"
+    );
 }
 
 #[tokio::test]
@@ -805,5 +812,9 @@ async fn watches_of_made_up_job_ids_cost_one_get_each_and_no_poller_stays() {
         assert_eq!(call.await.unwrap().code(), Code::NotFound);
     }
     until_hub(&gateway.hub, |s| s.active_pollers == 0 && s.active_watchers == 0).await;
-    assert_eq!(all_job_gets(&gateway.sim), WATCHES, "one GET per made-up job, no retries");
+    assert_eq!(
+        all_job_gets(&gateway.sim),
+        WATCHES,
+        "one GET per made-up job, no retries"
+    );
 }
