@@ -106,6 +106,7 @@ impl App {
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
                 writes: Writes::new(Arc::new(MemoryStore::new(retention(config))), metrics.clone()),
+                default_deadline: config.bounds.default_deadline,
             },
             hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
             watch: config.watch.clone(),
