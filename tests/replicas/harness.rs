@@ -230,6 +230,8 @@ pub(crate) struct Redis {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// The temp dir of a Redis started alone.
+    own_dir: Option<TempDir>,
 }
 
 impl Redis {
@@ -239,9 +241,20 @@ impl Redis {
             dir: dir.to_path_buf(),
             port,
             child: None,
+            own_dir: None,
         };
         redis.spawn();
         redis
+    }
+
+    /// Redis alone, for tests of what the gateway stores in it; None (after a
+    /// loud SKIPPED line) as `FleetBuilder::start`.
+    pub(crate) fn start_alone() -> Option<Redis> {
+        let (program, _) = required_programs()?;
+        let dir = TempDir::new();
+        let mut redis = Redis::start(&program, dir.path(), free_port());
+        redis.own_dir = Some(dir);
+        Some(redis)
     }
 
     /// `redis://127.0.0.1:PORT/0`.

@@ -3,5 +3,7 @@
 //! simulator, all on loopback. Without redis-server or nginx every test says
 //! SKIPPED (and fails in CI, where they must be installed).
 
+mod budget;
 mod harness;
 mod smoke;
+mod writes;
