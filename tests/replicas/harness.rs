@@ -617,7 +617,11 @@ fn gateway_command() -> Command {
             command.env_remove(name);
         }
     }
-    command.env("RUST_LOG", "info").stdin(Stdio::null());
+    // Plain text logs, for tests that read them.
+    command
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
     command
 }
 

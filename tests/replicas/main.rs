@@ -5,5 +5,6 @@
 
 mod budget;
 mod harness;
+mod outage;
 mod smoke;
 mod writes;

@@ -109,3 +109,44 @@ async fn the_same_request_id_for_another_request_is_refused_on_any_replica() {
     assert_eq!(reason.as_deref(), Some("REQUEST_ID_REUSED"));
     assert_eq!(creates_sent(&fleet), 1);
 }
+
+#[tokio::test]
+async fn a_claim_left_by_a_replica_that_died_gives_way_after_the_longest_write() {
+    // A write may run 2 s (its deadline) plus 1 s of drain: a claim lives 3 s.
+    let Some(mut fleet) = Fleet::builder()
+        .replicas(2)
+        .replica_args(["--default-deadline", "2s", "--drain-timeout", "1s"])
+        .start()
+        .await
+    else {
+        return;
+    };
+    let id = request_id();
+    fleet.simulator.delay_next_requests(1, Duration::from_secs(10));
+    let mut doomed = pb::backup_service_client::BackupServiceClient::new(fleet.replica_channel(0).await);
+    let first_try = create(DISK_10GB, &id);
+    let first = tokio::spawn(async move { doomed.create_backup(first_try).await });
+    let simulator_saw_it = || async { creates_sent(&fleet) == 1 };
+    crate::harness::eventually(Duration::from_secs(5), "the first create reaches VBS", simulator_saw_it).await;
+    fleet.kill_replica(0);
+    let _ = first.await;
+    let claim_left = claim_lifetime_left(&fleet, &id).await;
+    assert!((1..=3000).contains(&claim_left), "the claim lives {claim_left} ms more");
+    let mut retry = pb::backup_service_client::BackupServiceClient::new(fleet.replica_channel(1).await);
+    let started = std::time::Instant::now();
+    let reply = retry.create_backup(create(DISK_10GB, &id)).await;
+    let waited = started.elapsed();
+    reply.expect("the retry claims the id once the dead replica's claim lapses");
+    assert!(waited < Duration::from_secs(4), "waited {waited:?}");
+    assert_eq!(creates_sent(&fleet), 2);
+}
+
+/// How many ms the record of `request_id` has left in the fleet's Redis.
+async fn claim_lifetime_left(fleet: &Fleet, request_id: &str) -> i64 {
+    let mut redis = fleet.redis.connection().await;
+    redis::cmd("PTTL")
+        .arg(format!("vbs-gateway:idem:{request_id}"))
+        .query_async(&mut redis)
+        .await
+        .expect("PTTL")
+}
