@@ -104,13 +104,13 @@ impl FleetBuilder {
 
 /// Everything a test runs against; dropping it kills every process.
 pub(crate) struct Fleet {
-    /// The shared Redis.
-    pub(crate) redis: Redis,
+    // Fields drop in this order: the front first, the files last.
+    nginx: Nginx,
+    replicas: Vec<Replica>,
     /// The standalone simulator and its admin API.
     pub(crate) simulator: Sim,
-    replicas: Vec<Replica>,
-    nginx: Nginx,
-    // Last, so the processes are gone before their files.
+    /// The shared Redis.
+    pub(crate) redis: Redis,
     dir: TempDir,
 }
 

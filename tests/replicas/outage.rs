@@ -12,6 +12,7 @@ use crate::harness::{DISK_10GB, Fleet, eventually};
 use crate::writes::{create, creates_sent, request_id};
 
 const OUTAGE_WARNING: &str = "Redis is unreachable";
+const BUDGET_ALONE: &str = "keeps to a budget of its own";
 
 #[tokio::test]
 async fn writes_with_a_request_id_wait_out_a_redis_outage_and_the_rest_goes_on() {
@@ -50,8 +51,9 @@ async fn writes_with_a_request_id_wait_out_a_redis_outage_and_the_rest_goes_on()
         .expect("read during the outage");
     assert_eq!(creates_sent(&fleet), 2);
     assert_eq!(fleet.metric(0, "vbs_redis_up", &[]), 0.0);
-    let warnings = fleet.replica_log(0).matches(OUTAGE_WARNING).count();
-    assert_eq!(warnings, 1, "{}", fleet.replica_log(0));
+    let log = fleet.replica_log(0);
+    assert_eq!(log.matches(OUTAGE_WARNING).count(), 1, "{log}");
+    assert_eq!(log.matches(BUDGET_ALONE).count(), 1, "{log}");
 
     fleet.redis.start_again();
     let id = request_id();

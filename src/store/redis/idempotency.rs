@@ -122,7 +122,7 @@ impl RedisIdempotencyStore {
             return Ok(match Record::decode(&current)? {
                 record if record.fingerprint() != fingerprint => Begin::Reused,
                 Record::Done { answer, .. } => Begin::Done(answer),
-                Record::Pending { .. } => Begin::InFlight(self.wait_for(key, current)),
+                Record::Pending { .. } => Begin::InFlight(self.wait_for(key, current, fingerprint)),
             });
         }
         Err(StoreError(
@@ -132,7 +132,7 @@ impl RedisIdempotencyStore {
 
     /// Re-reads `key` until the claim `seen` gives way: to its answer
     /// (`Some`), or to nothing or another claim (`None`: begin again).
-    fn wait_for(&self, key: String, seen: Vec<u8>) -> Pending {
+    fn wait_for(&self, key: String, seen: Vec<u8>, waited_for: Fingerprint) -> Pending {
         let link = self.link.clone();
         Box::pin(async move {
             let mut pause = FIRST_RECHECK;
@@ -144,9 +144,11 @@ impl RedisIdempotencyStore {
                 if current == seen {
                     continue;
                 }
+                // Anything but the answer to this request: begin again, which
+                // claims the id, waits for the new claim, or finds a reuse.
                 return match Record::decode(&current).ok()? {
-                    Record::Done { answer, .. } => Some(answer),
-                    Record::Pending { .. } => None,
+                    Record::Done { fingerprint, answer } if fingerprint == waited_for => Some(answer),
+                    _ => None,
                 };
             }
         })
@@ -167,10 +169,16 @@ impl RedisIdempotencyStore {
             .max(Duration::from_millis(1));
         let key = self.key(request_id);
         let lifetime = millis(left).to_string();
-        let _: i64 = self
+        let recorded: i64 = self
             .link
             .script_bytes(&self.finish, &[&key], &[&claim.value, &record, lifetime.as_bytes()])
             .await?;
+        if recorded == 0 {
+            tracing::warn!(
+                claim_lifetime = ?self.claim_lifetime,
+                "a write outlived its claim on its request_id and another call holds the id now; its answer is not recorded"
+            );
+        }
         Ok(())
     }
 
