@@ -23,8 +23,9 @@ use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::UpstreamObserver;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
-use crate::store::budget::{MemoryBudget, Rate, UpstreamBudget};
-use crate::store::idempotency::{MemoryStore, Retention};
+use crate::store::budget::Rate;
+use crate::store::idempotency::Retention;
+use crate::store::redis::RedisLink;
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
 /// After the drain timeout, how long cancelled calls get to send their answer.
@@ -48,6 +49,9 @@ pub enum AppError {
     /// A TLS file of the listener cannot be used.
     #[error("{0}")]
     Tls(String),
+    /// The Redis settings cannot be used.
+    #[error("{0}")]
+    Redis(String),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -63,6 +67,7 @@ pub struct App {
     reflection: bool,
     drain_timeout: Duration,
     listener: Listener,
+    redis: Option<RedisLink>,
 }
 
 impl App {
@@ -70,6 +75,8 @@ impl App {
     pub fn new(config: &Config) -> Result<App, AppError> {
         let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
         let metrics = config.metrics_listen.map(|_| Metrics::new());
+        let redis = config.redis.as_ref().map(RedisLink::new).transpose();
+        let redis = redis.map_err(|e| AppError::Redis(e.to_string()))?;
         let transport = Arc::new(Transport::new(TransportConfig {
             endpoint,
             timeout: config.upstream_timeout,
@@ -87,7 +94,7 @@ impl App {
                     per_second,
                     burst: config.budget.burst,
                 };
-                Arc::new(MemoryBudget::new(rate)) as Arc<dyn UpstreamBudget>
+                crate::store::upstream_budget(redis.as_ref(), rate)
             }),
         })?);
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
@@ -105,7 +112,10 @@ impl App {
                 transport: transport.clone(),
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
-                writes: Writes::new(Arc::new(MemoryStore::new(retention(config))), metrics.clone()),
+                writes: Writes::new(
+                    crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
+                    metrics.clone(),
+                ),
                 default_deadline: config.bounds.default_deadline,
             },
             hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
@@ -115,6 +125,7 @@ impl App {
             front_door,
             reflection: config.callers.reflection,
             drain_timeout: config.bounds.drain_timeout,
+            redis,
         })
     }
 
@@ -140,7 +151,11 @@ impl App {
         let metrics = self.metrics.clone()?;
         let hub = self.hub.monitor();
         let transport = self.upstream.transport.clone();
+        let redis = self.redis.clone();
         let render = move || {
+            if let Some(redis) = &redis {
+                metrics.redis_up(redis.is_up());
+            }
             let tokens = transport.authorizer().token_stats();
             metrics.render(Some(hub.stats()), tokens)
         };
@@ -244,4 +259,10 @@ fn retention(config: &Config) -> Retention {
         ttl: config.idempotency.ttl,
         max_records: config.idempotency.max_records,
     }
+}
+
+/// The longest a write may run: the deadline of all its upstream attempts,
+/// plus a shutdown's drain. A shared claim outlives its writer no longer.
+fn claim_lifetime(config: &Config) -> Duration {
+    config.bounds.default_deadline + config.bounds.drain_timeout
 }

@@ -2,9 +2,6 @@
 //! outage looks like from here: commands fail fast with `StoreError`, one
 //! warning per outage, one line when Redis answers again.
 
-// The shared stores that use it land one by one.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +12,9 @@ use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script};
 
 use super::StoreError;
 use crate::config::RedisConfig;
+
+pub(crate) mod budget;
+pub(crate) mod idempotency;
 
 /// How long one command may wait for its answer; Redis answers in
 /// microseconds, so a longer wait means it is gone.
@@ -101,6 +101,25 @@ impl RedisLink {
         script: &Script,
         keys: &[&str],
         args: &[&str],
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        let result = invocation.invoke_async(&mut connection).await;
+        self.noted(result)
+    }
+
+    /// Runs a Lua script whose arguments are bytes (records that are not text).
+    pub(crate) async fn script_bytes<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
     ) -> Result<T, StoreError> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
