@@ -25,12 +25,12 @@ use crate::harness::{DISK_10GB, enforcing, gateway_credentials};
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A certificate authority of a test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -41,12 +41,12 @@ impl Ca {
         }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A certificate for `dns` signed by this CA: (certificate PEM, key PEM).
-    fn leaf(&self, dns: &str) -> (String, String) {
+    pub(crate) fn leaf(&self, dns: &str) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(vec![dns.to_string()])
             .unwrap()
@@ -57,14 +57,14 @@ impl Ca {
 }
 
 /// A directory of its own for one test's PEM files.
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vbs-gateway-e2e-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// Writes a server certificate for localhost signed by `ca` to `files`.
-fn write_server_pair(ca: &Ca, files: &TlsFiles) {
+pub(crate) fn write_server_pair(ca: &Ca, files: &TlsFiles) {
     let (cert, key) = ca.leaf("localhost");
     // Write beside, then rename, as a deploy tool would: the reader sees old or new, never half.
     for (path, text) in [(&files.key, key), (&files.cert, cert)] {
@@ -74,7 +74,7 @@ fn write_server_pair(ca: &Ca, files: &TlsFiles) {
     }
 }
 
-fn server_files(dir: &Path, client_ca: Option<&Ca>) -> TlsFiles {
+pub(crate) fn server_files(dir: &Path, client_ca: Option<&Ca>) -> TlsFiles {
     let client_ca = client_ca.map(|ca| {
         let path = dir.join("client-ca.pem");
         std::fs::write(&path, ca.pem()).unwrap();
@@ -88,16 +88,16 @@ fn server_files(dir: &Path, client_ca: Option<&Ca>) -> TlsFiles {
 }
 
 /// A simulator and a gateway on port 0; the test connects its own clients.
-struct Gateway {
-    sim: Simulator,
-    address: std::net::SocketAddr,
+pub(crate) struct Gateway {
+    pub(crate) sim: Simulator,
+    pub(crate) address: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     /// http://.../metrics when the test turned metrics on.
     metrics_url: Option<String>,
 }
 
 impl Gateway {
-    async fn start(adjust: impl FnOnce(&mut Config)) -> Gateway {
+    pub(crate) async fn start(adjust: impl FnOnce(&mut Config)) -> Gateway {
         let sim_config = SimulatorConfig {
             auth: enforcing(SimulatorConfig::for_testing().auth),
             ..SimulatorConfig::for_testing()
@@ -138,7 +138,7 @@ impl Gateway {
     }
 
     /// A new TLS connection trusting `ca`, presenting `identity` if given.
-    async fn connect_tls(
+    pub(crate) async fn connect_tls(
         &self,
         ca: &Ca,
         identity: Option<(String, String)>,
