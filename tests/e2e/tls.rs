@@ -360,6 +360,73 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_client_ca() {
     }
 }
 
+/// Writes `text` over `path` by renaming a file written beside it.
+fn replace_file(path: &Path, text: &str) {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).unwrap();
+    std::fs::rename(&partial, path).unwrap();
+}
+
+/// Whether a client of `identity` gets a call through (TLS 1.3 may finish the
+/// client's handshake before the server's verdict, so a call decides).
+async fn gets_in(gateway: &Gateway, server_ca: &Ca, identity: (String, String)) -> bool {
+    match gateway.connect_tls(server_ca, Some(identity)).await {
+        Ok(channel) => list_backups(&channel).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_new_client_ca_decides_new_connections_while_open_streams_go_on() {
+    let dir = temp_dir();
+    let (server_ca, old_clients, new_clients) = (Ca::new("server"), Ca::new("old clients"), Ca::new("new clients"));
+    let files = server_files(&dir, Some(&old_clients));
+    write_server_pair(&server_ca, &files);
+    let gateway = Gateway::start(|c| {
+        c.front_door.tls = Some(files.clone());
+        metrics_on(c);
+    })
+    .await;
+    let old = gateway
+        .connect_tls(&server_ca, Some(old_clients.leaf("billing.internal")))
+        .await
+        .expect("a client of the first CA connects");
+    let job_id = gateway.start_job(&old).await;
+    let mut stream = watch(&old, &job_id).await;
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
+
+    let client_ca = files.client_ca.clone().unwrap();
+    replace_file(&client_ca, &new_clients.pem());
+    eventually("a client of the new CA gets in", || async {
+        gets_in(&gateway, &server_ca, new_clients.leaf("billing.internal")).await
+    })
+    .await;
+    assert!(
+        !gets_in(&gateway, &server_ca, old_clients.leaf("billing.internal")).await,
+        "a new connection with a certificate of the old CA is refused"
+    );
+
+    // A client CA that is not PEM keeps the new one in force.
+    replace_file(&client_ca, "not a certificate\n");
+    eventually("the reloader saw the bad client CA", || async {
+        scrape(&gateway)
+            .await
+            .contains("vbs_frontdoor_tls_reloads_total{result=\"error\"} 1")
+    })
+    .await;
+    assert!(gets_in(&gateway, &server_ca, new_clients.leaf("billing.internal")).await);
+    assert!(!gets_in(&gateway, &server_ca, old_clients.leaf("billing.internal")).await);
+
+    // The connection made under the old CA goes on: its stream to the end, and new calls.
+    gateway.sim.advance(Duration::from_secs(600));
+    let mut states = vec![];
+    while states.last() != Some(&JobStatus::Success) {
+        states.push(next_job(&mut stream).await.status());
+        assert!(states.len() < 5, "no SUCCESS in {states:?}");
+    }
+    list_backups(&old).await.expect("the old connection still serves calls");
+}
+
 #[tokio::test]
 async fn stream_257_on_one_connection_waits_until_one_of_256_ends() {
     let gateway = Gateway::start(|c| {
