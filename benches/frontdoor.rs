@@ -94,6 +94,7 @@ fn main() -> BenchResult<()> {
     }
     let mut totals: BTreeMap<(Case, Mode), Totals> = BTreeMap::new();
     let started = Instant::now();
+    let (machine_before, process_before) = (machine_busy_ticks(), process_ticks());
     for round in 0..ROUNDS {
         eprintln!("round {} of {ROUNDS}", round + 1);
         for i in 0..Case::ALL.len() {
@@ -107,8 +108,15 @@ fn main() -> BenchResult<()> {
             }
         }
     }
-    eprintln!("measured in {:.1} s", started.elapsed().as_secs_f64());
+    let wall = started.elapsed().as_secs_f64();
+    let others = machine_busy_ticks().saturating_sub(machine_before) as f64
+        - process_ticks().saturating_sub(process_before) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     print_report(totals);
+    println!(
+        "\nmeasured in {wall:.1} s; other processes used {:.0}% of the machine's {cores} cores meanwhile",
+        (others / TICKS_PER_SECOND / wall / cores as f64 * 100.0).max(0.0)
+    );
     println!("\nload average at the end: {}", load_average());
     drop(clients);
     simulator.shutdown();
@@ -412,6 +420,27 @@ fn print_report(totals: BTreeMap<(Case, Mode), Totals>) {
             totals.failures,
         );
     }
+}
+
+/// Busy time of all cores (user, nice, system, irq, softirq, steal) from /proc/stat.
+fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| fields.get(i)).sum()
+}
+
+/// utime + stime of this process, all its threads, from /proc/self/stat.
+fn process_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
 }
 
 fn load_average() -> String {
