@@ -16,6 +16,7 @@ mod idempotency;
 mod jobs;
 mod observability;
 mod policies;
+mod python_client;
 mod server;
 mod tls;
 mod validation;
