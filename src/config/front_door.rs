@@ -1,4 +1,5 @@
-//! TLS and the connection limits of the gRPC listener.
+//! The flags of TLS and the connection limits of the gRPC listener; the
+//! settings they make are the front door's own (`crate::frontdoor`).
 
 use super::*;
 
@@ -61,42 +62,4 @@ impl FrontDoorArgs {
             idle_timeout: self.idle_timeout,
         })
     }
-}
-
-/// TLS and the connection limits of the gRPC listener.
-#[derive(Debug, Clone)]
-pub struct FrontDoorConfig {
-    /// None: plaintext gRPC.
-    pub tls: Option<TlsFiles>,
-    /// How often the TLS files are checked for a change.
-    pub tls_reload_interval: Duration,
-    /// HTTP/2 streams one connection may have open at once (advertised in SETTINGS).
-    pub max_streams_per_connection: u32,
-    /// Client connections at most; beyond it new ones are closed at once.
-    pub max_connections: usize,
-    /// A connection with no open call for this long is closed.
-    pub idle_timeout: Duration,
-}
-
-impl Default for FrontDoorConfig {
-    fn default() -> Self {
-        FrontDoorConfig {
-            tls: None,
-            tls_reload_interval: Duration::from_secs(2),
-            max_streams_per_connection: 256,
-            max_connections: 4096,
-            idle_timeout: Duration::from_secs(300),
-        }
-    }
-}
-
-/// The PEM files of the listener's TLS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// The private key of the leaf.
-    pub key: PathBuf,
-    /// The CA of client certificates; Some turns on mutual TLS.
-    pub client_ca: Option<PathBuf>,
 }

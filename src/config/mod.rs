@@ -30,6 +30,7 @@ mod idempotency;
 mod replicas;
 mod watch;
 
+pub use crate::frontdoor::{FrontDoorConfig, TlsFiles};
 use bounds::BoundsArgs;
 pub use bounds::BoundsConfig;
 use budget::BudgetArgs;
@@ -38,7 +39,6 @@ use callers::CallerArgs;
 pub use callers::{CallerConfig, Switch, key_sha256_line};
 use credentials::{CredentialArgs, CredentialUse};
 use front_door::FrontDoorArgs;
-pub use front_door::{FrontDoorConfig, TlsFiles};
 use idempotency::IdempotencyArgs;
 pub use idempotency::IdempotencyConfig;
 use replicas::RedisArgs;

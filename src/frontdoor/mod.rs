@@ -10,6 +10,7 @@ mod limits;
 mod listener;
 mod permissions;
 mod server;
+mod settings;
 mod streams;
 mod tls;
 
@@ -18,6 +19,7 @@ pub(crate) use callers::{key_sha256_line, load as load_callers};
 pub(crate) use layer::{Admission, FrontDoor, FrontDoorSettings};
 pub(crate) use limits::Limits;
 pub(crate) use server::Listener;
+pub use settings::{FrontDoorConfig, TlsFiles};
 pub(crate) use tls::check_tls_files;
 
 #[cfg(test)]

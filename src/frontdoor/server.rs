@@ -14,10 +14,10 @@ use tonic::transport::server::Router;
 use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
+use super::FrontDoorConfig;
 use super::listener::{Connections, Limits, incoming};
 use super::streams::StreamLayer;
 use super::tls::{TlsError, TlsServer};
-use crate::config::FrontDoorConfig;
 use crate::metrics::Metrics;
 
 /// The listener's TLS and connection limits, ready to serve.

@@ -11,7 +11,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tower::util::MapRequestLayer;
 
 use super::Listener;
-use crate::config::{FrontDoorConfig, TlsFiles};
+use super::{FrontDoorConfig, TlsFiles};
 
 fn ca() -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();

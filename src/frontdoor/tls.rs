@@ -15,7 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::TlsFiles;
+use super::TlsFiles;
 use crate::metrics::Metrics;
 
 /// A TLS file that cannot be used, named as given.
