@@ -25,6 +25,7 @@ pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::{MemoryBudget, Rate, UpstreamBudget};
 use crate::store::idempotency::{MemoryStore, Retention};
+use crate::store::redis::{RedisFleet, RedisLink};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
 /// After the drain timeout, how long cancelled calls get to send their answer.
@@ -48,6 +49,9 @@ pub enum AppError {
     /// A TLS file of the listener cannot be used.
     #[error("{0}")]
     Tls(String),
+    /// The Redis settings cannot be used.
+    #[error("{0}")]
+    Redis(String),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -107,7 +111,7 @@ impl App {
                 pass_through_token: config.pass_through_token,
                 writes: Writes::new(Arc::new(MemoryStore::new(retention(config))), metrics.clone()),
             },
-            hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
+            hub: job_hub(config, VbsJobSource::new(transport, poll_deadline))?,
             watch: config.watch.clone(),
             listener: Listener::new(&config.front_door, metrics.clone()).map_err(|e| AppError::Tls(e.to_string()))?,
             metrics,
@@ -223,6 +227,19 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The job hub; with --redis-url its pollers are shared by every replica.
+fn job_hub(config: &Config, source: VbsJobSource) -> Result<JobHub<VbsJobSource>, AppError> {
+    let Some(redis) = &config.redis else {
+        return Ok(JobHub::new(source, config.watch.clone()));
+    };
+    let link = RedisLink::new(redis).map_err(|e| AppError::Redis(e.to_string()))?;
+    Ok(JobHub::shared(
+        source,
+        config.watch.clone(),
+        Arc::new(RedisFleet::new(link)),
+    ))
 }
 
 /// How long and how many write answers the idempotency records keep.

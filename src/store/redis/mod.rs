@@ -2,15 +2,15 @@
 //! outage looks like from here: commands fail fast with `StoreError`, one
 //! warning per outage, one line when Redis answers again.
 
-// The shared stores that use it land one by one.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+mod fleet;
+
+pub(crate) use fleet::RedisFleet;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script};
 
 use super::StoreError;
@@ -26,6 +26,8 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub(crate) struct RedisLink {
     connection: ConnectionManager,
+    /// For connections of their own (a subscriber can send nothing else).
+    client: redis::Client,
     prefix: Arc<str>,
     up: Arc<AtomicBool>,
 }
@@ -64,10 +66,11 @@ impl RedisLink {
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
             .map_err(|e| RedisSetupError(e.to_string()))?;
         Ok(RedisLink {
             connection,
+            client,
             prefix: config.prefix.as_str().into(),
             up: Arc::new(AtomicBool::new(true)),
         })
@@ -89,10 +92,20 @@ impl RedisLink {
     }
 
     /// Sends one command.
+    #[allow(dead_code)] // The shared write stores send plain commands.
     pub(crate) async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let result = command.query_async(&mut connection).await;
         self.noted(result)
+    }
+
+    /// A connection of its own for SUBSCRIBE, within the connection timeout.
+    pub(crate) async fn pubsub(&self) -> Result<PubSub, StoreError> {
+        match tokio::time::timeout(CONNECTION_TIMEOUT + RESPONSE_TIMEOUT, self.client.get_async_pubsub()).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(error)) => Err(StoreError(format!("Redis: {error}"))),
+            Err(_) => Err(StoreError("Redis: no connection in time".into())),
+        }
     }
 
     /// Runs a Lua script (atomic on the server) with `keys` and `args`.
