@@ -1,5 +1,6 @@
 //! Routes for demos and manual testing, not part of VBS: fail a job, move
-//! the clock, look at the volumes.
+//! the clock, look at the volumes, read the request log and inject faults
+//! (what tests of a simulator running in another process need).
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::jobs::job_time;
 use super::{Params, param};
-use crate::SimState;
+use crate::{SimState, lock};
 
 /// What the admin fail route uses when the caller does not say.
 const DEFAULT_FAIL_CODE: &str = "VolumeBackup.0064";
@@ -73,4 +74,41 @@ pub(super) async fn volumes(State(state): State<SimState>) -> Response {
         .map(|v| json!({"id": v.id, "name": v.name, "size": v.size_gb, "status": v.status}))
         .collect();
     (StatusCode::OK, Json(json!({"volumes": volumes}))).into_response()
+}
+
+pub(super) async fn requests(State(state): State<SimState>) -> Response {
+    let requests: Vec<Value> = lock(&state.inner.requests)
+        .iter()
+        .map(|r| json!({"method": r.method, "path": r.path, "query": r.query}))
+        .collect();
+    (StatusCode::OK, Json(json!({"requests": requests}))).into_response()
+}
+
+pub(super) async fn clear_requests(State(state): State<SimState>) -> Response {
+    lock(&state.inner.requests).clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `?count=N&seconds=S`: the next N API requests are answered after S seconds.
+pub(super) async fn delay_requests(State(state): State<SimState>, Query(params): Query<Params>) -> Response {
+    let count = param(&params, "count").and_then(|text| text.parse::<usize>().ok());
+    let by = param(&params, "seconds")
+        .and_then(|text| text.parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok());
+    let (Some(count), Some(by)) = (count, by) else {
+        return admin_error(StatusCode::BAD_REQUEST, "give count=N and seconds=S");
+    };
+    state.world().faults.delay_next_requests(count, by);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `?count=N&status=CODE`: the next N API requests answer CODE with an error body.
+pub(super) async fn inject_errors(State(state): State<SimState>, Query(params): Query<Params>) -> Response {
+    let count = param(&params, "count").and_then(|text| text.parse::<usize>().ok());
+    let status = param(&params, "status").and_then(|text| text.parse::<u16>().ok());
+    let (Some(count), Some(status)) = (count, status) else {
+        return admin_error(StatusCode::BAD_REQUEST, "give count=N and status=CODE");
+    };
+    state.world().faults.inject_http_errors(status, count);
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -120,6 +120,12 @@ fn admin_routes(state: SimState) -> Router {
         .route("/simulator/jobs/{job_id}/fail", post(admin::fail_job))
         .route("/simulator/clock/advance", post(admin::advance_clock))
         .route("/simulator/volumes", get(admin::volumes))
+        .route(
+            "/simulator/requests",
+            get(admin::requests).delete(admin::clear_requests),
+        )
+        .route("/simulator/faults/delay", post(admin::delay_requests))
+        .route("/simulator/faults/errors", post(admin::inject_errors))
         .with_state(state)
 }
 
