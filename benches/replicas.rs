@@ -16,7 +16,7 @@ use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use vbs_gateway::proto::pb::{self, JobStatus, job_service_client::JobServiceClient, watch_job_response};
 
-use harness::{DISK_10GB, Fleet, STARTUP, eventually};
+use harness::{Fleet, STARTUP, eventually};
 
 /// Jobs watched at once, each by `WATCHERS_PER_JOB` streams through nginx.
 const JOBS: usize = 10;
@@ -33,6 +33,8 @@ const WARM_UP_WRITES: usize = 30;
 #[derive(Debug, Default)]
 struct Row {
     name: &'static str,
+    /// Whether the replicas share through Redis.
+    shared: bool,
     gets_per_job_per_interval: f64,
     /// Milliseconds from each job's end (its `end_time`) to each direct
     /// watcher's terminal message, per replica.
@@ -77,7 +79,11 @@ async fn measure(name: &'static str, replicas: usize, shared: bool, writes: bool
             "1s",
             "--upstream-rate",
             "1000",
+            // Hundreds of watches and writes from one caller in a second.
+            "--caller-rate",
+            "0",
         ])
+        .simulator_args(["--sim-volume".to_string(), disks().join(",")])
         .simulator_args(["--sim-job-init", "300ms", "--sim-job-run", "9s"]);
     if !shared {
         builder = builder.without_redis();
@@ -128,10 +134,23 @@ async fn measure(name: &'static str, replicas: usize, shared: bool, writes: bool
     };
     Some(Row {
         name,
+        shared,
         gets_per_job_per_interval: gets as f64 / (JOBS as f64 * f64::from(INTERVALS)),
         delays_ms,
         writes_ms,
     })
+}
+
+/// Volume `index` of the simulator.
+fn disk(index: usize) -> String {
+    format!("6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e{index:04x}")
+}
+
+/// One 10 GB volume per watched job and per write.
+fn disks() -> Vec<String> {
+    (0..JOBS + WARM_UP_WRITES + WRITES)
+        .map(|i| format!("{}:10", disk(i)))
+        .collect()
 }
 
 async fn start_jobs(fleet: &Fleet) -> Vec<String> {
@@ -140,7 +159,7 @@ async fn start_jobs(fleet: &Fleet) -> Vec<String> {
     for index in 0..JOBS {
         let job_id = backups
             .create_backup(pb::CreateBackupRequest {
-                volume_id: DISK_10GB.into(),
+                volume_id: disk(index),
                 name: format!("watched-{index}"),
                 ..Default::default()
             })
@@ -158,8 +177,9 @@ async fn write_latencies(fleet: &Fleet) -> Vec<f64> {
     let mut backups = pb::backup_service_client::BackupServiceClient::new(fleet.replica_channel(0).await);
     let mut times = Vec::with_capacity(WRITES);
     for index in 0..WARM_UP_WRITES + WRITES {
+        // A volume takes one backup at a time: each write backs up another.
         let request = pb::CreateBackupRequest {
-            volume_id: DISK_10GB.into(),
+            volume_id: disk(JOBS + index),
             name: format!("write-{index}"),
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
@@ -262,7 +282,7 @@ fn report(rows: &[Row]) {
     }
     // Per job, the replica that polled delivers first; the others get the
     // state through Redis: their extra delay is what Redis adds.
-    for row in rows.iter().filter(|r| r.delays_ms.len() > 1) {
+    for row in rows.iter().filter(|r| r.shared && r.delays_ms.len() > 1) {
         let jobs = row.delays_ms[0].len();
         let mut extra = Vec::new();
         for job in 0..jobs {

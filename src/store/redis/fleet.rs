@@ -295,18 +295,24 @@ async fn relay(
 ) -> std::ops::ControlFlow<()> {
     use std::ops::ControlFlow;
     let mut subscribed = HashSet::new();
+    let mut sweep = tokio::time::interval(SWEEP);
     loop {
-        if !resubscribe(sink, &mut subscribed, followers.wanted()).await {
-            return ControlFlow::Continue(());
-        }
+        // A new follower nudges at once; followers that left are noticed at
+        // the next nudge or sweep (their channels then go quiet anyway).
         tokio::select! {
             () = stop.cancelled() => return ControlFlow::Break(()),
             () = followers.changed.notified() => {}
-            () = tokio::time::sleep(SWEEP) => {}
-            message = stream.next() => match message {
-                Some(message) => followers.dispatch(message.get_channel_name(), message.get_payload_bytes()),
-                None => return ControlFlow::Continue(()),
-            },
+            _ = sweep.tick() => {}
+            message = stream.next() => {
+                match message {
+                    Some(message) => followers.dispatch(message.get_channel_name(), message.get_payload_bytes()),
+                    None => return ControlFlow::Continue(()),
+                }
+                continue;
+            }
+        }
+        if !resubscribe(sink, &mut subscribed, followers.wanted()).await {
+            return ControlFlow::Continue(());
         }
     }
 }
