@@ -23,8 +23,8 @@ use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::rest::UpstreamObserver;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
-use crate::store::budget::{MemoryBudget, Rate, UpstreamBudget};
-use crate::store::idempotency::{MemoryStore, Retention};
+use crate::store::budget::Rate;
+use crate::store::idempotency::Retention;
 use crate::store::redis::{RedisFleet, RedisLink};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
@@ -67,6 +67,7 @@ pub struct App {
     reflection: bool,
     drain_timeout: Duration,
     listener: Listener,
+    redis: Option<RedisLink>,
 }
 
 impl App {
@@ -74,6 +75,8 @@ impl App {
     pub fn new(config: &Config) -> Result<App, AppError> {
         let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
         let metrics = config.metrics_listen.map(|_| Metrics::new());
+        let redis = config.redis.as_ref().map(RedisLink::new).transpose();
+        let redis = redis.map_err(|e| AppError::Redis(e.to_string()))?;
         let transport = Arc::new(Transport::new(TransportConfig {
             endpoint,
             timeout: config.upstream_timeout,
@@ -91,7 +94,7 @@ impl App {
                     per_second,
                     burst: config.budget.burst,
                 };
-                Arc::new(MemoryBudget::new(rate)) as Arc<dyn UpstreamBudget>
+                crate::store::upstream_budget(redis.as_ref(), rate)
             }),
         })?);
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
@@ -109,15 +112,19 @@ impl App {
                 transport: transport.clone(),
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
-                writes: Writes::new(Arc::new(MemoryStore::new(retention(config))), metrics.clone()),
+                writes: Writes::new(
+                    crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
+                    metrics.clone(),
+                ),
             },
-            hub: job_hub(config, VbsJobSource::new(transport, poll_deadline))?,
+            hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),
             listener: Listener::new(&config.front_door, metrics.clone()).map_err(|e| AppError::Tls(e.to_string()))?,
             metrics,
             front_door,
             reflection: config.callers.reflection,
             drain_timeout: config.bounds.drain_timeout,
+            redis,
         })
     }
 
@@ -143,7 +150,11 @@ impl App {
         let metrics = self.metrics.clone()?;
         let hub = self.hub.monitor();
         let transport = self.upstream.transport.clone();
+        let redis = self.redis.clone();
         let render = move || {
+            if let Some(redis) = &redis {
+                metrics.redis_up(redis.is_up());
+            }
             let tokens = transport.authorizer().token_stats();
             metrics.render(Some(hub.stats()), tokens)
         };
@@ -230,16 +241,11 @@ impl App {
 }
 
 /// The job hub; with --redis-url its pollers are shared by every replica.
-fn job_hub(config: &Config, source: VbsJobSource) -> Result<JobHub<VbsJobSource>, AppError> {
-    let Some(redis) = &config.redis else {
-        return Ok(JobHub::new(source, config.watch.clone()));
-    };
-    let link = RedisLink::new(redis).map_err(|e| AppError::Redis(e.to_string()))?;
-    Ok(JobHub::shared(
-        source,
-        config.watch.clone(),
-        Arc::new(RedisFleet::new(link)),
-    ))
+fn job_hub(config: &Config, source: VbsJobSource, redis: Option<&RedisLink>) -> JobHub<VbsJobSource> {
+    match redis {
+        Some(link) => JobHub::shared(source, config.watch.clone(), Arc::new(RedisFleet::new(link.clone()))),
+        None => JobHub::new(source, config.watch.clone()),
+    }
 }
 
 /// How long and how many write answers the idempotency records keep.
@@ -248,4 +254,10 @@ fn retention(config: &Config) -> Retention {
         ttl: config.idempotency.ttl,
         max_records: config.idempotency.max_records,
     }
+}
+
+/// The longest a write may run: the deadline of all its upstream attempts,
+/// plus a shutdown's drain. A shared claim outlives its writer no longer.
+fn claim_lifetime(config: &Config) -> Duration {
+    config.bounds.default_deadline + config.bounds.drain_timeout
 }

@@ -47,6 +47,7 @@ const CONNECTIONS_REFUSED: &str = "vbs_frontdoor_connections_refused_total";
 const CONNECTIONS_IDLE_CLOSED: &str = "vbs_frontdoor_connections_idle_closed_total";
 const STREAMS_AT_LIMIT: &str = "vbs_frontdoor_streams_at_limit_total";
 const TLS_RELOADS: &str = "vbs_frontdoor_tls_reloads_total";
+const REDIS_UP: &str = "vbs_redis_up";
 
 /// The gateway's metrics; cheap to clone.
 #[derive(Clone)]
@@ -197,6 +198,11 @@ impl Metrics {
             .increment(1);
     }
 
+    /// Whether the last command sent to Redis got an answer (with --redis-url only).
+    pub(crate) fn redis_up(&self, up: bool) {
+        self.gauge(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+    }
+
     /// The Prometheus text, with the job hub's and the IAM token source's
     /// own counts read at this moment.
     pub(crate) fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
@@ -313,6 +319,11 @@ fn describe(recorder: &PrometheusRecorder) {
         None,
         "Client connections open (TLS handshakes included).".into(),
     );
+    recorder.describe_gauge(
+        REDIS_UP.into(),
+        None,
+        "1 while Redis answers the replica's commands, 0 during an outage (with --redis-url only).".into(),
+    );
     recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
     recorder.describe_gauge(
         LOCAL_FALLBACK.into(),
@@ -403,6 +414,15 @@ mod tests {
             text.contains(r#"vbs_upstream_requests_total{operation="GetBackup",status="404"} 1"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn redis_up_is_a_gauge_of_one_or_zero() {
+        let metrics = Metrics::new();
+        metrics.redis_up(true);
+        assert!(metrics.render(None, None).contains("vbs_redis_up 1"));
+        metrics.redis_up(false);
+        assert!(metrics.render(None, None).contains("vbs_redis_up 0"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Rate {
     }
 
     /// How far ahead of the steady rate a burst may run.
-    fn tolerance(&self) -> Duration {
+    pub(crate) fn tolerance(&self) -> Duration {
         self.interval() * self.burst.max(1).saturating_sub(1)
     }
 }

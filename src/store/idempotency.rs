@@ -48,6 +48,16 @@ impl Fingerprint {
         }
         Fingerprint(hash.finalize().into())
     }
+
+    /// The hash, for a store that keeps it elsewhere.
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A hash read back from a store.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Fingerprint {
+        Fingerprint(bytes)
+    }
 }
 
 impl fmt::Debug for Fingerprint {

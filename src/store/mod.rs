@@ -2,6 +2,9 @@
 //! of idempotent writes and the upstream budget. In memory by default; each
 //! kind sits behind a small trait so a shared store (Redis, for replicas) can stand in.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 pub(crate) mod budget;
 pub(crate) mod idempotency;
 pub(crate) mod redis;
@@ -10,3 +13,28 @@ pub(crate) mod redis;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the shared store is unavailable: {0}")]
 pub(crate) struct StoreError(pub(crate) String);
+
+/// The upstream budget: in Redis when replicas share one, else in memory.
+pub(crate) fn upstream_budget(redis: Option<&redis::RedisLink>, rate: budget::Rate) -> Arc<dyn budget::UpstreamBudget> {
+    match redis {
+        Some(link) => Arc::new(redis::budget::RedisBudget::new(link.clone(), rate)),
+        None => Arc::new(budget::MemoryBudget::new(rate)),
+    }
+}
+
+/// The idempotency records: in Redis when replicas share them, else in memory.
+/// `claim_lifetime`: the longest a write may run (see `RedisIdempotencyStore`).
+pub(crate) fn idempotency_store(
+    redis: Option<&redis::RedisLink>,
+    retention: idempotency::Retention,
+    claim_lifetime: Duration,
+) -> Arc<dyn idempotency::IdempotencyStore> {
+    match redis {
+        Some(link) => Arc::new(redis::idempotency::RedisIdempotencyStore::new(
+            link.clone(),
+            retention.ttl,
+            claim_lifetime,
+        )),
+        None => Arc::new(idempotency::MemoryStore::new(retention)),
+    }
+}

@@ -113,15 +113,15 @@ impl FleetBuilder {
 
 /// Everything a test runs against; dropping it kills every process.
 pub(crate) struct Fleet {
-    /// The shared Redis.
-    pub(crate) redis: Redis,
+    // Fields drop in this order: the front first, the files last.
+    nginx: Nginx,
+    replicas: Vec<Replica>,
     /// The standalone simulator and its admin API.
     pub(crate) simulator: Sim,
-    replicas: Vec<Replica>,
-    nginx: Nginx,
+    /// The shared Redis.
+    pub(crate) redis: Redis,
     /// Whether the replicas were given --redis-url.
     shared: bool,
-    // Last, so the processes are gone before their files.
     dir: TempDir,
 }
 
@@ -242,6 +242,8 @@ pub(crate) struct Redis {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// The temp dir of a Redis started alone.
+    own_dir: Option<TempDir>,
 }
 
 impl Redis {
@@ -251,9 +253,20 @@ impl Redis {
             dir: dir.to_path_buf(),
             port,
             child: None,
+            own_dir: None,
         };
         redis.spawn();
         redis
+    }
+
+    /// Redis alone, for tests of what the gateway stores in it; None (after a
+    /// loud SKIPPED line) as `FleetBuilder::start`.
+    pub(crate) fn start_alone() -> Option<Redis> {
+        let (program, _) = required_programs()?;
+        let dir = TempDir::new();
+        let mut redis = Redis::start(&program, dir.path(), free_port());
+        redis.own_dir = Some(dir);
+        Some(redis)
     }
 
     /// `redis://127.0.0.1:PORT/0`.
@@ -619,7 +632,11 @@ fn gateway_command() -> Command {
             command.env_remove(name);
         }
     }
-    command.env("RUST_LOG", "info").stdin(Stdio::null());
+    // Plain text logs, for tests that read them.
+    command
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
     command
 }
 

@@ -3,6 +3,9 @@
 //! simulator, all on loopback. Without redis-server or nginx every test says
 //! SKIPPED (and fails in CI, where they must be installed).
 
+mod budget;
 mod harness;
+mod outage;
 mod smoke;
 mod watch;
+mod writes;

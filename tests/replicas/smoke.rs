@@ -32,3 +32,23 @@ async fn a_call_through_nginx_reaches_a_replica_and_the_simulator() {
         assert!(handled >= 1.0, "replica {replica} served no call");
     }
 }
+
+#[test]
+fn the_readme_quotes_the_nginx_configuration_the_suite_uses() {
+    let readme = include_str!("../../README.md");
+    let quoted: Vec<String> = crate::harness::NGINX_TEMPLATE
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!("    {line}")
+            }
+        })
+        .collect();
+    let quoted = quoted.join("\n");
+    assert!(
+        readme.contains(&quoted),
+        "README.md (Running several replicas) must quote deploy/nginx-grpc.conf as is, indented four spaces:\n{quoted}"
+    );
+}

@@ -1593,6 +1593,37 @@ async fn admin_routes_steer_the_simulator() {
 }
 
 #[tokio::test]
+async fn admin_routes_show_the_request_log_and_inject_faults() {
+    let vbs = start().await;
+    vbs.get("/v2/p1/backups").await;
+    let log = vbs.get("/simulator/requests").await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    assert_eq!(
+        log.body["requests"],
+        json!([{"method": "GET", "path": "/v2/p1/backups", "query": null}])
+    );
+    assert_eq!(vbs.send(Method::DELETE, "/simulator/requests", None).await.status, 204);
+    assert_eq!(vbs.get("/simulator/requests").await.body["requests"], json!([]));
+
+    let errors = vbs
+        .send(Method::POST, "/simulator/faults/errors?count=1&status=503", None)
+        .await;
+    assert_eq!(errors.status, 204, "{}", errors.text);
+    assert_eq!(vbs.get("/v2/p1/backups").await.status, 503);
+    assert_eq!(vbs.get("/v2/p1/backups").await.status, 200);
+
+    let delay = vbs
+        .send(Method::POST, "/simulator/faults/delay?count=1&seconds=0.3", None)
+        .await;
+    assert_eq!(delay.status, 204, "{}", delay.text);
+    let started = std::time::Instant::now();
+    assert_eq!(vbs.get("/v2/p1/backups").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let bad = vbs.send(Method::POST, "/simulator/faults/delay?count=x", None).await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
 async fn the_auto_clock_moves_by_itself() {
     let mut config = SimulatorConfig::demo();
     assert_eq!(config.clock, ClockMode::Auto);

@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-mod fleet;
-
-pub(crate) use fleet::RedisFleet;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script};
 
 use super::StoreError;
 use crate::config::RedisConfig;
+
+pub(crate) mod budget;
+mod fleet;
+pub(crate) mod idempotency;
+
+pub(crate) use fleet::RedisFleet;
 
 /// How long one command may wait for its answer; Redis answers in
 /// microseconds, so a longer wait means it is gone.
@@ -92,7 +95,6 @@ impl RedisLink {
     }
 
     /// Sends one command.
-    #[allow(dead_code)] // The shared write stores send plain commands.
     pub(crate) async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let result = command.query_async(&mut connection).await;
@@ -114,6 +116,25 @@ impl RedisLink {
         script: &Script,
         keys: &[&str],
         args: &[&str],
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        let result = invocation.invoke_async(&mut connection).await;
+        self.noted(result)
+    }
+
+    /// Runs a Lua script whose arguments are bytes (records that are not text).
+    pub(crate) async fn script_bytes<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
     ) -> Result<T, StoreError> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
