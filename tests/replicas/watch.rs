@@ -343,6 +343,32 @@ async fn watches_poll_locally_while_redis_is_down_and_share_again_after() {
     }
 }
 
+#[tokio::test]
+async fn a_replica_answers_a_job_that_ended_elsewhere_from_redis() {
+    let Some(fleet) = fleet_with_jobs(2, 1, "1s").start().await else {
+        return;
+    };
+    let job_id = start_jobs(&fleet, 1).await.remove(0);
+    let first = vec![watch(fleet.replica_channel(0).await, &job_id).await];
+    all_ended(&first).await;
+    first[0]
+        .lock()
+        .expect("not poisoned")
+        .assert_complete("the first replica's watcher");
+    let gets = fleet.simulator.count("GET", &format!("/jobs/{job_id}"));
+
+    let late = vec![watch(fleet.replica_channel(1).await, &job_id).await];
+    all_ended(&late).await;
+    let seen = late[0].lock().expect("not poisoned");
+    seen.assert_complete("the other replica's watcher");
+    assert_eq!(seen.statuses, [JobStatus::Success]);
+    assert_eq!(
+        fleet.simulator.count("GET", &format!("/jobs/{job_id}")),
+        gets,
+        "no upstream call"
+    );
+}
+
 /// Waits until the latest heartbeat of every watcher says `coordination`.
 async fn says(watchers: &[Shared], coordination: Coordination) {
     let watchers = watchers.to_vec();
