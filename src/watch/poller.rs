@@ -106,22 +106,32 @@ impl<S: JobSource> Poller<S> {
         let mut pause = hub.pace(&self.group);
         // A job another replica saw end is answered from the fleet at once,
         // with no wait and no upstream call.
-        if self.shared.is_some()
-            && let Err(stop) = self.claim(pause).await
-        {
-            return stop;
+        let mut claimed = None;
+        if self.shared.is_some() {
+            match self.claim(pause).await {
+                Ok(role) => claimed = Some(role),
+                Err(stop) => return stop,
+            }
         }
-        if let Some(stop) = self
-            .pause(first_pause(pause, config, fastrand::f64()), &mut follow)
-            .await
-        {
+        let first = first_pause(pause, config, fastrand::f64());
+        if !first.is_zero() {
+            // Claim again after the wait: the fleet may have moved on.
+            claimed = None;
+        }
+        if let Some(stop) = self.pause(first, &mut follow).await {
             return stop;
         }
         loop {
-            let outcome = match self.claim(pause).await {
-                Err(stop) => return stop,
-                Ok(Role::Follow) => PollOutcome::Answered,
-                Ok(Role::Poll) => match self.poll_once().await {
+            let role = match claimed.take() {
+                Some(role) => role,
+                None => match self.claim(pause).await {
+                    Ok(role) => role,
+                    Err(stop) => return stop,
+                },
+            };
+            let outcome = match role {
+                Role::Follow => PollOutcome::Answered,
+                Role::Poll => match self.poll_once().await {
                     Ok(outcome) => outcome,
                     Err(stop) => return stop,
                 },

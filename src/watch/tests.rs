@@ -169,6 +169,7 @@ async fn heartbeats_say_how_stale_the_state_is_and_why() {
     assert!(beat.last_observed_at.is_some());
     assert!(beat.consecutive_failures >= 1, "{beat:?}");
     assert_eq!(beat.last_error.as_deref(), Some("trouble, transient: true"));
+    assert_eq!(beat.coordination, Coordination::Alone, "no fleet");
     assert!(watcher.last_failure().is_some());
     assert_eq!(watcher.latest().map(|state| *state.job), Some(1));
 }

@@ -408,7 +408,9 @@ async fn while_the_fleet_is_down_each_replica_polls_alone_then_shares_again() {
     let shared = world.upstream.polls() - polls;
     assert!(shared <= 400 / 20 * 12 / 10, "one replica polls again: {shared}");
 
-    for seen in all(watchers).await {
+    let watchers = all(watchers).await;
+    until(&a.hub, |s| s.active_pollers == 0 && s.local_fallback == 0).await;
+    for seen in watchers {
         assert_in_order_to_the_end(&seen);
         assert_eq!(
             seen.coordination,
