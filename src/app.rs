@@ -116,6 +116,7 @@ impl App {
                     crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
                     metrics.clone(),
                 ),
+                default_deadline: config.bounds.default_deadline,
             },
             hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),
@@ -183,6 +184,7 @@ impl App {
         let gzip = CompressionEncoding::Gzip;
         let backups = BackupServiceServer::new(Backups::new(self.upstream.clone()));
         let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
+        let writes = self.upstream.writes.clone();
         let jobs = JobServiceServer::new(Jobs::new(self.upstream, self.hub.clone()));
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
@@ -225,15 +227,26 @@ impl App {
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip));
         let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
+        tokio::pin!(drain_over);
         tokio::select! {
             served = &mut serving => served?,
-            () = drain_over => {
+            () = &mut drain_over => {
                 tracing::warn!(?drain_timeout, "drain timeout passed; cancelling the calls still in flight");
                 drained.cancel();
                 // The cancelled calls answer at once; their connections then close.
                 if let Ok(served) = tokio::time::timeout(CANCEL_GRACE, serving).await {
                     served?;
                 }
+                return Ok(());
+            }
+        }
+        // Every call has answered, but a write whose caller left may still be
+        // on its way upstream: it gets the rest of the drain to record its answer.
+        tokio::select! {
+            () = writes.finish_detached() => {}
+            () = &mut drain_over => {
+                let running = writes.detached_running();
+                tracing::warn!(?drain_timeout, running, "drain timeout passed; dropping writes still running upstream");
             }
         }
         Ok(())

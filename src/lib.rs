@@ -16,14 +16,16 @@
 //!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
 //!                         │                                      enum spellings from grpc/wire.rs)
 //!                         ├─ grpc/writes.rs      writes with a request_id: once, detached, recorded in
-//!                         │                      store/idempotency.rs (IdempotencyStore; in memory)
+//!                         │                      store/idempotency.rs (IdempotencyStore; in memory or Redis)
 //!                         ├─ watch/              JobHub: one poller per watched job, shared by every
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
 //!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
-//!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop
+//!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop;
+//!                         │                    each attempt takes a slot of its project's budget
+//!                         │                    (store/budget.rs: UpstreamBudget; in memory or Redis)
 //!                         ├─ rest/retry.rs        send again? a pure function of method, failure, attempt
 //!                         ├─ rest/auth/           one Authorizer per mode: AK/SK (crate apig-signer),
 //!                         │                       IAM tokens (rest/iam.rs), static token, pass-through
@@ -37,7 +39,8 @@
 //! Beside the gateway, in `crates/`: `apig-signer` (AK/SK signing and
 //! verification, pure), `vbs-rules` (the reference's field rules, shared with
 //! the simulator) and `vbs-simulator` (the fake VBS and IAM, a library and a
-//! binary). Dependencies point one way: grpc/ -> watch/, rest/, store/ -> the crates;
+//! binary). store/redis/ is the one Redis connection every shared store
+//! uses (`--redis-url`). Dependencies point one way: grpc/ -> watch/, rest/ -> store/ -> the crates;
 //! nothing below grpc/ knows a protobuf type.
 //!
 //! Job watches never poll per watcher: `watch::JobHub` keeps one poller per

@@ -14,6 +14,7 @@ pub(crate) struct FrontDoorArgs {
     pub tls_key: Option<PathBuf>,
     /// PEM certificates of the CA that signs client certificates: mutual TLS,
     /// a client without such a certificate is refused at the handshake.
+    /// Re-read when the file changes.
     #[arg(long, env = "VBS_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     /// How often the TLS files are checked for a change.

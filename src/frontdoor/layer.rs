@@ -16,7 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
-use super::callers::{self, Caller, CallerTable, CallersFileError};
+use super::callers::{self, ANONYMOUS, Caller, CallerTable, CallersFileError};
 use super::limits::{Limits, WatchPermit};
 use super::permissions::{is_watch, needs_no_identity, required_role};
 use crate::error::{Error, Refusal};
@@ -170,6 +170,13 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
+    /// The name of the caller from the callers file the front door let in;
+    /// None without a callers file (every call is the one anonymous caller).
+    pub(crate) fn caller_name(extensions: &http::Extensions) -> Option<Arc<str>> {
+        let caller = &extensions.get::<Admission>()?.caller;
+        (&*caller.name != ANONYMOUS).then(|| caller.name.clone())
+    }
+
     /// Whether the call may go on in `project` (the request's, or the
     /// default for an empty one). A call that did not pass the front door
     /// has no admission and is refused.

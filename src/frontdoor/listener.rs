@@ -150,7 +150,9 @@ impl Drop for ConnGuard {
 
 /// A client connection as tonic serves it: the stream (TCP or TLS) and its
 /// hold on the listener, given back when hyper drops it. Reads fail once the
-/// idle watch closes it, which ends the connection.
+/// idle watch closes it, which ends the connection. That close sends no HTTP/2
+/// GOAWAY: tonic keeps each hyper connection inside its serve loop and calls
+/// `graceful_shutdown` only at server shutdown or `max_connection_age`.
 pub(crate) struct Conn<IO> {
     io: IO,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,

@@ -74,8 +74,8 @@ impl Listener {
         match self.tls {
             Some(tls) => {
                 let reloader = tls.spawn_reloader(self.config.tls_reload_interval, self.metrics.clone());
-                let acceptor = tls.acceptor().clone();
-                let handshake = move |socket: TcpStream| acceptor.accept(socket);
+                // The acceptor of the moment, so a reloaded client CA applies to new connections.
+                let handshake = move |socket: TcpStream| tls.acceptor().accept(socket);
                 let incoming = incoming(listener, limits, self.connections, self.metrics, handshake);
                 let served = router.serve_with_incoming_shutdown(incoming, shutdown).await;
                 reloader.abort();

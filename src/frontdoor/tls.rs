@@ -1,6 +1,6 @@
 //! The listener's TLS: certificate, key and client CA read from PEM files, a
-//! rustls server config whose certificate is swapped in place when the files
-//! change (so open connections keep theirs), and the poller that notices.
+//! certificate swapped in place and a server config replaced (for a new client
+//! CA) when the files change, so only new handshakes see them; and the poller.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -44,8 +45,18 @@ fn provider() -> Arc<CryptoProvider> {
 /// The bytes of the certificate and key files now (None where unreadable).
 type PairBytes = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-fn read_pair(files: &TlsFiles) -> PairBytes {
-    (std::fs::read(&files.cert).ok(), std::fs::read(&files.key).ok())
+/// The bytes of every TLS file now: the pair, and the client CA when one is configured.
+#[derive(Clone, PartialEq)]
+struct FileBytes {
+    pair: PairBytes,
+    client_ca: Option<Vec<u8>>,
+}
+
+fn read_files(files: &TlsFiles) -> FileBytes {
+    FileBytes {
+        pair: (std::fs::read(&files.cert).ok(), std::fs::read(&files.key).ok()),
+        client_ca: files.client_ca.as_ref().and_then(|ca| std::fs::read(ca).ok()),
+    }
 }
 
 /// The certificate chain and key of `files` as read in `pair`, checked to belong together.
@@ -67,11 +78,6 @@ fn certified_key(files: &TlsFiles, pair: &PairBytes) -> Result<CertifiedKey, Tls
             format!("does not fit --tls-cert {}: {e}", files.cert.display()),
         )
     })
-}
-
-fn read_certificates(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = std::fs::read(path).map_err(|e| TlsError::new(flag, path, e))?;
-    parse_certificates(flag, path, &pem)
 }
 
 fn parse_certificates(flag: &'static str, path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -101,49 +107,50 @@ impl ResolvesServerCert for SwappableCert {
     }
 }
 
+/// Who may connect: a verifier of client certificates (mutual TLS) or anyone.
+type ClientVerifier = Option<Arc<dyn ClientCertVerifier>>;
+
 /// The TLS side of the listener: the acceptor for new connections and what
 /// reloading needs.
 #[derive(Clone)]
 pub(crate) struct TlsServer {
-    acceptor: TlsAcceptor,
+    /// Replaced whole when the client CA changes; each handshake takes the current one.
+    acceptor: Arc<RwLock<TlsAcceptor>>,
     cert: Arc<SwappableCert>,
     files: TlsFiles,
-    /// The file contents the current certificate came from.
-    loaded: PairBytes,
+    /// The file contents the current certificate and client CA came from.
+    loaded: FileBytes,
 }
 
 impl TlsServer {
     /// The server config for `files`: h2 only (ALPN), client certificates
     /// required and verified when a client CA is given.
     pub(crate) fn load(files: &TlsFiles) -> Result<TlsServer, TlsError> {
-        let loaded = read_pair(files);
+        let loaded = read_files(files);
         let cert = Arc::new(SwappableCert {
-            current: RwLock::new(Arc::new(certified_key(files, &loaded)?)),
+            current: RwLock::new(Arc::new(certified_key(files, &loaded.pair)?)),
         });
-        let builder = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::new("--tls-cert", &files.cert, e))?;
-        let builder = match &files.client_ca {
-            Some(ca) => builder.with_client_cert_verifier(client_verifier(ca)?),
-            None => builder.with_no_client_auth(),
-        };
-        let mut config = builder.with_cert_resolver(cert.clone());
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        let verifier = client_verifier(files, &loaded)?;
+        let acceptor = acceptor(files, cert.clone(), verifier)?;
         Ok(TlsServer {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: Arc::new(RwLock::new(acceptor)),
             cert,
             files: files.clone(),
             loaded,
         })
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// The acceptor for a connection arriving now.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        match self.acceptor.read() {
+            Ok(acceptor) => acceptor.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    /// Checks the certificate and key files every `interval`; a changed pair
-    /// that loads replaces the current one for new handshakes, a bad one is
-    /// logged and the current one stays. Ends when the returned task is aborted.
+    /// Checks the TLS files every `interval`; a changed pair or client CA that
+    /// loads replaces the current one for new handshakes, a bad one is logged
+    /// and the current one stays. Ends when the returned task is aborted.
     pub(crate) fn spawn_reloader(&self, interval: Duration, metrics: Option<Metrics>) -> tokio::task::JoinHandle<()> {
         let server = self.clone();
         tokio::spawn(async move {
@@ -153,41 +160,89 @@ impl TlsServer {
             loop {
                 ticks.tick().await;
                 let files = server.files.clone();
-                let Ok(now) = tokio::task::spawn_blocking(move || read_pair(&files)).await else {
+                let Ok(now) = tokio::task::spawn_blocking(move || read_files(&files)).await else {
                     continue;
                 };
-                if now == seen {
-                    continue;
+                if now.pair != seen.pair {
+                    let reloaded = server.reload_pair(&now);
+                    record(metrics.as_ref(), "TLS certificate", reloaded);
                 }
-                let loaded = certified_key(&server.files, &now);
+                if now.client_ca != seen.client_ca {
+                    let reloaded = server.reload_client_ca(&now);
+                    record(metrics.as_ref(), "TLS client CA", reloaded);
+                }
                 seen = now;
-                if let Some(metrics) = &metrics {
-                    metrics.tls_reload(loaded.is_ok());
-                }
-                match loaded {
-                    Ok(key) => {
-                        if let Ok(mut current) = server.cert.current.write() {
-                            *current = Arc::new(key);
-                        }
-                        tracing::info!(cert = %server.files.cert.display(), "TLS certificate reloaded");
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "TLS certificate not reloaded; the previous one stays in force");
-                    }
-                }
             }
         })
     }
+
+    /// Serves the certificate and key of `now` to new handshakes.
+    fn reload_pair(&self, now: &FileBytes) -> Result<(), TlsError> {
+        let key = certified_key(&self.files, &now.pair)?;
+        if let Ok(mut current) = self.cert.current.write() {
+            *current = Arc::new(key);
+        }
+        Ok(())
+    }
+
+    /// Verifies the client certificates of new handshakes with the CA of `now`.
+    /// The whole server config is new, so no session resumes past the old CA.
+    fn reload_client_ca(&self, now: &FileBytes) -> Result<(), TlsError> {
+        let verifier = client_verifier(&self.files, now)?;
+        let acceptor = acceptor(&self.files, self.cert.clone(), verifier)?;
+        if let Ok(mut current) = self.acceptor.write() {
+            *current = acceptor;
+        }
+        Ok(())
+    }
 }
 
-fn client_verifier(ca: &Path) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in read_certificates("--tls-client-ca", ca)? {
-        roots.add(cert).map_err(|e| TlsError::new("--tls-client-ca", ca, e))?;
+/// Logs and counts one reload of `what`.
+fn record(metrics: Option<&Metrics>, what: &str, reloaded: Result<(), TlsError>) {
+    if let Some(metrics) = metrics {
+        metrics.tls_reload(reloaded.is_ok());
     }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+    match reloaded {
+        Ok(()) => tracing::info!("{what} reloaded"),
+        Err(error) => tracing::warn!(%error, "{what} not reloaded; the previous one stays in force"),
+    }
+}
+
+fn acceptor(files: &TlsFiles, cert: Arc<SwappableCert>, verifier: ClientVerifier) -> Result<TlsAcceptor, TlsError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::new("--tls-cert", &files.cert, e))?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(cert);
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The verifier for the client CA of `files` as read in `now`; None without a client CA.
+fn client_verifier(files: &TlsFiles, now: &FileBytes) -> Result<ClientVerifier, TlsError> {
+    let Some(ca) = &files.client_ca else {
+        return Ok(None);
+    };
+    let error = |reason: &dyn std::fmt::Display| TlsError::new("--tls-client-ca", ca, reason);
+    let pem = match &now.client_ca {
+        Some(pem) => pem,
+        None => {
+            return Err(error(
+                &std::fs::read(ca).err().map(|e| e.to_string()).unwrap_or_default(),
+            ));
+        }
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certificates("--tls-client-ca", ca, pem)? {
+        roots.add(cert).map_err(|e| error(&e))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
-        .map_err(|e| TlsError::new("--tls-client-ca", ca, e))
+        .map_err(|e| error(&e))?;
+    Ok(Some(verifier))
 }
 
 #[cfg(test)]

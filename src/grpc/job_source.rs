@@ -49,6 +49,8 @@ impl WatchedJob {
                 project_id: ctx.project_id.clone(),
                 deadline: None,
                 caller_token: ctx.caller_token.clone(),
+                send_by: None,
+                caller: None,
             },
             job_id: job_id.to_string(),
         }
@@ -264,6 +266,8 @@ mod tests {
                 project_id: "p".into(),
                 deadline: None,
                 caller_token: token.map(crate::rest::Secret::new),
+                send_by: None,
+                caller: None,
             };
             VbsJobSource::key(&WatchedJob::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
         };

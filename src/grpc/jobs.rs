@@ -13,7 +13,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::job_source::{VbsJobSource, WatchedJob};
-use super::{Upstream, Violations};
+use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
 use crate::proto::pb::{self, WaitOutcome, job_service_server::JobService};
 use crate::rest::jobs::JobsApi;
@@ -91,11 +91,13 @@ impl JobService for Jobs {
 
     async fn wait_job(&self, request: Request<pb::WaitJobRequest>) -> RpcResult<pb::WaitJobResponse> {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
+        // Waiting is bounded by the request's own timeout, not the default deadline.
+        let deadline = caller_deadline(&request);
         let req = request.into_inner();
         let timeout = validate_wait(&req)?;
         let now = Instant::now();
         let by_timeout = timeout.map(|t| (now + t, WaitOutcome::Timeout));
-        let by_deadline = ctx.deadline.map(|d| (answer_before(d, now), WaitOutcome::Deadline));
+        let by_deadline = deadline.map(|d| (answer_before(d, now), WaitOutcome::Deadline));
         let limit = match (by_timeout, by_deadline) {
             (Some(t), Some(d)) => Some(if t.0 <= d.0 { t } else { d }),
             (t, d) => t.or(d),

@@ -33,11 +33,15 @@ pub(crate) struct Upstream {
     pub(crate) pass_through_token: bool,
     /// Runs the writes: once per `request_id`, detached once sent.
     pub(crate) writes: writes::Writes,
+    /// What bounds a call whose caller sent no deadline, all its upstream
+    /// calls together (`--default-deadline`).
+    pub(crate) default_deadline: Duration,
 }
 
 impl Upstream {
     /// The context of one call: the request's project (or the default) and
-    /// the caller's deadline. First, whether the caller may act in that project.
+    /// the caller's deadline (or the default one, from now). First, whether
+    /// the caller may act in that project.
     pub(crate) fn context<T: ResourceIds>(&self, request: &Request<T>, project_id: &str) -> Result<CallContext, Error> {
         let project_id = match (project_id, &self.default_project_id) {
             ("", Some(default)) => default.clone(),
@@ -58,8 +62,10 @@ impl Upstream {
         violations.finish()?;
         Ok(CallContext {
             project_id,
-            deadline: deadline(request),
+            deadline: Some(caller_deadline(request).unwrap_or_else(|| Instant::now() + self.default_deadline)),
             caller_token: self.caller_token(request)?,
+            send_by: None,
+            caller: Admission::caller_name(request.extensions()),
         })
     }
 
@@ -87,7 +93,7 @@ const CALLER_TOKEN: &str = "x-auth-token";
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// The caller's deadline, from the grpc-timeout header ("<digits><unit>").
-fn deadline<T>(request: &Request<T>) -> Option<Instant> {
+pub(crate) fn caller_deadline<T>(request: &Request<T>) -> Option<Instant> {
     let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let amount: u64 = digits.parse().ok()?;
@@ -223,9 +229,9 @@ mod tests {
     fn reads_grpc_timeouts() {
         let mut request = Request::new(());
         request.metadata_mut().insert("grpc-timeout", "250m".parse().unwrap());
-        let left = deadline(&request).unwrap() - Instant::now();
+        let left = caller_deadline(&request).unwrap() - Instant::now();
         assert!(left <= Duration::from_millis(250) && left > Duration::from_millis(200));
         request.metadata_mut().insert("grpc-timeout", "5X".parse().unwrap());
-        assert!(deadline(&request).is_none());
+        assert!(caller_deadline(&request).is_none());
     }
 }

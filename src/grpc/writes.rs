@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use prost::Message;
+use tokio_util::task::TaskTracker;
 use tonic::Status;
 
 use crate::error::{self, Error};
@@ -57,12 +58,30 @@ write_requests! {
 pub(crate) struct Writes {
     store: Arc<dyn IdempotencyStore>,
     metrics: Option<Metrics>,
+    /// The detached writes, so shutdown can let them finish.
+    detached: TaskTracker,
 }
 
 impl Writes {
     /// Writes recorded in `store`, counted in `metrics` when they are on.
     pub(crate) fn new(store: Arc<dyn IdempotencyStore>, metrics: Option<Metrics>) -> Writes {
-        Writes { store, metrics }
+        Writes {
+            store,
+            metrics,
+            detached: TaskTracker::new(),
+        }
+    }
+
+    /// Waits until every detached write has finished and recorded its
+    /// answer; no write may start after it was called.
+    pub(crate) async fn finish_detached(&self) {
+        self.detached.close();
+        self.detached.wait().await;
+    }
+
+    /// Detached writes still running.
+    pub(crate) fn detached_running(&self) -> usize {
+        self.detached.len()
     }
 
     /// Runs `send` for `request` unless a call with the same `request_id` ran
@@ -88,9 +107,15 @@ impl Writes {
         if let Err(violation) = rules::uuid(&request_id) {
             return Err(Error::invalid("request_id", violation.description).into());
         }
-        let key = request_id.to_ascii_lowercase();
+        // Each caller's ids are its own: another caller's same id neither
+        // replays its answer nor counts as a reuse.
+        let key = match &ctx.caller {
+            Some(caller) => format!("{caller}/{}", request_id.to_ascii_lowercase()),
+            None => request_id.to_ascii_lowercase(),
+        };
         let fingerprint = Fingerprint::of(Req::METHOD, &ctx.project_id, &request.encode_to_vec());
         let deadline = ctx.deadline.take();
+        ctx.send_by = deadline;
         // Taken by the one pass through the loop that claims the id.
         let mut send = Some(send);
         let answer = loop {
@@ -103,7 +128,9 @@ impl Writes {
                     let work = send(ctx, request);
                     // The RPC's ledger goes along, so a caller that leaves is logged with what was sent.
                     let ledger = SentLedger::current().unwrap_or_default();
-                    let task = tokio::spawn(ledger.scope(run_detached(self.store.clone(), key, work)));
+                    let task = self
+                        .detached
+                        .spawn(ledger.scope(run_detached(self.store.clone(), key, work)));
                     break within(deadline, async { task.await.ok() })
                         .await?
                         .ok_or_else(lost_claim);

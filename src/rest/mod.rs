@@ -97,6 +97,12 @@ pub(crate) struct CallContext {
     pub(crate) deadline: Option<Instant>,
     /// The caller's own token, when pass-through is enabled and it sent one.
     pub(crate) caller_token: Option<Secret>,
+    /// A call not sent by then is not sent at all: the caller's deadline of
+    /// a write that runs on detached (whose `deadline` is the default one),
+    /// so a write its caller gave up on before it left is never made.
+    pub(crate) send_by: Option<Instant>,
+    /// The caller's name in the callers file: its request ids are its own.
+    pub(crate) caller: Option<std::sync::Arc<str>>,
 }
 
 /// The query pairs of the filters that are set, texts first, then numbers.

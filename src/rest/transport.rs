@@ -203,7 +203,8 @@ impl Transport {
             caller_token: ctx.caller_token.as_ref(),
         };
         let mut progress = Progress::first();
-        self.take_slot(ctx, deadline, call.operation).await?;
+        let send_by = ctx.send_by.map_or(deadline, |by| by.min(deadline));
+        self.take_slot(ctx, send_by, call.operation).await?;
         loop {
             let authorization = self.authorizer.authorize(&request).await?;
             let result = self.send_once(deadline, &request, &authorization).await;

@@ -500,3 +500,34 @@ async fn a_compressed_request_is_checked_like_any_other() {
     assert_refused(&denied, Code::PermissionDenied, "CALLER_NOT_ALLOWED", "ListBackups");
     assert!(world.upstream_requests().is_empty());
 }
+
+#[tokio::test]
+async fn request_ids_are_each_callers_own() {
+    let (world, _file) = world_with_callers(&callers_text(), |_| {}).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let create = || pb::CreateBackupRequest {
+        volume_id: DISK_10GB.into(),
+        name: "scoped".into(),
+        request_id: request_id.clone(),
+        ..Default::default()
+    };
+    let mut backups = world.backups.clone();
+    let first = backups.create_backup(with_key(create(), OPERATOR_KEY)).await.unwrap();
+    let replay = backups.create_backup(with_key(create(), OPERATOR_KEY)).await.unwrap();
+    assert_eq!(
+        first.get_ref().job_id,
+        replay.get_ref().job_id,
+        "the same caller's retry replays"
+    );
+    // Another caller with the same id and request neither gets the first
+    // caller's answer nor is refused: its write is its own.
+    world.advance(60);
+    let other = backups.create_backup(with_key(create(), ADMIN_KEY)).await.unwrap();
+    assert_ne!(other.get_ref().job_id, first.get_ref().job_id);
+    let posts = world
+        .upstream_requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/cloudbackups"))
+        .count();
+    assert_eq!(posts, 2);
+}

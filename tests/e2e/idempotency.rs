@@ -242,3 +242,49 @@ async fn policy_writes_are_replayed_too() {
     let updates = sent(&world, "PUT", &format!("/backuppolicy/{}", first.backup_policy_id));
     assert_eq!(updates, 1);
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_write_whose_caller_left_finish_within_the_drain() {
+    use tokio::net::TcpListener;
+    use vbs_gateway::config::Config;
+    use vbs_simulator::{Simulator, SimulatorConfig};
+
+    use crate::harness::{enforcing, gateway_credentials, serve};
+
+    let mut sim_config = SimulatorConfig::for_testing();
+    sim_config.auth = enforcing(sim_config.auth);
+    let sim = Simulator::start(sim_config, TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let mut config = Config::for_testing(sim.url().parse().unwrap());
+    config.credentials = gateway_credentials(crate::AUTH, &sim.url());
+    let (channel, stop, server) = serve(&config).await;
+
+    sim.delay_next_requests(1, Duration::from_secs(2));
+    let mut request = Request::new(create("outlives-shutdown", &request_id()));
+    request.set_timeout(Duration::from_millis(300));
+    let status = pb::backup_service_client::BackupServiceClient::new(channel)
+        .create_backup(request)
+        .await
+        .expect_err("the caller leaves before upstream answers");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+    let _ = stop.send(());
+    server.await.unwrap();
+
+    // The gateway's shutdown waited for the write: a new gateway finds its backup.
+    let (channel, _stop, _server) = serve(&config).await;
+    let backups = pb::backup_service_client::BackupServiceClient::new(channel)
+        .list_backups(pb::ListBackupsRequest {
+            name: "outlives-shutdown".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .backups;
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    sim.shutdown();
+}

@@ -7,6 +7,7 @@
 
 mod auth;
 mod backups;
+mod budget;
 mod callers;
 mod errors;
 mod harness;
@@ -15,6 +16,7 @@ mod idempotency;
 mod jobs;
 mod observability;
 mod policies;
+mod python_client;
 mod server;
 mod tls;
 mod validation;

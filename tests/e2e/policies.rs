@@ -347,3 +347,25 @@ async fn executing_twice_while_running_is_a_failed_precondition() {
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(vbs_code(&status).as_deref(), Some("AutoBackup.0225"));
 }
+
+#[tokio::test]
+async fn the_default_deadline_bounds_all_upstream_calls_of_an_rpc_together() {
+    // DisableBackupPolicy reads the policy, then updates it: two upstream
+    // calls of 700 ms each, under a default deadline of 1 s for the RPC.
+    let world = World::start_with(vbs_simulator::SimulatorConfig::for_testing(), |config| {
+        config.bounds.default_deadline = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let policy_id = create_policy(&world, "slow-toggle").await;
+    world.sim.delay_next_requests(2, std::time::Duration::from_millis(700));
+    let status = world
+        .policies
+        .clone()
+        .disable_backup_policy(pb::DisableBackupPolicyRequest {
+            backup_policy_id: policy_id,
+            ..Default::default()
+        })
+        .await
+        .expect_err("1.4 s of upstream calls do not fit in 1 s");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+}

@@ -25,12 +25,12 @@ use crate::harness::{DISK_10GB, enforcing, gateway_credentials};
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A certificate authority of a test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -41,12 +41,12 @@ impl Ca {
         }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A certificate for `dns` signed by this CA: (certificate PEM, key PEM).
-    fn leaf(&self, dns: &str) -> (String, String) {
+    pub(crate) fn leaf(&self, dns: &str) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(vec![dns.to_string()])
             .unwrap()
@@ -57,14 +57,14 @@ impl Ca {
 }
 
 /// A directory of its own for one test's PEM files.
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vbs-gateway-e2e-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// Writes a server certificate for localhost signed by `ca` to `files`.
-fn write_server_pair(ca: &Ca, files: &TlsFiles) {
+pub(crate) fn write_server_pair(ca: &Ca, files: &TlsFiles) {
     let (cert, key) = ca.leaf("localhost");
     // Write beside, then rename, as a deploy tool would: the reader sees old or new, never half.
     for (path, text) in [(&files.key, key), (&files.cert, cert)] {
@@ -74,7 +74,7 @@ fn write_server_pair(ca: &Ca, files: &TlsFiles) {
     }
 }
 
-fn server_files(dir: &Path, client_ca: Option<&Ca>) -> TlsFiles {
+pub(crate) fn server_files(dir: &Path, client_ca: Option<&Ca>) -> TlsFiles {
     let client_ca = client_ca.map(|ca| {
         let path = dir.join("client-ca.pem");
         std::fs::write(&path, ca.pem()).unwrap();
@@ -88,16 +88,16 @@ fn server_files(dir: &Path, client_ca: Option<&Ca>) -> TlsFiles {
 }
 
 /// A simulator and a gateway on port 0; the test connects its own clients.
-struct Gateway {
-    sim: Simulator,
-    address: std::net::SocketAddr,
+pub(crate) struct Gateway {
+    pub(crate) sim: Simulator,
+    pub(crate) address: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     /// http://.../metrics when the test turned metrics on.
     metrics_url: Option<String>,
 }
 
 impl Gateway {
-    async fn start(adjust: impl FnOnce(&mut Config)) -> Gateway {
+    pub(crate) async fn start(adjust: impl FnOnce(&mut Config)) -> Gateway {
         let sim_config = SimulatorConfig {
             auth: enforcing(SimulatorConfig::for_testing().auth),
             ..SimulatorConfig::for_testing()
@@ -138,7 +138,7 @@ impl Gateway {
     }
 
     /// A new TLS connection trusting `ca`, presenting `identity` if given.
-    async fn connect_tls(
+    pub(crate) async fn connect_tls(
         &self,
         ca: &Ca,
         identity: Option<(String, String)>,
@@ -358,6 +358,73 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_client_ca() {
         };
         assert!(refused, "{who}: the handshake must fail");
     }
+}
+
+/// Writes `text` over `path` by renaming a file written beside it.
+fn replace_file(path: &Path, text: &str) {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).unwrap();
+    std::fs::rename(&partial, path).unwrap();
+}
+
+/// Whether a client of `identity` gets a call through (TLS 1.3 may finish the
+/// client's handshake before the server's verdict, so a call decides).
+async fn gets_in(gateway: &Gateway, server_ca: &Ca, identity: (String, String)) -> bool {
+    match gateway.connect_tls(server_ca, Some(identity)).await {
+        Ok(channel) => list_backups(&channel).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_new_client_ca_decides_new_connections_while_open_streams_go_on() {
+    let dir = temp_dir();
+    let (server_ca, old_clients, new_clients) = (Ca::new("server"), Ca::new("old clients"), Ca::new("new clients"));
+    let files = server_files(&dir, Some(&old_clients));
+    write_server_pair(&server_ca, &files);
+    let gateway = Gateway::start(|c| {
+        c.front_door.tls = Some(files.clone());
+        metrics_on(c);
+    })
+    .await;
+    let old = gateway
+        .connect_tls(&server_ca, Some(old_clients.leaf("billing.internal")))
+        .await
+        .expect("a client of the first CA connects");
+    let job_id = gateway.start_job(&old).await;
+    let mut stream = watch(&old, &job_id).await;
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
+
+    let client_ca = files.client_ca.clone().unwrap();
+    replace_file(&client_ca, &new_clients.pem());
+    eventually("a client of the new CA gets in", || async {
+        gets_in(&gateway, &server_ca, new_clients.leaf("billing.internal")).await
+    })
+    .await;
+    assert!(
+        !gets_in(&gateway, &server_ca, old_clients.leaf("billing.internal")).await,
+        "a new connection with a certificate of the old CA is refused"
+    );
+
+    // A client CA that is not PEM keeps the new one in force.
+    replace_file(&client_ca, "not a certificate\n");
+    eventually("the reloader saw the bad client CA", || async {
+        scrape(&gateway)
+            .await
+            .contains("vbs_frontdoor_tls_reloads_total{result=\"error\"} 1")
+    })
+    .await;
+    assert!(gets_in(&gateway, &server_ca, new_clients.leaf("billing.internal")).await);
+    assert!(!gets_in(&gateway, &server_ca, old_clients.leaf("billing.internal")).await);
+
+    // The connection made under the old CA goes on: its stream to the end, and new calls.
+    gateway.sim.advance(Duration::from_secs(600));
+    let mut states = vec![];
+    while states.last() != Some(&JobStatus::Success) {
+        states.push(next_job(&mut stream).await.status());
+        assert!(states.len() < 5, "no SUCCESS in {states:?}");
+    }
+    list_backups(&old).await.expect("the old connection still serves calls");
 }
 
 #[tokio::test]

@@ -676,3 +676,147 @@ async fn a_watch_through_the_standard_world_polls_with_the_gateways_credentials(
     assert_eq!(next_job(&mut stream).await.status(), JobStatus::Success);
     assert_ends_ok(&mut stream).await;
 }
+
+/// Upstream GETs of any job the simulator saw.
+fn all_job_gets(sim: &Simulator) -> usize {
+    let prefix = format!("/v1/{DEMO_PROJECT_ID}/jobs/");
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with(&prefix))
+        .count()
+}
+
+/// Waits (boundedly) until `done` holds of the simulator.
+async fn until_sim(sim: &Simulator, what: &str, done: impl Fn(&Simulator) -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while !done(sim) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the simulator never saw {what}");
+}
+
+#[tokio::test]
+async fn a_quiet_job_is_polled_every_initial_interval_so_its_end_is_seen_at_once() {
+    // With a backoff of 10 and a maximum of 60 s, a schedule that backed off
+    // quiet jobs would poll at 50 ms, 0.5 s, 5 s, 50 s...: eight polls would
+    // take minutes, and the end would be seen up to a minute late.
+    let gateway = Gateway::start_with(SimulatorConfig::for_testing(), |config| {
+        config.watch.poll_initial = Duration::from_millis(50);
+        config.watch.poll_max = Duration::from_secs(60);
+        config.watch.poll_backoff = 10.0;
+        config.watch.heartbeat = Duration::from_secs(60);
+    })
+    .await;
+    let job_id = gateway.start_job(DISK_10GB).await;
+    let mut stream = gateway.watch(&job_id).await;
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
+    until_sim(&gateway.sim, "eight polls of the quiet job", |_| {
+        gateway.job_gets(&job_id) >= 8
+    })
+    .await;
+    gateway.advance(1);
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Running);
+    gateway.advance(2);
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Success);
+    assert_ends_ok(&mut stream).await;
+}
+
+#[tokio::test]
+async fn many_watched_jobs_share_the_poll_rate_fairly_and_stay_within_it() {
+    const JOBS: usize = 12;
+    const POLL_RATE: f64 = 4.0;
+    let gateway = Gateway::start_with(volumes(JOBS), |config| {
+        config.watch.poll_initial = Duration::from_millis(20);
+        config.watch.poll_rate = Some(POLL_RATE);
+        config.watch.heartbeat = Duration::from_secs(60);
+    })
+    .await;
+    let mut job_ids = Vec::new();
+    for volume in gateway.sim.volumes() {
+        job_ids.push(gateway.start_job(&volume.id).await);
+    }
+    let mut streams = Vec::new();
+    for job_id in &job_ids {
+        streams.push(gateway.watch(job_id).await);
+    }
+    for stream in &mut streams {
+        assert_eq!(next_job(stream).await.status(), JobStatus::Init);
+    }
+    let started = tokio::time::Instant::now();
+    let before = all_job_gets(&gateway.sim);
+    // Every job gets polled again (fair: nobody starves)...
+    let counts_before: Vec<usize> = job_ids.iter().map(|id| gateway.job_gets(id)).collect();
+    until_sim(&gateway.sim, "a second poll of every job", |_| {
+        job_ids
+            .iter()
+            .zip(&counts_before)
+            .all(|(id, before)| gateway.job_gets(id) > *before)
+    })
+    .await;
+    // ...and all of them together stay within the rate (a 20 ms schedule
+    // alone would make 600 GETs a second). One pace of slack covers jitter.
+    let polls = all_job_gets(&gateway.sim) - before;
+    let allowed = POLL_RATE * started.elapsed().as_secs_f64() * 1.1 + JOBS as f64;
+    assert!(
+        (polls as f64) <= allowed,
+        "{polls} polls in {:?}, allowed {allowed}",
+        started.elapsed()
+    );
+    gateway.advance(1);
+    gateway.advance(2);
+    for stream in &mut streams {
+        while next_job(stream).await.status() != JobStatus::Success {}
+    }
+}
+
+#[tokio::test]
+async fn watching_more_jobs_than_the_cap_is_resource_exhausted_but_more_watchers_are_not() {
+    let gateway = Gateway::start_with(volumes(3), |config| config.watch.max_jobs = 2).await;
+    let mut job_ids = Vec::new();
+    for volume in gateway.sim.volumes() {
+        job_ids.push(gateway.start_job(&volume.id).await);
+    }
+    let _first = gateway.watch(&job_ids[0]).await;
+    let _second = gateway.watch(&job_ids[1]).await;
+    until_hub(&gateway.hub, |s| s.active_pollers == 2).await;
+    let status = watch_error(gateway.jobs.clone().watch_job(watch_request(&job_ids[2])).await).await;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "TOO_MANY_WATCHED_JOBS");
+    assert!(details.retry_info().is_some(), "says when to retry");
+    assert!(status.message().contains("--max-watched-jobs"), "{}", status.message());
+    // Another watcher of a job already polled costs no poller.
+    let mut again = gateway.watch(&job_ids[0]).await;
+    assert_eq!(next_job(&mut again).await.status(), JobStatus::Init);
+    assert_eq!(gateway.hub.stats().active_pollers, 2);
+    assert_eq!(
+        gateway.job_gets(&job_ids[2]),
+        0,
+        "nothing was polled for the refused job"
+    );
+}
+
+#[tokio::test]
+async fn watches_of_made_up_job_ids_cost_one_get_each_and_no_poller_stays() {
+    const WATCHES: usize = 200;
+    let gateway = Gateway::start().await;
+    let mut calls = Vec::new();
+    for i in 0..WATCHES {
+        let mut jobs = gateway.jobs.clone();
+        calls.push(tokio::spawn(async move {
+            let job_id = format!("4010b39b5281d3590152874bfa3b{i:04}");
+            watch_error(jobs.watch_job(watch_request(&job_id)).await).await
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap().code(), Code::NotFound);
+    }
+    until_hub(&gateway.hub, |s| s.active_pollers == 0 && s.active_watchers == 0).await;
+    assert_eq!(
+        all_job_gets(&gateway.sim),
+        WATCHES,
+        "one GET per made-up job, no retries"
+    );
+}

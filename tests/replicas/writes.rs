@@ -134,7 +134,11 @@ async fn a_claim_left_by_a_replica_that_died_gives_way_after_the_longest_write()
     assert!((1..=3000).contains(&claim_left), "the claim lives {claim_left} ms more");
     let mut retry = pb::backup_service_client::BackupServiceClient::new(fleet.replica_channel(1).await);
     let started = std::time::Instant::now();
-    let reply = retry.create_backup(create(DISK_10GB, &id)).await;
+    // Longer than the claim's lifetime: without one, the retry's own default
+    // deadline (2 s) would end its wait first.
+    let mut request = Request::new(create(DISK_10GB, &id));
+    request.set_timeout(Duration::from_secs(5));
+    let reply = retry.create_backup(request).await;
     let waited = started.elapsed();
     reply.expect("the retry claims the id once the dead replica's claim lapses");
     assert!(waited < Duration::from_secs(4), "waited {waited:?}");
