@@ -25,7 +25,7 @@ pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::Rate;
 use crate::store::idempotency::Retention;
-use crate::store::redis::RedisLink;
+use crate::store::redis::{RedisFleet, RedisLink};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
 /// After the drain timeout, how long cancelled calls get to send their answer.
@@ -118,7 +118,7 @@ impl App {
                 ),
                 default_deadline: config.bounds.default_deadline,
             },
-            hub: JobHub::new(VbsJobSource::new(transport, poll_deadline), config.watch.clone()),
+            hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),
             listener: Listener::new(&config.front_door, metrics.clone()).map_err(|e| AppError::Tls(e.to_string()))?,
             metrics,
@@ -250,6 +250,14 @@ impl App {
             }
         }
         Ok(())
+    }
+}
+
+/// The job hub; with --redis-url its pollers are shared by every replica.
+fn job_hub(config: &Config, source: VbsJobSource, redis: Option<&RedisLink>) -> JobHub<VbsJobSource> {
+    match redis {
+        Some(link) => JobHub::shared(source, config.watch.clone(), Arc::new(RedisFleet::new(link.clone()))),
+        None => JobHub::new(source, config.watch.clone()),
     }
 }
 

@@ -47,7 +47,9 @@
 //! watched job (for VBS: project, job, caller token) and hands its latest
 //! state to every watcher through a `tokio::sync::watch` channel. The hub
 //! knows no wire type or protobuf: it polls a `watch::JobSource`, and
-//! `grpc::job_source` is the VBS one.
+//! `grpc::job_source` is the VBS one. Replicas share one poller per job
+//! through a `watch::Fleet` (`store/redis/fleet.rs`: a lease per job, its
+//! states stored and published in Redis).
 //!
 //! Errors travel up as values (`rest::RestError`, `error::Error`); only
 //! `error.rs` turns them into a `tonic::Status`, by one table.

@@ -31,6 +31,7 @@ const UPSTREAM_REQUESTS: &str = "vbs_upstream_requests_total";
 const UPSTREAM_SECONDS: &str = "vbs_upstream_request_duration_seconds";
 const WATCHERS: &str = "vbs_watch_active_watchers";
 const POLLERS: &str = "vbs_watch_active_pollers";
+const LOCAL_FALLBACK: &str = "vbs_watch_local_fallback";
 const BUDGET_WAIT_SECONDS: &str = "vbs_upstream_budget_wait_seconds";
 const BUDGET_EXHAUSTED: &str = "vbs_upstream_budget_exhausted_total";
 const POLLS: &str = "vbs_watch_upstream_polls_total";
@@ -208,6 +209,7 @@ impl Metrics {
         if let Some(hub) = hub {
             self.gauge(WATCHERS).set(hub.active_watchers as f64);
             self.gauge(POLLERS).set(hub.active_pollers as f64);
+            self.gauge(LOCAL_FALLBACK).set(hub.local_fallback as f64);
             self.counter(POLLS, vec![]).absolute(hub.polls_total);
         }
         if let Some(tokens) = tokens {
@@ -323,6 +325,11 @@ fn describe(recorder: &PrometheusRecorder) {
         "1 while Redis answers the replica's commands, 0 during an outage (with --redis-url only).".into(),
     );
     recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
+    recorder.describe_gauge(
+        LOCAL_FALLBACK.into(),
+        None,
+        "Watched jobs this replica polls by itself because Redis cannot be reached (0 when shared or alone).".into(),
+    );
     recorder.describe_gauge(
         CALLER_WATCHES.into(),
         None,

@@ -24,7 +24,8 @@ pub(crate) struct WatchArgs {
     /// A watch stream that sent nothing for this long sends a heartbeat.
     #[arg(long = "watch-heartbeat", env = "VBS_WATCH_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
     pub heartbeat: Duration,
-    /// How long a finished job's final state is kept for late watchers.
+    /// How long a finished job's final state is kept for late watchers (in
+    /// Redis too with --redis-url, for the watchers of every replica).
     #[arg(long = "watch-terminal-ttl", env = "VBS_WATCH_TERMINAL_TTL", default_value = "2m", value_parser = parse_duration)]
     pub terminal_ttl: Duration,
     /// Most jobs polled at once; watching one more job is RESOURCE_EXHAUSTED

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::proto::pb::{self, JobStatus};
@@ -95,6 +96,13 @@ impl JobSource for VbsJobSource {
         }
     }
 
+    /// `project:job:token hash` (`-` without a pass-through token): ids are
+    /// safe path segments, so they hold no `:`.
+    fn shared_key(key: &WatchedJobKey) -> String {
+        let token = key.token.map_or_else(|| "-".to_string(), hex::encode);
+        format!("{}:{}:{token}", key.project_id, key.job_id)
+    }
+
     fn group(key: &WatchedJobKey) -> &str {
         &key.project_id
     }
@@ -113,6 +121,14 @@ impl JobSource for VbsJobSource {
 
     fn is_terminal(job: &pb::Job) -> bool {
         matches!(job.status(), JobStatus::Success | JobStatus::Fail)
+    }
+
+    fn encode(job: &pb::Job) -> Vec<u8> {
+        job.encode_to_vec()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<pb::Job> {
+        pb::Job::decode(bytes).ok()
     }
 
     fn classify(error: &RestError) -> Failure {
@@ -259,5 +275,26 @@ mod tests {
         assert_ne!(key(Some("a")), key(Some("b")));
         assert_ne!(key(None), key(Some("a")));
         assert!(!format!("{:?}", key(Some("MIIsecret"))).contains("MIIsecret"));
+        let shared = VbsJobSource::shared_key(&key(Some("MIIsecret")));
+        assert!(shared.starts_with("p:4010b39b5281d3590152874bfa3b1604:") && !shared.contains("MIIsecret"));
+        assert_eq!(
+            VbsJobSource::shared_key(&key(None)),
+            "p:4010b39b5281d3590152874bfa3b1604:-"
+        );
+        assert_ne!(
+            VbsJobSource::shared_key(&key(Some("a"))),
+            VbsJobSource::shared_key(&key(Some("b")))
+        );
+    }
+
+    #[test]
+    fn a_job_reads_back_as_it_was_shared() {
+        let job = pb::Job {
+            job_id: "4010b39b5281d3590152874bfa3b1604".into(),
+            status: JobStatus::Running as i32,
+            ..Default::default()
+        };
+        assert_eq!(VbsJobSource::decode(&VbsJobSource::encode(&job)), Some(job));
+        assert_eq!(VbsJobSource::decode(b"\xff\xff not a job"), None);
     }
 }

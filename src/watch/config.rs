@@ -19,7 +19,8 @@ pub struct WatchConfig {
     /// A watch stream that sent nothing for this long sends a heartbeat.
     pub heartbeat: Duration,
     /// How long a terminal state is remembered, so later watchers get it
-    /// without an upstream call.
+    /// without an upstream call (in the fleet too, when replicas share
+    /// their pollers; there also the last state of a job still running).
     pub terminal_ttl: Duration,
     /// Most jobs polled at once; a watch of one more job is refused.
     pub max_jobs: usize,

@@ -7,6 +7,7 @@
 //! or contract. `crate::grpc::job_source` plugs the VBS job API in.
 
 mod config;
+mod fleet;
 mod poller;
 mod schedule;
 mod source;
@@ -15,13 +16,14 @@ mod watcher;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{WatchConfig, WatchConfigError};
+pub use fleet::{Claim, Fleet, FleetError, FleetFuture, Notice, SharedState};
 pub use source::{Failure, JobSource};
 pub use watcher::Watcher;
 
@@ -69,6 +71,10 @@ struct Snapshot<S: JobSource> {
     job: Option<Arc<S::State>>,
     /// Bumped on every change of `job`; watchers remember the last one they sent.
     version: u64,
+    /// Where `job` stands among the states of the job the whole fleet saw
+    /// (`SharedState::version`): a state from the fleet is taken only when
+    /// it is newer. Unlike `version`, it may grow with no change for watchers.
+    order: u64,
     /// When the last successful poll answered.
     observed: Option<Observed>,
     consecutive_failures: u32,
@@ -76,6 +82,8 @@ struct Snapshot<S: JobSource> {
     last_failure: Option<Arc<S::Error>>,
     /// A permanent failure: the poller stopped and watchers end with it.
     end: Option<Arc<S::Error>>,
+    /// Whether the job is polled for the fleet or by this process alone.
+    coordination: Coordination,
 }
 
 impl<S: JobSource> Default for Snapshot<S> {
@@ -83,10 +91,12 @@ impl<S: JobSource> Default for Snapshot<S> {
         Snapshot {
             job: None,
             version: 0,
+            order: 0,
             observed: None,
             consecutive_failures: 0,
             last_failure: None,
             end: None,
+            coordination: Coordination::Alone,
         }
     }
 }
@@ -104,6 +114,42 @@ impl Observed {
             at: Instant::now(),
         }
     }
+
+    /// A read made on another replica at `unix_ms`.
+    fn at_unix_ms(unix_ms: u64) -> Observed {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(unix_ms);
+        let age = SystemTime::now().duration_since(wall).unwrap_or_default();
+        let now = Instant::now();
+        Observed {
+            wall,
+            at: now.checked_sub(age).unwrap_or(now),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for the versions of job states. Read
+/// from the monotonic clock (set from the wall clock once per process), so a
+/// wall clock set back never numbers a newer state below an older one, and
+/// tests on tokio's paused clock number states by that clock.
+fn unix_ms_now() -> u64 {
+    static ANCHOR: OnceLock<(tokio::time::Instant, SystemTime)> = OnceLock::new();
+    let (at, wall) = *ANCHOR.get_or_init(|| (tokio::time::Instant::now(), SystemTime::now()));
+    let now = wall + tokio::time::Instant::now().saturating_duration_since(at);
+    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How a job is polled, as its heartbeats tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Coordination {
+    /// No fleet is configured: this gateway polls its jobs itself.
+    #[default]
+    Alone,
+    /// One replica polls the job for every replica (this one or another).
+    Shared,
+    /// The fleet cannot be reached: this replica polls the job itself
+    /// until it can again.
+    LocalFallback,
 }
 
 /// One state of a job as the gateway read it.
@@ -151,6 +197,8 @@ pub struct Heartbeat {
     pub consecutive_failures: u32,
     /// Short and free of secrets, e.g. "HTTP 503 (VBS.0001)".
     pub last_error: Option<String>,
+    /// Whether the job is polled for the whole fleet or by this replica.
+    pub coordination: Coordination,
 }
 
 /// What a watcher is told next.
@@ -185,6 +233,8 @@ pub struct HubStats {
     pub polls_total: u64,
     /// Polls that failed (transiently or for good).
     pub poll_failures_total: u64,
+    /// Jobs this replica polls by itself because the fleet cannot be reached.
+    pub local_fallback: usize,
 }
 
 /// A read-only view of a hub's counters, whatever its source: for metrics
@@ -227,6 +277,8 @@ impl<S: JobSource> Entry<S> {
 struct Inner<S: JobSource> {
     source: S,
     config: WatchConfig,
+    /// The replicas this one shares its pollers with; None: it is alone.
+    fleet: Option<Arc<dyn Fleet>>,
     entries: Mutex<HashMap<S::Key, Entry<S>>>,
     /// Jobs being polled per group, which sets each group's pace.
     groups: Mutex<HashMap<String, usize>>,
@@ -236,6 +288,7 @@ struct Inner<S: JobSource> {
     active_watchers: AtomicUsize,
     polls_total: AtomicU64,
     poll_failures_total: AtomicU64,
+    local_fallback: AtomicUsize,
 }
 
 /// The process's job watching hub for one source; cheap to clone.
@@ -260,10 +313,22 @@ impl<S: JobSource> fmt::Debug for JobHub<S> {
 impl<S: JobSource> JobHub<S> {
     /// A hub that polls `source`, timed by `config`.
     pub fn new(source: S, config: WatchConfig) -> JobHub<S> {
+        Self::build(source, config, None)
+    }
+
+    /// A hub that shares its pollers with the other replicas of `fleet`:
+    /// each job is polled by one replica and followed by the others; while
+    /// the fleet cannot be reached, this hub polls its jobs itself.
+    pub fn shared(source: S, config: WatchConfig, fleet: Arc<dyn Fleet>) -> JobHub<S> {
+        Self::build(source, config, Some(fleet))
+    }
+
+    fn build(source: S, config: WatchConfig, fleet: Option<Arc<dyn Fleet>>) -> JobHub<S> {
         JobHub {
             inner: Arc::new(Inner {
                 source,
                 config,
+                fleet,
                 entries: Mutex::new(HashMap::new()),
                 groups: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
@@ -272,6 +337,7 @@ impl<S: JobSource> JobHub<S> {
                 active_watchers: AtomicUsize::new(0),
                 polls_total: AtomicU64::new(0),
                 poll_failures_total: AtomicU64::new(0),
+                local_fallback: AtomicUsize::new(0),
             }),
         }
     }
@@ -324,14 +390,7 @@ impl<S: JobSource> JobHub<S> {
                 let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
                 let group = S::group(&key).to_string();
                 inner.join_group(&group);
-                let poller = Poller {
-                    hub: inner.clone(),
-                    key: key.clone(),
-                    group,
-                    id,
-                    sender: sender.clone(),
-                    target,
-                };
+                let poller = Poller::new(inner.clone(), key.clone(), group, id, sender.clone(), target);
                 inner.active_pollers.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(poller.run());
                 entries.insert(
@@ -359,6 +418,7 @@ impl<S: JobSource> Counters for Inner<S> {
             remembered_terminal,
             polls_total: self.polls_total.load(Ordering::Relaxed),
             poll_failures_total: self.poll_failures_total.load(Ordering::Relaxed),
+            local_fallback: self.local_fallback.load(Ordering::Relaxed),
         }
     }
 }

@@ -27,6 +27,11 @@ pub trait JobSource: Send + Sync + 'static {
     /// The key of `target`.
     fn key(target: &Self::Target) -> Self::Key;
 
+    /// The job's name among replicas sharing one poller per job (see
+    /// `Fleet`): the same on every replica for the same key, and never a
+    /// secret (a hash of a caller's token, never the token).
+    fn shared_key(key: &Self::Key) -> String;
+
     /// The group whose jobs share one poll rate (`WatchConfig::poll_rate`):
     /// for VBS the project, since the upstream budget is per project.
     fn group(key: &Self::Key) -> &str;
@@ -36,6 +41,13 @@ pub trait JobSource: Send + Sync + 'static {
 
     /// Whether the job is over: its poller stops there and remembers the state.
     fn is_terminal(state: &Self::State) -> bool;
+
+    /// The state as bytes, for the replicas that follow this job.
+    fn encode(state: &Self::State) -> Vec<u8>;
+
+    /// A state `encode` wrote, possibly on another replica (of the same or a
+    /// compatible version); None when it does not read.
+    fn decode(bytes: &[u8]) -> Option<Self::State>;
 
     /// Whether polling again may help.
     fn classify(error: &Self::Error) -> Failure;

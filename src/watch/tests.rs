@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 use super::*;
 
+mod fleet;
+
 /// The state that ends a scripted job.
 const DONE: u32 = 9;
 
@@ -42,8 +44,20 @@ impl JobSource for Scripted {
         target.clone()
     }
 
+    fn shared_key(key: &String) -> String {
+        key.clone()
+    }
+
     fn group(_: &String) -> &str {
         ""
+    }
+
+    fn encode(state: &u32) -> Vec<u8> {
+        state.to_be_bytes().to_vec()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<u32> {
+        Some(u32::from_be_bytes(bytes.try_into().ok()?))
     }
 
     async fn poll(&self, target: &String) -> Result<u32, Trouble> {
@@ -88,7 +102,7 @@ async fn states(watcher: &mut Watcher<Scripted>) -> Vec<u32> {
     seen
 }
 
-async fn until(hub: &JobHub<Scripted>, done: impl Fn(HubStats) -> bool) {
+async fn until<S: JobSource>(hub: &JobHub<S>, done: impl Fn(HubStats) -> bool) {
     while !done(hub.stats()) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -155,6 +169,7 @@ async fn heartbeats_say_how_stale_the_state_is_and_why() {
     assert!(beat.last_observed_at.is_some());
     assert!(beat.consecutive_failures >= 1, "{beat:?}");
     assert_eq!(beat.last_error.as_deref(), Some("trouble, transient: true"));
+    assert_eq!(beat.coordination, Coordination::Alone, "no fleet");
     assert!(watcher.last_failure().is_some());
     assert_eq!(watcher.latest().map(|state| *state.job), Some(1));
 }

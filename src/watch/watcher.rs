@@ -110,6 +110,7 @@ impl<S: JobSource> Watcher<S> {
             staleness: snapshot.observed.map(|o| o.at.elapsed()),
             consecutive_failures: snapshot.consecutive_failures,
             last_error: snapshot.last_failure.as_deref().map(|e| shortened(S::describe(e))),
+            coordination: snapshot.coordination,
         }
     }
 }

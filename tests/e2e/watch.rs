@@ -363,6 +363,8 @@ async fn an_upstream_outage_mid_watch_is_survived_and_heartbeats_say_how_stale()
     assert_eq!(beat.last_error, "HTTP 503 (VBS.SIMULATED)");
     assert!(beat.last_observed_at.is_some());
     assert!(beat.staleness.is_some_and(|s| s.seconds > 0 || s.nanos > 0), "{beat:?}");
+    // A gateway without --redis-url polls its jobs alone.
+    assert_eq!(beat.coordination(), pb::Coordination::Alone);
 
     gateway.sim.inject_http_errors(503, 0);
     gateway.advance(3);

@@ -42,9 +42,17 @@ pub(crate) struct FleetBuilder {
     replicas: usize,
     replica_args: Vec<String>,
     simulator_args: Vec<String>,
+    shared: bool,
 }
 
 impl FleetBuilder {
+    /// Replicas without --redis-url, each with its state in memory (Redis
+    /// still runs): the baseline a measurement compares with.
+    pub(crate) fn without_redis(mut self) -> Self {
+        self.shared = false;
+        self
+    }
+
     /// How many gateway replicas (default 3).
     pub(crate) fn replicas(mut self, count: usize) -> Self {
         self.replicas = count;
@@ -82,9 +90,9 @@ impl FleetBuilder {
             };
             replicas.push(replica);
         }
-        let redis_url = redis.url();
+        let redis_url = self.shared.then(|| redis.url());
         for replica in &mut replicas {
-            replica.spawn(&simulator.url, &redis_url);
+            replica.spawn(&simulator.url, redis_url.as_deref());
         }
         for replica in &mut replicas {
             replica.wait_serving().await;
@@ -96,6 +104,7 @@ impl FleetBuilder {
             replicas,
             nginx,
             dir,
+            shared: self.shared,
         };
         fleet.wait_nginx_serving().await;
         Some(fleet)
@@ -111,6 +120,8 @@ pub(crate) struct Fleet {
     pub(crate) simulator: Sim,
     /// The shared Redis.
     pub(crate) redis: Redis,
+    /// Whether the replicas were given --redis-url.
+    shared: bool,
     dir: TempDir,
 }
 
@@ -121,6 +132,7 @@ impl Fleet {
             replicas: 3,
             replica_args: Vec::new(),
             simulator_args: Vec::new(),
+            shared: true,
         }
     }
 
@@ -183,10 +195,10 @@ impl Fleet {
     /// Starts replica `index` again on its ports and waits until it serves.
     pub(crate) async fn restart_replica(&mut self, index: usize) {
         let url = self.simulator.url.clone();
-        let redis_url = self.redis.url();
+        let redis_url = self.shared.then(|| self.redis.url());
         let replica = &mut self.replicas[index];
         replica.kill();
-        replica.spawn(&url, &redis_url);
+        replica.spawn(&url, redis_url.as_deref());
         replica.wait_serving().await;
     }
 
@@ -437,14 +449,17 @@ struct Replica {
 }
 
 impl Replica {
-    fn spawn(&mut self, simulator_url: &str, redis_url: &str) {
+    fn spawn(&mut self, simulator_url: &str, redis_url: Option<&str>) {
         let log = open_log(&self.log);
-        let child = gateway_command()
+        let mut command = gateway_command();
+        if let Some(url) = redis_url {
+            command.args(["--redis-url", url]);
+        }
+        let child = command
             .args(["--listen", &self.grpc.to_string()])
             .args(["--metrics-listen", &self.metrics.to_string()])
             .args(["--endpoint", simulator_url])
             .args(["--project-id", PROJECT_ID])
-            .args(["--redis-url", redis_url])
             .args(["--worker-threads", "2"])
             .args(&self.args)
             .env("VBS_ACCESS_KEY", ACCESS_KEY)

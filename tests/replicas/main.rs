@@ -7,4 +7,5 @@ mod budget;
 mod harness;
 mod outage;
 mod smoke;
+mod watch;
 mod writes;

@@ -8,7 +8,7 @@ use crate::grpc::wire::{WireName, wire_enum};
 use crate::grpc::{text, timestamp};
 use crate::proto::pb::{self, JobStatus};
 use crate::rest::jobs as rest;
-use crate::watch::Heartbeat;
+use crate::watch::{Coordination, Heartbeat};
 
 wire_enum!(JobStatus {
     Init <=> "INIT",
@@ -42,6 +42,17 @@ impl From<Heartbeat> for pb::Heartbeat {
             staleness: beat.staleness.and_then(|s| prost_types::Duration::try_from(s).ok()),
             consecutive_failures: beat.consecutive_failures,
             last_error: beat.last_error.unwrap_or_default(),
+            coordination: pb::Coordination::from(beat.coordination) as i32,
+        }
+    }
+}
+
+impl From<Coordination> for pb::Coordination {
+    fn from(coordination: Coordination) -> Self {
+        match coordination {
+            Coordination::Alone => pb::Coordination::Alone,
+            Coordination::Shared => pb::Coordination::Shared,
+            Coordination::LocalFallback => pb::Coordination::LocalFallback,
         }
     }
 }

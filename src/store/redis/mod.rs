@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script};
 
 use super::StoreError;
 use crate::config::RedisConfig;
 
 pub(crate) mod budget;
+mod fleet;
 pub(crate) mod idempotency;
+
+pub(crate) use fleet::RedisFleet;
 
 /// How long one command may wait for its answer; Redis answers in
 /// microseconds, so a longer wait means it is gone.
@@ -26,6 +29,8 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub(crate) struct RedisLink {
     connection: ConnectionManager,
+    /// For connections of their own (a subscriber can send nothing else).
+    client: redis::Client,
     prefix: Arc<str>,
     up: Arc<AtomicBool>,
 }
@@ -64,10 +69,11 @@ impl RedisLink {
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
             .map_err(|e| RedisSetupError(e.to_string()))?;
         Ok(RedisLink {
             connection,
+            client,
             prefix: config.prefix.as_str().into(),
             up: Arc::new(AtomicBool::new(true)),
         })
@@ -93,6 +99,15 @@ impl RedisLink {
         let mut connection = self.connection.clone();
         let result = command.query_async(&mut connection).await;
         self.noted(result)
+    }
+
+    /// A connection of its own for SUBSCRIBE, within the connection timeout.
+    pub(crate) async fn pubsub(&self) -> Result<PubSub, StoreError> {
+        match tokio::time::timeout(CONNECTION_TIMEOUT + RESPONSE_TIMEOUT, self.client.get_async_pubsub()).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(error)) => Err(StoreError(format!("Redis: {error}"))),
+            Err(_) => Err(StoreError("Redis: no connection in time".into())),
+        }
     }
 
     /// Runs a Lua script (atomic on the server) with `keys` and `args`.
