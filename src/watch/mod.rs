@@ -260,6 +260,13 @@ trait Counters: Send + Sync {
     fn stats(&self) -> HubStats;
 }
 
+/// The jobs polled within one poll rate (for VBS, one project's).
+struct Group {
+    pollers: usize,
+    /// When the next new job's first poll may come, once the rate is the limit.
+    next_first_poll: tokio::time::Instant,
+}
+
 struct Entry<S: JobSource> {
     /// Tells this entry from a later one for the same key.
     id: u64,
@@ -281,7 +288,7 @@ struct Inner<S: JobSource> {
     fleet: Option<Arc<dyn Fleet>>,
     entries: Mutex<HashMap<S::Key, Entry<S>>>,
     /// Jobs being polled per group, which sets each group's pace.
-    groups: Mutex<HashMap<String, usize>>,
+    groups: Mutex<HashMap<String, Group>>,
     shutdown: CancellationToken,
     next_id: AtomicU64,
     active_pollers: AtomicUsize,
@@ -429,19 +436,25 @@ impl<S: JobSource> Inner<S> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn groups(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+    fn groups(&self) -> MutexGuard<'_, HashMap<String, Group>> {
         self.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn join_group(&self, group: &str) {
-        *self.groups().entry(group.to_string()).or_default() += 1;
+        self.groups()
+            .entry(group.to_string())
+            .or_insert_with(|| Group {
+                pollers: 0,
+                next_first_poll: tokio::time::Instant::now(),
+            })
+            .pollers += 1;
     }
 
     fn leave_group(&self, group: &str) {
         let mut groups = self.groups();
-        if let Some(pollers) = groups.get_mut(group) {
-            *pollers -= 1;
-            if *pollers == 0 {
+        if let Some(entry) = groups.get_mut(group) {
+            entry.pollers -= 1;
+            if entry.pollers == 0 {
                 groups.remove(group);
             }
         }
@@ -449,8 +462,23 @@ impl<S: JobSource> Inner<S> {
 
     /// How often each job of `group` is polled now.
     fn pace(&self, group: &str) -> Duration {
-        let pollers = self.groups().get(group).copied().unwrap_or(1);
+        let pollers = self.groups().get(group).map_or(1, |entry| entry.pollers);
         schedule::pace(pollers, &self.config)
+    }
+
+    /// How long a new job of `group` waits for its first poll: its place in
+    /// the group's queue of first polls (none while the group's jobs are
+    /// few), so that a crowd of new watches is spread evenly over the rate.
+    fn first_poll_wait(&self, group: &str) -> Duration {
+        let now = tokio::time::Instant::now();
+        let mut groups = self.groups();
+        let Some(entry) = groups.get_mut(group) else {
+            return Duration::ZERO;
+        };
+        let pace = schedule::pace(entry.pollers, &self.config);
+        let (wait, next) = schedule::first_poll(now, entry.next_first_poll, pace, &self.config);
+        entry.next_first_poll = next;
+        wait
     }
 
     /// Removes the entry `id` of `key`, unless it was replaced meanwhile.

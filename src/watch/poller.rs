@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::fleet::{LEASE_PACES, bounded};
-use super::schedule::{PollOutcome, first_pause, jittered, next_pause};
+use super::schedule::{PollOutcome, jittered, next_pause};
 use super::{Coordination, Failure, Fleet, Inner, JobSource, Notice, Observed, SharedState, Snapshot, unix_ms_now};
 
 /// The task that polls one job for all its watchers.
@@ -113,7 +113,7 @@ impl<S: JobSource> Poller<S> {
                 Err(stop) => return stop,
             }
         }
-        let first = first_pause(pause, config, fastrand::f64());
+        let first = hub.first_poll_wait(&self.group);
         if !first.is_zero() {
             // Claim again after the wait: the fleet may have moved on.
             claimed = None;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::WatchConfig;
 
 /// What the last poll saw, as far as the schedule cares.
@@ -46,15 +48,24 @@ pub(crate) fn next_pause(previous: Duration, outcome: PollOutcome, pace: Duratio
     }
 }
 
-/// The pause before a new job's first poll. While jobs are polled every
-/// `poll_initial`, none: the watcher wants the state now. When the group's
-/// rate is the limit, a random point within one pace, so that many watches
-/// opened together do not all poll at once. `random` is uniform in [0, 1).
-pub(crate) fn first_pause(pace: Duration, config: &WatchConfig, random: f64) -> Duration {
-    if pace > config.poll_initial {
-        pace.mul_f64(random)
-    } else {
-        Duration::ZERO
+/// When a new job is first polled: at once while jobs are polled every
+/// `poll_initial` (the watcher wants the state now); when the group's rate
+/// is the limit, at the next free place of the group's queue of first polls,
+/// one `1 / poll_rate` after the other. Later polls follow one pace after the
+/// first, so jobs watched all at once stay spread evenly over the pace
+/// instead of crowding its start. Returns the wait and the queue's next free place.
+pub(crate) fn first_poll(
+    now: Instant,
+    next_free: Instant,
+    pace: Duration,
+    config: &WatchConfig,
+) -> (Duration, Instant) {
+    match config.poll_rate {
+        Some(rate) if pace > config.poll_initial => {
+            let at = next_free.max(now);
+            (at - now, at + Duration::from_secs_f64(1.0 / rate))
+        }
+        _ => (Duration::ZERO, next_free),
     }
 }
 
@@ -153,9 +164,27 @@ mod tests {
 
     #[test]
     fn a_first_poll_waits_only_when_the_rate_is_the_limit() {
-        assert_eq!(first_pause(secs(1), &config(), 0.9), Duration::ZERO);
-        assert_eq!(first_pause(secs(200), &limited(5.0), 0.0), Duration::ZERO);
-        assert_eq!(first_pause(secs(200), &limited(5.0), 0.5), secs(100));
+        let now = Instant::now();
+        assert_eq!(first_poll(now, now, secs(1), &config()), (Duration::ZERO, now));
+        assert_eq!(first_poll(now, now, secs(1), &limited(5.0)), (Duration::ZERO, now));
+    }
+
+    #[test]
+    fn first_polls_of_a_crowd_are_spread_evenly_over_the_rate() {
+        let now = Instant::now();
+        let mut next = now;
+        let mut waits = Vec::new();
+        for _ in 0..1_000 {
+            let (wait, after) = first_poll(now, next, secs(200), &limited(5.0));
+            waits.push(wait);
+            next = after;
+        }
+        assert_eq!(waits[0], Duration::ZERO);
+        assert_eq!(waits[1], ms(200));
+        assert_eq!(waits[999], ms(199_800));
+        // A queue place in the past is no reason to poll early or late.
+        let later = now + secs(500);
+        assert_eq!(first_poll(later, next, secs(200), &limited(5.0)).0, Duration::ZERO);
     }
 
     #[test]
