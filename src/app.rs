@@ -75,7 +75,14 @@ impl App {
     pub fn new(config: &Config) -> Result<App, AppError> {
         let endpoint = config.endpoint.clone().ok_or(AppError::NoEndpoint)?;
         let metrics = config.metrics_listen.map(|_| Metrics::new());
-        let redis = config.redis.as_ref().map(RedisLink::new).transpose();
+        let redis = config
+            .redis
+            .as_ref()
+            .map(|redis| {
+                let password = redis.password.as_ref().map(|secret| secret.expose());
+                RedisLink::new(redis.url.as_str(), password, &redis.prefix)
+            })
+            .transpose();
         let redis = redis.map_err(|e| AppError::Redis(e.to_string()))?;
         let transport = Arc::new(Transport::new(TransportConfig {
             endpoint,

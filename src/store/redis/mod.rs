@@ -11,7 +11,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script};
 
 use super::StoreError;
-use crate::config::RedisConfig;
 
 pub(crate) mod budget;
 mod fleet;
@@ -50,17 +49,14 @@ impl fmt::Debug for RedisLink {
 pub(crate) struct RedisSetupError(String);
 
 impl RedisLink {
-    /// A link to the server of `config`. It connects on first use, so the
+    /// A link to the Redis server at `url` (redis:// or rediss://), whose keys
+    /// all start with `prefix`. It connects on first use, so the
     /// gateway starts (and serves, unshared) while Redis is down.
-    pub(crate) fn new(config: &RedisConfig) -> Result<RedisLink, RedisSetupError> {
+    pub(crate) fn new(url: &str, password: Option<&str>, prefix: &str) -> Result<RedisLink, RedisSetupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut info = config
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| RedisSetupError(e.to_string()))?;
-        if let Some(password) = &config.password {
-            let settings = info.redis_settings().clone().set_password(password.expose());
+        let mut info = url.into_connection_info().map_err(|e| RedisSetupError(e.to_string()))?;
+        if let Some(password) = password {
+            let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
         let client = redis::Client::open(info).map_err(|e| RedisSetupError(e.to_string()))?;
@@ -74,7 +70,7 @@ impl RedisLink {
         Ok(RedisLink {
             connection,
             client,
-            prefix: config.prefix.as_str().into(),
+            prefix: prefix.into(),
             up: Arc::new(AtomicBool::new(true)),
         })
     }
