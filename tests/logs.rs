@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tonic::Request;
 use vbs_gateway::proto::pb;
-use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
+use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret, Signing};
 use vbs_simulator::{self as simulator, SimulatorConfig};
 
 #[allow(dead_code)]
@@ -150,6 +150,7 @@ async fn no_secret_reaches_any_log_line() {
         access_key: Secret::new(ACCESS_KEY),
         secret_key: Secret::new("wrong-secret-key-4d3c2b1a"),
         security_token: None,
+        signing: Signing::default(),
     });
     let world = world_with(Some(wrong), |_| {}).await;
     let _ = world
@@ -163,6 +164,7 @@ async fn no_secret_reaches_any_log_line() {
         access_key: Secret::new(TEMPORARY_AK),
         secret_key: Secret::new(TEMPORARY_SK),
         security_token: Some(Secret::new(SECURITY_TOKEN)),
+        signing: Signing::default(),
     });
     let world = world_with(Some(temporary), |sim| {
         sim.auth.access_keys.push(simulator::AccessKey {

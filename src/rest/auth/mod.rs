@@ -136,7 +136,7 @@ pub(crate) fn header_value(operation: Operation, value: &str) -> Result<HeaderVa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::credentials::{AccessKey, IamUser};
+    use crate::rest::credentials::{AccessKey, IamUser, Signing};
 
     /// A GET of the backups list for `headers` and, in pass-through, a caller token.
     pub(super) fn get<'a>(url: &'a Url, headers: &'a HeaderMap, caller_token: Option<&'a Secret>) -> Outgoing<'a> {
@@ -172,6 +172,7 @@ mod tests {
             access_key: Secret::new("AKAKAKAK"),
             secret_key: Secret::new("SKSKSKSK"),
             security_token: None,
+            signing: Signing::default(),
         };
         let user = IamUser::example();
         assert_eq!(make(Credentials::Anonymous, false), "no credentials");
