@@ -476,3 +476,59 @@ async fn a_huge_upstream_error_message_is_cut_in_the_logs() {
     assert!(line.contains("…[cut]"), "{line}");
     assert!(line.len() < 6 * 1024, "a {}-byte log line", line.len());
 }
+
+/// The binary serving the demo with stderr piped: the lines it writes until it
+/// says "serving" (at most 60 s), then it is stopped.
+fn stderr_of_a_piped_gateway(format: &str) -> String {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vbs-gateway"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", format])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains("serving") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains("serving"),
+        "the gateway never said it was serving: {seen}"
+    );
+    seen
+}
+
+#[test]
+fn piped_stderr_gets_no_colour_escapes() {
+    for format in ["text", "json"] {
+        let stderr = stderr_of_a_piped_gateway(format);
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{format}: ANSI escape in piped logs:\n{stderr}"
+        );
+    }
+}

@@ -167,7 +167,7 @@ pub(crate) struct LogArgs {
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// For people: one coloured line per event.
+    /// For people: one line per event, coloured on a terminal.
     Text,
     /// For log collectors: one JSON object per line.
     Json,
