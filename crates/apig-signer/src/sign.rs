@@ -261,7 +261,8 @@ fn canonical_headers<'a>(
     x_sdk_date: &'a str,
     unsigned_payload_header: Option<&'static str>,
 ) -> Vec<(Cow<'a, str>, &'a str)> {
-    let mut headers = Vec::with_capacity(request.headers.len() + 4);
+    let added = 3 + usize::from(unsigned_payload_header.is_some());
+    let mut headers = Vec::with_capacity(request.headers.len() + added);
     for (name, value) in request.headers {
         let name = lower_case(name.trim());
         // Names with '_' are left out like the SDKs do: proxies tend to drop them.
@@ -419,7 +420,7 @@ fn authorization(algorithm: Algorithm, credential: Credential, signed_headers: &
         Credential::Scoped(access_key, scope) => (" Credential=", access_key, Some(scope)),
     };
     let scope_len = scope.map_or(0, |scope| scope.len() + 1);
-    let length = name.len() + label.len() + access_key.len() + scope_len + signed_headers.len() + signature.len() + 29;
+    let length = name.len() + label.len() + access_key.len() + scope_len + signed_headers.len() + signature.len() + 28;
     let mut out = String::with_capacity(length);
     out.push_str(name);
     out.push_str(label);
