@@ -477,15 +477,23 @@ async fn a_huge_upstream_error_message_is_cut_in_the_logs() {
     assert!(line.len() < 6 * 1024, "a {}-byte log line", line.len());
 }
 
-/// The binary serving the demo with stderr piped: the lines it writes until it
-/// says "serving" (at most 60 s), then it is stopped.
+/// The binary serving with stderr piped: the lines it writes until it says
+/// "serving" (at most 60 s), then it is stopped. The endpoint is never called;
+/// naming one keeps the test independent of the embedded simulator.
 fn stderr_of_a_piped_gateway(format: &str) -> String {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     use std::time::Duration;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_vbs-gateway"))
-        .args(["--listen", "127.0.0.1:0", "--log-format", format])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--log-format",
+            format,
+        ])
         .env_remove("NO_COLOR")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())

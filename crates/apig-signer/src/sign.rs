@@ -43,7 +43,7 @@ const HASHED_CONTENT_TYPES: [&str; 2] = ["application/json", "application/bson"]
 pub struct Credentials<'a> {
     /// The access key (AK): names the key pair in the Authorization header.
     pub access_key: &'a str,
-    /// The secret key (SK): the HMAC key, never sent.
+    /// The secret key (SK): the HMAC key (V11: what the key is derived from), never sent.
     pub secret_key: &'a str,
     /// Present with temporary credentials; then sent and signed as `X-Security-Token`.
     pub security_token: Option<&'a str>,

@@ -85,7 +85,7 @@ impl Authorizer for AccessKeySignature {
     }
 
     fn describe(&self) -> String {
-        "AK/SK signatures".into()
+        format!("AK/SK signatures ({})", self.key.signing.scheme().algorithm())
     }
 }
 
