@@ -16,7 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use vbs_gateway::app::App;
 use vbs_gateway::config::{Config, TlsFiles, key_sha256_line};
 use vbs_gateway::proto::pb::{self, backup_service_client::BackupServiceClient};
-use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
+use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret, Signing};
 use vbs_simulator::{Simulator, SimulatorConfig};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
@@ -203,6 +203,7 @@ async fn start_gateway(case: Case, simulator_url: &str, files: &Files) -> BenchR
         access_key: Secret::new(ACCESS_KEY),
         secret_key: Secret::new(SECRET_KEY),
         security_token: None,
+        signing: Signing::default(),
     });
     if case.tls() {
         config.front_door.tls = Some(files.tls.clone());

@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 use vbs_simulator::{AuthConfig, Simulator};
 
 use crate::config::Config;
-use crate::rest::credentials::{AccessKey, Credentials, ProjectScope, Secret};
+use crate::rest::credentials::{AccessKey, Credentials, ProjectScope, Secret, Signing};
 
 /// Starts the embedded simulator and points `config` at it: its endpoint, and
 /// the IAM endpoint of an IAM user. With no credentials configured, the
@@ -60,6 +60,7 @@ fn generated_access_key() -> AccessKey {
         access_key: Secret::new(key.access_key),
         secret_key: key.secret_key,
         security_token: None,
+        signing: Signing::default(),
     }
 }
 

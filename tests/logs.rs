@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tonic::Request;
 use vbs_gateway::proto::pb;
-use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
+use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret, Signing};
 use vbs_simulator::{self as simulator, SimulatorConfig};
 
 #[allow(dead_code)]
@@ -150,6 +150,7 @@ async fn no_secret_reaches_any_log_line() {
         access_key: Secret::new(ACCESS_KEY),
         secret_key: Secret::new("wrong-secret-key-4d3c2b1a"),
         security_token: None,
+        signing: Signing::default(),
     });
     let world = world_with(Some(wrong), |_| {}).await;
     let _ = world
@@ -163,6 +164,7 @@ async fn no_secret_reaches_any_log_line() {
         access_key: Secret::new(TEMPORARY_AK),
         secret_key: Secret::new(TEMPORARY_SK),
         security_token: Some(Secret::new(SECURITY_TOKEN)),
+        signing: Signing::default(),
     });
     let world = world_with(Some(temporary), |sim| {
         sim.auth.access_keys.push(simulator::AccessKey {
@@ -473,4 +475,68 @@ async fn a_huge_upstream_error_message_is_cut_in_the_logs() {
         .expect("the refusal is logged");
     assert!(line.contains("…[cut]"), "{line}");
     assert!(line.len() < 6 * 1024, "a {}-byte log line", line.len());
+}
+
+/// The binary serving with stderr piped: the lines it writes until it says
+/// "serving" (at most 60 s), then it is stopped. The endpoint is never called;
+/// naming one keeps the test independent of the embedded simulator.
+fn stderr_of_a_piped_gateway(format: &str) -> String {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vbs-gateway"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--log-format",
+            format,
+        ])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains("serving") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains("serving"),
+        "the gateway never said it was serving: {seen}"
+    );
+    seen
+}
+
+#[test]
+fn piped_stderr_gets_no_colour_escapes() {
+    for format in ["text", "json"] {
+        let stderr = stderr_of_a_piped_gateway(format);
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{format}: ANSI escape in piped logs:\n{stderr}"
+        );
+    }
 }

@@ -167,7 +167,7 @@ pub(crate) struct LogArgs {
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// For people: one coloured line per event.
+    /// For people: one line per event, coloured on a terminal.
     Text,
     /// For log collectors: one JSON object per line.
     Json,
@@ -437,7 +437,7 @@ impl Config {
             .or_else(|| embedded.then(|| DEMO_PROJECT_ID.to_string()));
         let credentials = args
             .credentials
-            .resolve(default_project_id.as_deref(), purpose)
+            .resolve(default_project_id.as_deref(), purpose, args.endpoint.as_ref())
             .map_err(ConfigError::Credentials)?;
         let ca_certificates_pem = match &args.ca_cert {
             Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::CaCert {
@@ -735,6 +735,56 @@ mod tests {
             panic!("expected an IAM user")
         };
         assert_eq!(user.project, ProjectScope::Name("eu-de".into()));
+    }
+
+    #[test]
+    fn signing_algorithm_and_v11_scope_come_from_flags_or_the_endpoint_host() {
+        use crate::rest::credentials::Signing;
+        let signing = |endpoint: &str, extra: &[&str]| {
+            let key = ["--endpoint", endpoint, "--access-key", "AK", "--secret-key", "SK"];
+            credentials(&[&key[..], extra].concat()).map(|c| match c {
+                Credentials::AccessKey(key) => key.signing,
+                _ => panic!("expected AK/SK"),
+            })
+        };
+        let otc = "https://vbs.eu-de.otc.t-systems.com";
+        assert_eq!(signing(otc, &[]).unwrap(), Signing::SdkHmacSha256);
+        let sm3 = signing(otc, &["--signing-algorithm", "sdk-hmac-sm3"]);
+        assert_eq!(sm3.unwrap(), Signing::SdkHmacSm3);
+        let v11 = |region: &str, service: &str| Signing::V11HmacSha256 {
+            region: region.into(),
+            service: service.into(),
+        };
+        let derived = signing(otc, &["--signing-algorithm", "v11-hmac-sha256"]);
+        assert_eq!(derived.unwrap(), v11("eu-de", "vbs"));
+        let huawei = signing(
+            "https://vbs.ap-southeast-1.myhuaweicloud.com",
+            &["--signing-algorithm", "v11-hmac-sha256"],
+        );
+        assert_eq!(huawei.unwrap(), v11("ap-southeast-1", "vbs"));
+        let given = [
+            "--signing-algorithm",
+            "v11-hmac-sha256",
+            "--signing-region",
+            "eu-nl",
+            "--signing-service",
+            "evs",
+        ];
+        assert_eq!(signing("https://10.0.0.7:8443", &given).unwrap(), v11("eu-nl", "evs"));
+        let no_region = ["--signing-algorithm", "v11-hmac-sha256"];
+        assert!(
+            signing("https://10.0.0.7:8443", &no_region).is_err(),
+            "an IP names no region"
+        );
+        assert!(
+            signing("https://vbs.example.com", &no_region).is_err(),
+            "nor does a short host"
+        );
+        assert!(
+            signing(otc, &["--signing-region", "eu-de"]).is_err(),
+            "a region is V11's"
+        );
+        assert!(credentials(&["--endpoint", otc, "--signing-algorithm", "sdk-hmac-sm3"]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use reqwest::Url;
 
+use apig_signer::Scheme;
 pub use apig_signer::Secret;
 
 /// An access key pair, optionally temporary (with a security token).
@@ -15,6 +16,38 @@ pub struct AccessKey {
     pub secret_key: Secret,
     /// Present with temporary credentials; sent and signed as X-Security-Token.
     pub security_token: Option<Secret>,
+    /// Which of the SDKs' HMAC schemes signs the requests.
+    pub signing: Signing,
+}
+
+/// How AK/SK requests are signed (`--signing-algorithm`), with what the
+/// scheme needs besides the key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Signing {
+    /// SDK-HMAC-SHA256: HMAC-SHA256 keyed with the SK, the SDKs' default.
+    #[default]
+    SdkHmacSha256,
+    /// V11-HMAC-SHA256: HMAC-SHA256 keyed with a key derived (HKDF) from the
+    /// key pair for one day, region and service.
+    V11HmacSha256 {
+        /// Region id in the key's scope, e.g. `eu-de`.
+        region: String,
+        /// Service name in the key's scope, e.g. `vbs`.
+        service: String,
+    },
+    /// SDK-HMAC-SM3: HMAC-SM3 keyed with the SK, SM3 for every hash.
+    SdkHmacSm3,
+}
+
+impl Signing {
+    /// The signer's view of this choice.
+    pub(crate) fn scheme(&self) -> Scheme<'_> {
+        match self {
+            Signing::SdkHmacSha256 => Scheme::SdkHmacSha256,
+            Signing::V11HmacSha256 { region, service } => Scheme::V11HmacSha256 { region, service },
+            Signing::SdkHmacSm3 => Scheme::SdkHmacSm3,
+        }
+    }
 }
 
 /// Which project an IAM token is scoped to.
@@ -48,7 +81,7 @@ pub enum Credentials {
     Anonymous,
     /// A fixed token sent as X-Auth-Token.
     Token(Secret),
-    /// SDK-HMAC-SHA256 signatures.
+    /// AK/SK signatures (SDK-HMAC-SHA256, V11-HMAC-SHA256 or SDK-HMAC-SM3).
     AccessKey(AccessKey),
     /// Tokens issued by IAM for this user, cached and refreshed.
     Iam(IamUser),
@@ -125,6 +158,7 @@ mod tests {
             access_key: Secret::new("VBSGWTESTAKID0000001"),
             secret_key: Secret::new("vbsGwTestSecretKey0000000000000000000001"),
             security_token: Some(Secret::new("temporary-token-value")),
+            signing: Signing::SdkHmacSm3,
         };
         let user = IamUser::example();
         let shown = format!(

@@ -8,7 +8,7 @@ use tonic::{Code, Request};
 use tonic_types::StatusExt;
 use vbs_gateway::config::Config;
 use vbs_gateway::proto::pb;
-use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret};
+use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret, Signing};
 use vbs_simulator::{self as simulator, SimulatorConfig};
 
 use crate::harness::{
@@ -56,6 +56,7 @@ async fn a_wrong_secret_key_is_unauthenticated_with_details() {
             access_key: Secret::new(ACCESS_KEY),
             secret_key: Secret::new("not-the-secret-key"),
             security_token: None,
+            signing: Signing::default(),
         });
     })
     .await;
@@ -113,6 +114,7 @@ async fn temporary_credentials_send_and_sign_their_security_token() {
             access_key: Secret::new("TEMPORARYAKID0000001"),
             secret_key: Secret::new("temporarySecretKey000000000000000000001"),
             security_token: Some(Secret::new("temporary-security-token")),
+            signing: Signing::default(),
         });
     })
     .await;
@@ -320,4 +322,92 @@ async fn without_pass_through_a_callers_token_is_ignored() {
     let sent = &world.upstream_requests()[0];
     assert!(header(sent, "x-auth-token").is_none());
     assert!(header(sent, "authorization").is_some());
+}
+
+/// The gateway's AK/SK credentials, signing with `signing`.
+fn signing_with(signing: Signing) -> Credentials {
+    Credentials::AccessKey(AccessKey {
+        access_key: Secret::new(ACCESS_KEY),
+        secret_key: Secret::new(SECRET_KEY),
+        security_token: None,
+        signing,
+    })
+}
+
+fn every_signing_scheme() -> [(Signing, &'static str); 3] {
+    [
+        (Signing::SdkHmacSha256, "SDK-HMAC-SHA256 Access="),
+        (
+            Signing::V11HmacSha256 {
+                region: "eu-de".into(),
+                service: "vbs".into(),
+            },
+            "V11-HMAC-SHA256 Credential=",
+        ),
+        (Signing::SdkHmacSm3, "SDK-HMAC-SM3 Access="),
+    ]
+}
+
+#[tokio::test]
+async fn every_sdk_signing_scheme_reaches_vbs_reads_and_writes_alike() {
+    for (signing, prefix) in every_signing_scheme() {
+        let world = World::start_with(SimulatorConfig::for_testing(), |config| {
+            config.credentials = signing_with(signing.clone());
+        })
+        .await;
+        world.backups.clone().list_backups(list()).await.expect("signed read");
+        let backup_id = world.make_backup(DISK_10GB, "signed-write").await;
+        assert!(!backup_id.is_empty());
+        let sent = world.upstream_requests();
+        assert!(sent.len() >= 2, "{signing:?}: {} requests", sent.len());
+        for request in &sent {
+            let authorization = header(request, "authorization").expect("Authorization");
+            let want = format!("{prefix}{ACCESS_KEY}");
+            assert!(authorization.starts_with(&want), "{signing:?}: {authorization}");
+            assert!(
+                header(request, "x-sdk-content-sha256").is_none(),
+                "JSON bodies are hashed"
+            );
+            assert!(header(request, "x-sdk-content-sm3").is_none(), "JSON bodies are hashed");
+        }
+        if let Signing::V11HmacSha256 { .. } = signing {
+            // Credential=<AK>/<YYYYMMDD>/eu-de/vbs: the scope the key was derived for.
+            let authorization = header(&sent[0], "authorization").unwrap_or_default();
+            let scope = authorization
+                .split(", ")
+                .next()
+                .and_then(|credential| credential.split_once('/'))
+                .map(|(_, scope)| scope);
+            let date = scope.and_then(|scope| scope.strip_suffix("/eu-de/vbs"));
+            assert!(date.is_some_and(|d| d.len() == 8), "{authorization}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_refused_under_every_scheme() {
+    for (signing, _) in every_signing_scheme() {
+        let world = World::start_with(SimulatorConfig::for_testing(), |config| {
+            config.credentials = Credentials::AccessKey(AccessKey {
+                secret_key: Secret::new("not-the-secret-key"),
+                ..match signing_with(signing.clone()) {
+                    Credentials::AccessKey(key) => key,
+                    _ => unreachable!("AK/SK"),
+                }
+            });
+        })
+        .await;
+        let status = world
+            .backups
+            .clone()
+            .list_backups(list())
+            .await
+            .expect_err("bad signature");
+        assert_eq!(status.code(), Code::Unauthenticated, "{signing:?}");
+        assert_eq!(
+            error_metadata(&status).get("vbsCode").map(String::as_str),
+            Some("APIGW.0301"),
+            "{signing:?}"
+        );
+    }
 }

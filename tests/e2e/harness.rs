@@ -205,6 +205,7 @@ pub(crate) fn gateway_credentials(mode: AuthMode, sim_url: &str) -> Credentials 
             access_key: Secret::new(ACCESS_KEY),
             secret_key: Secret::new(SECRET_KEY),
             security_token: None,
+            signing: credentials::Signing::default(),
         }),
         AuthMode::Iam => Credentials::Iam(credentials::IamUser {
             endpoint: sim_url.parse().expect("simulator URL"),

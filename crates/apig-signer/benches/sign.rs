@@ -1,11 +1,12 @@
-//! Throughput and allocation cost of signing one VBS request (SDK-HMAC-SHA256),
-//! since the signer runs on every upstream call. Measures; asserts nothing.
+//! Throughput and allocation cost of signing one VBS request with each HMAC
+//! scheme (SDK-HMAC-SHA256, V11-HMAC-SHA256, SDK-HMAC-SM3), since the signer runs
+//! on every upstream call. Measures; asserts nothing.
 //! Run with `cargo bench -p apig-signer --bench sign`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use apig_signer::{Credentials, RequestView, sign};
+use apig_signer::{Credentials, RequestView, Scheme, sign_with};
 use chrono::{DateTime, Utc};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -15,6 +16,15 @@ static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 /// Fixed, so runs compare; about 1 s per case on a 2-core machine.
 const ITERATIONS: u32 = 800_000;
+/// The three schemes, V11 with the scope the gateway derives for eu-de.
+const SCHEMES: [Scheme<'static>; 3] = [
+    Scheme::SdkHmacSha256,
+    Scheme::V11HmacSha256 {
+        region: "eu-de",
+        service: "vbs",
+    },
+    Scheme::SdkHmacSm3,
+];
 const WARM_UP: u32 = 2_000;
 /// Allocation counts are the same every time; a short pass measures them.
 const ALLOC_SAMPLE: u32 = 1_000;
@@ -78,7 +88,7 @@ fn cases() -> [Case; 2] {
     ]
 }
 
-fn sign_n(case: &Case, credentials: &Credentials, time: DateTime<Utc>, n: u32) {
+fn sign_n(case: &Case, credentials: &Credentials, scheme: &Scheme, time: DateTime<Utc>, n: u32) {
     let request = RequestView {
         method: case.method,
         host: "vbs.eu-de.otc.t-systems.com",
@@ -88,20 +98,20 @@ fn sign_n(case: &Case, credentials: &Credentials, time: DateTime<Utc>, n: u32) {
         body: case.body,
     };
     for _ in 0..n {
-        black_box(sign(black_box(&request), credentials, time));
+        black_box(sign_with(black_box(&request), credentials, scheme, time));
     }
 }
 
-fn measure(case: &Case, credentials: &Credentials, time: DateTime<Utc>) -> Measured {
-    sign_n(case, credentials, time, WARM_UP);
+fn measure(case: &Case, credentials: &Credentials, scheme: &Scheme, time: DateTime<Utc>) -> Measured {
+    sign_n(case, credentials, scheme, time, WARM_UP);
 
     let region = Region::new(GLOBAL);
-    sign_n(case, credentials, time, ALLOC_SAMPLE);
+    sign_n(case, credentials, scheme, time, ALLOC_SAMPLE);
     let stats = region.change();
     let per = |count: usize| count as f64 / f64::from(ALLOC_SAMPLE);
 
     let started = Instant::now();
-    sign_n(case, credentials, time, ITERATIONS);
+    sign_n(case, credentials, scheme, time, ITERATIONS);
     Measured {
         elapsed: started.elapsed(),
         bytes_per_sign: per(stats.bytes_allocated + stats.bytes_reallocated.max(0) as usize),
@@ -118,16 +128,20 @@ fn main() {
     // Fixed so every run signs the same bytes; the clock is not the point here.
     let time = DateTime::from_timestamp(1_718_440_215, 0).unwrap_or_default();
 
-    println!("AK/SK signer (SDK-HMAC-SHA256), {ITERATIONS} signatures per case");
+    println!("AK/SK signer, {ITERATIONS} signatures per case and scheme");
     println!(
-        "{:<28} {:>10} {:>12} {:>9} {:>11} {:>11}",
-        "case", "body B", "signs/s", "ns/sign", "bytes/sign", "allocs/sign"
+        "{:<16} {:<28} {:>6} {:>10} {:>8} {:>10} {:>11}",
+        "scheme", "case", "body B", "signs/s", "ns/sign", "bytes/sign", "allocs/sign"
     );
-    for case in cases() {
-        let m = measure(&case, &credentials, time);
+    for (scheme, case) in SCHEMES
+        .iter()
+        .flat_map(|scheme| cases().into_iter().map(move |case| (scheme, case)))
+    {
+        let m = measure(&case, &credentials, scheme, time);
         let seconds = m.elapsed.as_secs_f64();
         println!(
-            "{:<28} {:>10} {:>12.0} {:>9.0} {:>11.0} {:>11.1}",
+            "{:<16} {:<28} {:>6} {:>10.0} {:>8.0} {:>10.0} {:>11.1}",
+            scheme.algorithm().name(),
             case.name,
             case.body.len(),
             f64::from(ITERATIONS) / seconds,

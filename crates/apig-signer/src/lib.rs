@@ -1,6 +1,7 @@
-//! AK/SK request signing (SDK-HMAC-SHA256) as the API gateways of Huawei Cloud
-//! and Open Telekom Cloud check it: [`sign`] for clients, [`verify`] for servers,
-//! and [`Secret`] for the keys and tokens both handle. Pure: no runtime, no HTTP.
+//! AK/SK request signing as the API gateways of Huawei Cloud and Open Telekom
+//! Cloud check it, in the three HMAC schemes of the official SDKs ([`Algorithm`]):
+//! [`sign_with`] for clients, [`verify`] for servers, and [`Secret`] for the keys
+//! and tokens both handle. Pure: no runtime, no HTTP.
 //!
 //! The scheme is the gateways', not one service's: VBS, CSBS and TaurusDB all
 //! take it, which is why this crate is named after the API gateway (APIG).
@@ -13,13 +14,15 @@
 //! one of them shows up as a failure of the other, and both are checked against
 //! vectors from the official SDK (`tests/vectors.rs`).
 
+mod algorithm;
 mod secret;
 mod sign;
 mod verify;
 
+pub use algorithm::{Algorithm, Scheme, UNSIGNED_PAYLOAD, UnknownAlgorithm};
 pub use secret::Secret;
 pub use sign::{
     ALGORITHM, Credentials, EMPTY_BODY_SHA256, RequestView, Signature, canonical_query_string, canonical_uri, encode,
-    format_sdk_date, sign,
+    format_sdk_date, sign, sign_with,
 };
 pub use verify::{IncomingRequest, VerifyError, verify};

@@ -1,14 +1,15 @@
-//! The simulator's check of AK/SK (SDK-HMAC-SHA256) signatures, rebuilt from the
-//! raw request as received. Written apart from the gateway's signer on purpose,
-//! so that a misreading of the algorithm in one of them shows up as a failure.
+//! The simulator's check of AK/SK signatures (whichever of the three HMAC schemes
+//! the Authorization header names), rebuilt from the raw request as received.
+//! Written apart from the signer on purpose, so a misreading shows up as a failure.
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use sm3::Sm3;
 
-const SCHEME: &str = "SDK-HMAC-SHA256";
+use crate::algorithm::Algorithm;
 
 /// A request as the server received it: nothing decoded, nothing normalised.
 #[derive(Debug, Clone, Copy)]
@@ -30,8 +31,12 @@ pub struct IncomingRequest<'a> {
 pub enum VerifyError {
     /// No Authorization header.
     MissingAuthorization,
-    /// An Authorization header that is not `SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`.
+    /// An Authorization header that is not `<scheme> Access=..., SignedHeaders=..., Signature=...`
+    /// (V11: `Credential=<AK>/<date>/<region>/<service>` instead of `Access=`), or
+    /// names a scheme other than the three.
     MalformedAuthorization,
+    /// A V11 credential scope whose date is not the X-Sdk-Date's.
+    ScopeDateMismatch,
     /// The AK is not one the server knows.
     UnknownAccessKey,
     /// No X-Sdk-Date header.
@@ -52,9 +57,12 @@ pub enum VerifyError {
     },
 }
 
-/// The three parameters of an Authorization header.
+/// The three parameters of an Authorization header, and its scheme.
 struct AuthorizationParts<'a> {
+    algorithm: Algorithm,
     access_key: &'a str,
+    /// V11 only: `YYYYMMDD/<region>/<service>`.
+    scope: Option<&'a str>,
     signed_headers: Vec<&'a str>,
     signature: Vec<u8>,
 }
@@ -81,31 +89,73 @@ pub fn verify(
         return Err(VerifyError::StaleDate);
     }
 
-    let canonical_request = build_canonical_request(request, &parts.signed_headers)?;
-    let string_to_sign = format!(
-        "{SCHEME}\n{}\n{}",
-        date_text.trim(),
-        sha256_hex(canonical_request.as_bytes())
-    );
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        // HMAC takes keys of any length; were that ever not so, nothing can match.
-        return Err(VerifyError::SignatureMismatch { canonical_request });
+    if let Some(scope) = parts.scope
+        && !scope.starts_with(&date_text.trim()[..8])
+    {
+        return Err(VerifyError::ScopeDateMismatch);
+    }
+
+    let algorithm = parts.algorithm;
+    let canonical_request = build_canonical_request(request, &parts.signed_headers, algorithm)?;
+    let mut string_to_sign = format!("{}\n{}\n", algorithm.name(), date_text.trim());
+    if let Some(scope) = parts.scope {
+        string_to_sign.push_str(scope);
+        string_to_sign.push('\n');
+    }
+    string_to_sign.push_str(&hash_hex(algorithm, canonical_request.as_bytes()));
+    let matches = match (algorithm, parts.scope) {
+        (Algorithm::SdkHmacSm3, _) => mac_matches::<Hmac<Sm3>>(secret.as_bytes(), &string_to_sign, &parts.signature),
+        (Algorithm::V11HmacSha256, Some(scope)) => {
+            let key = hex::encode(derive_key(parts.access_key, &secret, scope));
+            mac_matches::<Hmac<Sha256>>(key.as_bytes(), &string_to_sign, &parts.signature)
+        }
+        _ => mac_matches::<Hmac<Sha256>>(secret.as_bytes(), &string_to_sign, &parts.signature),
     };
-    mac.update(string_to_sign.as_bytes());
-    // verify_slice compares in constant time, so response timing leaks nothing
-    // about how many leading bytes of a forged signature were right.
-    mac.verify_slice(&parts.signature)
-        .map_err(|_| VerifyError::SignatureMismatch { canonical_request })?;
+    if !matches {
+        return Err(VerifyError::SignatureMismatch { canonical_request });
+    }
     Ok(parts.access_key.to_owned())
 }
 
-/// `SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<a;b>, Signature=<hex>`.
+/// verify_slice compares in constant time, so response timing leaks nothing
+/// about how many leading bytes of a forged signature were right.
+fn mac_matches<M: Mac + KeyInit>(key: &[u8], message: &str, signature: &[u8]) -> bool {
+    // HMAC takes keys of any length; were that ever not so, nothing can match.
+    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(message.as_bytes());
+    mac.verify_slice(signature).is_ok()
+}
+
+/// RFC 5869 written out for one block: PRK = HMAC(salt = AK, SK), then
+/// OKM = HMAC(PRK, scope || 0x01), which is 32 bytes, the length V11 uses.
+fn derive_key(access_key: &str, secret_key: &str, scope: &str) -> Vec<u8> {
+    let hmac = |key: &[u8], parts: &[&[u8]]| -> Vec<u8> {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+            return Vec::new();
+        };
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    };
+    let prk = hmac(access_key.as_bytes(), &[secret_key.as_bytes()]);
+    hmac(&prk, &[scope.as_bytes(), &[1]])
+}
+
+/// `<scheme> Access=<AK>, SignedHeaders=<a;b>, Signature=<hex>`, where V11 has
+/// `Credential=<AK>/<YYYYMMDD>/<region>/<service>` in place of `Access=<AK>`.
 fn parse_authorization(value: &str) -> Result<AuthorizationParts<'_>, VerifyError> {
-    let params = value
+    let (name, params) = value
         .trim()
-        .strip_prefix(SCHEME)
-        .and_then(|rest| rest.strip_prefix(' '))
+        .split_once(' ')
         .ok_or(VerifyError::MalformedAuthorization)?;
+    let algorithm = Algorithm::from_name(name).ok_or(VerifyError::MalformedAuthorization)?;
+    let access_label = match algorithm {
+        Algorithm::V11HmacSha256 => "Credential",
+        Algorithm::SdkHmacSha256 | Algorithm::SdkHmacSm3 => "Access",
+    };
     let (mut access, mut signed, mut signature) = (None, None, None);
     for param in params.split(',') {
         let (name, val) = param
@@ -113,7 +163,7 @@ fn parse_authorization(value: &str) -> Result<AuthorizationParts<'_>, VerifyErro
             .split_once('=')
             .ok_or(VerifyError::MalformedAuthorization)?;
         let slot = match name {
-            "Access" => &mut access,
+            _ if name == access_label => &mut access,
             "SignedHeaders" => &mut signed,
             "Signature" => &mut signature,
             _ => return Err(VerifyError::MalformedAuthorization),
@@ -122,9 +172,19 @@ fn parse_authorization(value: &str) -> Result<AuthorizationParts<'_>, VerifyErro
             return Err(VerifyError::MalformedAuthorization);
         }
     }
-    let (Some(access_key), Some(signed), Some(signature)) = (access, signed, signature) else {
+    let (Some(access), Some(signed), Some(signature)) = (access, signed, signature) else {
         return Err(VerifyError::MalformedAuthorization);
     };
+    let (access_key, scope) = match algorithm {
+        Algorithm::V11HmacSha256 => {
+            let (access_key, scope) = access.split_once('/').ok_or(VerifyError::MalformedAuthorization)?;
+            (access_key, Some(scope).filter(|scope| is_scope(scope)))
+        }
+        Algorithm::SdkHmacSha256 | Algorithm::SdkHmacSm3 => (access, None),
+    };
+    if algorithm == Algorithm::V11HmacSha256 && scope.is_none() {
+        return Err(VerifyError::MalformedAuthorization);
+    }
     let signed_headers: Vec<&str> = signed.split(';').collect();
     let well_formed =
         !access_key.is_empty() && signature.len() == 64 && signed_headers.iter().all(|name| is_lower_token(name));
@@ -133,10 +193,20 @@ fn parse_authorization(value: &str) -> Result<AuthorizationParts<'_>, VerifyErro
         return Err(VerifyError::MalformedAuthorization);
     }
     Ok(AuthorizationParts {
+        algorithm,
         access_key,
+        scope,
         signed_headers,
         signature,
     })
+}
+
+/// `YYYYMMDD/<region>/<service>`, neither of the last two empty.
+fn is_scope(scope: &str) -> bool {
+    let mut parts = scope.split('/');
+    let date = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) && rest.len() == 2 && rest.iter().all(|p| !p.is_empty())
 }
 
 /// Signers always write the names lower-cased; anything else is not their output.
@@ -168,29 +238,33 @@ fn within_skew(date: DateTime<Utc>, now: DateTime<Utc>, max_skew: Duration) -> b
     (now - date).abs().to_std().is_ok_and(|distance| distance <= max_skew)
 }
 
-fn build_canonical_request(request: &IncomingRequest, signed_headers: &[&str]) -> Result<String, VerifyError> {
+fn build_canonical_request(
+    request: &IncomingRequest,
+    signed_headers: &[&str],
+    algorithm: Algorithm,
+) -> Result<String, VerifyError> {
     let mut header_block = String::new();
-    let mut content_sha256 = None;
+    let mut content_hash = None;
     for &name in signed_headers {
         let value = header_value(request.headers, name)
             .ok_or_else(|| VerifyError::SignedHeaderMissing(name.to_owned()))?
             .trim();
-        if name == "x-sdk-content-sha256" {
-            content_sha256 = Some(value);
+        if name == algorithm.content_hash_header() {
+            content_hash = Some(value);
         }
         header_block.push_str(name);
         header_block.push(':');
         header_block.push_str(value);
         header_block.push('\n');
     }
-    // Only a signed X-Sdk-Content-Sha256 may stand in for the body hash; an
-    // unsigned one could be added by anyone on the way.
+    // Only a signed X-Sdk-Content-Sha256 (-Sm3) may stand in for the body
+    // hash; an unsigned one could be added by anyone on the way.
     let payload_hash = if request.body.is_empty() {
-        sha256_hex(b"")
-    } else if let Some(value) = content_sha256 {
+        hash_hex(algorithm, b"")
+    } else if let Some(value) = content_hash {
         value.to_owned()
     } else {
-        sha256_hex(request.body)
+        hash_hex(algorithm, request.body)
     };
     Ok([
         request.method,
@@ -282,6 +356,9 @@ fn escape(bytes: &[u8]) -> String {
     out
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+fn hash_hex(algorithm: Algorithm, data: &[u8]) -> String {
+    match algorithm {
+        Algorithm::SdkHmacSm3 => hex::encode(Sm3::digest(data)),
+        Algorithm::SdkHmacSha256 | Algorithm::V11HmacSha256 => hex::encode(Sha256::digest(data)),
+    }
 }

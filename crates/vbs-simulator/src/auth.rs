@@ -42,7 +42,8 @@ pub struct AuthConfig {
     /// false: no checks at all, and IAM issues a token to any well-formed
     /// request (the default for `SimulatorConfig::for_testing` and `demo`).
     pub enforce: bool,
-    /// AK/SK pairs accepted for SDK-HMAC-SHA256.
+    /// AK/SK pairs accepted, signed with any of SDK-HMAC-SHA256,
+    /// V11-HMAC-SHA256 and SDK-HMAC-SM3 (whichever the Authorization names).
     pub access_keys: Vec<AccessKey>,
     /// Users the IAM endpoint issues tokens to.
     pub users: Vec<IamUser>,
@@ -271,7 +272,8 @@ pub(crate) async fn authenticate(State(state): State<SimState>, request: Request
     }
 }
 
-/// Verifies the SDK-HMAC-SHA256 signature of the request as received.
+/// Verifies the signature of the request as received, in whichever of the
+/// three HMAC schemes its Authorization header names.
 /// The detail is for the debug log and never holds a secret.
 fn check_signature(config: &AuthConfig, parts: &Parts, body: &[u8]) -> Result<(), (Refusal, String)> {
     let headers = received_headers(parts);
@@ -355,6 +357,7 @@ fn refusal_for(error: &VerifyError) -> Refusal {
         | VerifyError::MissingSdkDate
         | VerifyError::BadSdkDate
         | VerifyError::SignedHeaderMissing(_)
+        | VerifyError::ScopeDateMismatch
         | VerifyError::SignatureMismatch { .. } => Refusal::SignatureMismatch,
     }
 }

@@ -683,3 +683,79 @@ fn generated_keys_look_like_huawei_cloud_keys() {
     assert!(!SimulatorConfig::for_testing().auth.enforce);
     assert!(!SimulatorConfig::demo().auth.enforce);
 }
+
+/// The three HMAC schemes the official SDKs sign with.
+const SCHEMES: [signer::Scheme<'static>; 3] = [
+    signer::Scheme::SdkHmacSha256,
+    signer::Scheme::V11HmacSha256 {
+        region: "eu-de",
+        service: "vbs",
+    },
+    signer::Scheme::SdkHmacSm3,
+];
+
+impl Vbs {
+    async fn signed_with(&self, call: &Call, credentials: &Credentials<'_>, scheme: &signer::Scheme<'_>) -> Answer {
+        let host = self.host();
+        let view = RequestView {
+            method: call.method,
+            host: &host,
+            path: &call.path,
+            query: &call.query,
+            headers: &call.headers,
+            body: &call.body,
+        };
+        let signature = signer::sign_with(&view, credentials, scheme, chrono::Utc::now());
+        self.send(call, &signature.headers()).await
+    }
+}
+
+#[tokio::test]
+async fn every_sdk_signing_scheme_is_accepted_with_the_right_key_only() {
+    let (config, key) = enforcing();
+    let vbs = start(config).await;
+    let good = credentials(&key);
+    let wrong = Credentials {
+        secret_key: "0000000000000000000000000000000000000000",
+        ..credentials(&key)
+    };
+    for scheme in SCHEMES {
+        let create = Call::post(policies(), &policy_body(&format!("policy-{}", scheme.algorithm())));
+        let answer = vbs.signed_with(&create, &good, &scheme).await;
+        assert_eq!(answer.status, 200, "{scheme:?}: {}", answer.text);
+
+        let mut list = Call::get(v2("/backups/detail"));
+        list.query = vec![("limit".into(), "5".into()), ("name".into(), "a b+c/é".into())];
+        let answer = vbs.signed_with(&list, &good, &scheme).await;
+        assert_eq!(answer.status, 200, "{scheme:?}: {}", answer.text);
+
+        let answer = vbs.signed_with(&Call::get(policies()), &wrong, &scheme).await;
+        assert_refused(&answer, "verify aksk signature fail");
+    }
+}
+
+#[tokio::test]
+async fn a_body_changed_after_signing_is_refused_under_every_scheme() {
+    let (config, key) = enforcing();
+    let vbs = start(config).await;
+    let credentials = credentials(&key);
+    for scheme in SCHEMES {
+        let signed = Call::post(policies(), &policy_body("before"));
+        let host = vbs.host();
+        let view = RequestView {
+            method: signed.method,
+            host: &host,
+            path: &signed.path,
+            query: &signed.query,
+            headers: &signed.headers,
+            body: &signed.body,
+        };
+        let signature = signer::sign_with(&view, &credentials, &scheme, chrono::Utc::now());
+        let changed = Call {
+            body: policy_body("after!").to_string().into_bytes(),
+            ..signed
+        };
+        let answer = vbs.send(&changed, &signature.headers()).await;
+        assert_refused(&answer, "verify aksk signature fail");
+    }
+}

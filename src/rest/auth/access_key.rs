@@ -1,10 +1,10 @@
-//! AK/SK mode: every attempt is signed (SDK-HMAC-SHA256) over exactly what is
-//! sent: host, content type, project, path, query and body. Nothing to renew,
-//! so a rejection is final.
+//! AK/SK mode: every attempt is signed (SDK-HMAC-SHA256, V11-HMAC-SHA256 or
+//! SDK-HMAC-SM3, as configured) over exactly what is sent: host, content type,
+//! project, path, query and body. Nothing to renew, so a rejection is final.
 
 use chrono::{DateTime, Utc};
 use futures_util::future::{self, BoxFuture};
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderName};
 use reqwest::Url;
 
 use super::{Authorization, Authorizer, Outgoing, Rejection, header_value, secret_value};
@@ -24,9 +24,10 @@ impl AccessKeySignature {
         AccessKeySignature { key }
     }
 
-    /// X-Sdk-Date, Authorization (and X-Security-Token) for `request` at `time`.
-    /// Signed: host (from the URL, as the HTTP client sends it), the headers
-    /// already set, x-sdk-date, and the exact path, query and body bytes.
+    /// X-Sdk-Date, Authorization (and X-Security-Token, and the unsigned-payload
+    /// header for a body that is not JSON) for `request` at `time`. Signed: host
+    /// (from the URL, as the HTTP client sends it), the headers already set,
+    /// x-sdk-date, and the exact path, query and body bytes.
     fn sign(&self, request: &Outgoing<'_>, time: DateTime<Utc>) -> Result<Authorization, RestError> {
         let operation = request.operation;
         let host = authority(request.url);
@@ -54,15 +55,15 @@ impl AccessKeySignature {
             secret_key: self.key.secret_key.expose(),
             security_token: self.key.security_token.as_ref().map(Secret::expose),
         };
-        let signature = signer::sign(&view, &credentials, time);
+        let signature = signer::sign_with(&view, &credentials, &self.key.signing.scheme(), time);
         let mut headers = HeaderMap::new();
-        headers.insert("x-sdk-date", header_value(operation, &signature.x_sdk_date)?);
-        headers.insert(
-            header::AUTHORIZATION,
-            secret_value(operation, &Secret::new(signature.authorization))?,
-        );
-        if let Some(token) = &self.key.security_token {
-            headers.insert("x-security-token", secret_value(operation, token)?);
+        for (name, value) in signature.headers() {
+            let value = match name {
+                // Credentials: the HTTP stack never prints them.
+                "authorization" | "x-security-token" => secret_value(operation, &Secret::new(value))?,
+                _ => header_value(operation, value)?,
+            };
+            headers.insert(HeaderName::from_static(name), value);
         }
         Ok(Authorization { headers, token: None })
     }
@@ -84,7 +85,7 @@ impl Authorizer for AccessKeySignature {
     }
 
     fn describe(&self) -> String {
-        "AK/SK signatures".into()
+        format!("AK/SK signatures ({})", self.key.signing.scheme().algorithm())
     }
 }
 
@@ -100,10 +101,11 @@ fn authority(url: &Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderValue, Method};
+    use http::{HeaderValue, Method, header};
 
     use super::*;
     use crate::rest::Operation;
+    use crate::rest::credentials::Signing;
 
     const AK: &str = "VBSGWTESTAKID0000001";
     const SK: &str = "vbsGwTestSecretKey0000000000000000000001";
@@ -114,6 +116,7 @@ mod tests {
             access_key: Secret::new(AK),
             secret_key: Secret::new(SK),
             security_token: security_token.map(Secret::new),
+            signing: Signing::default(),
         })
     }
 
@@ -214,6 +217,43 @@ mod tests {
         for secret in [AK, SK, SECURITY_TOKEN] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
+    }
+
+    #[test]
+    fn signs_with_the_configured_scheme_and_marks_non_json_bodies_unsigned() {
+        let url: Url = "https://vbs.example.com:8443/v2/0123/cloudbackups".parse().unwrap();
+        let mut headers = sent_headers();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let request = post(&url, &headers, &[], b"raw");
+        for (signing, name, content_header) in [
+            (Signing::SdkHmacSha256, "SDK-HMAC-SHA256 ", "x-sdk-content-sha256"),
+            (
+                Signing::V11HmacSha256 {
+                    region: "eu-de".into(),
+                    service: "vbs".into(),
+                },
+                "V11-HMAC-SHA256 Credential=",
+                "x-sdk-content-sha256",
+            ),
+            (Signing::SdkHmacSm3, "SDK-HMAC-SM3 ", "x-sdk-content-sm3"),
+        ] {
+            let authorizer = AccessKeySignature::new(AccessKey {
+                signing: signing.clone(),
+                ..key(None).key
+            });
+            let sent = authorizer.sign(&request, time()).unwrap();
+            let authorization = sent.headers[header::AUTHORIZATION].to_str().unwrap();
+            assert!(authorization.starts_with(name), "{authorization}");
+            assert!(authorization.contains(content_header), "{authorization}");
+            assert_eq!(sent.headers[content_header], "UNSIGNED-PAYLOAD", "{signing:?}");
+        }
+        let json = key(None)
+            .sign(&post(&url, &sent_headers(), &[], b"{}"), time())
+            .unwrap();
+        assert!(json.headers.get("x-sdk-content-sha256").is_none());
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub(crate) trait Authorizer: fmt::Debug + Send + Sync {
     /// The configured secret values, to scrub from upstream text.
     fn secrets(&self) -> Vec<&str>;
 
-    /// The mode in a few words, never a secret ("AK/SK signatures").
+    /// The mode in a few words, never a secret ("AK/SK signatures (SDK-HMAC-SHA256)").
     fn describe(&self) -> String;
 
     /// How often tokens were obtained, for modes that obtain them.
@@ -136,7 +136,7 @@ pub(crate) fn header_value(operation: Operation, value: &str) -> Result<HeaderVa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::credentials::{AccessKey, IamUser};
+    use crate::rest::credentials::{AccessKey, IamUser, Signing};
 
     /// A GET of the backups list for `headers` and, in pass-through, a caller token.
     pub(super) fn get<'a>(url: &'a Url, headers: &'a HeaderMap, caller_token: Option<&'a Secret>) -> Outgoing<'a> {
@@ -172,15 +172,19 @@ mod tests {
             access_key: Secret::new("AKAKAKAK"),
             secret_key: Secret::new("SKSKSKSK"),
             security_token: None,
+            signing: Signing::default(),
         };
         let user = IamUser::example();
         assert_eq!(make(Credentials::Anonymous, false), "no credentials");
         assert_eq!(make(Credentials::Token(Secret::new("t0k3n")), false), "static token");
-        assert_eq!(make(Credentials::AccessKey(key.clone()), false), "AK/SK signatures");
+        assert_eq!(
+            make(Credentials::AccessKey(key.clone()), false),
+            "AK/SK signatures (SDK-HMAC-SHA256)"
+        );
         assert_eq!(make(Credentials::Iam(user), false), "IAM tokens");
         assert_eq!(
             make(Credentials::AccessKey(key), true),
-            "caller tokens, else AK/SK signatures"
+            "caller tokens, else AK/SK signatures (SDK-HMAC-SHA256)"
         );
     }
 
