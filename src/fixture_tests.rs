@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::proto::pb::{self, BackupStatus, JobStatus, PolicyStatus, TaskStatus};
-use crate::rest::{backups as rb, jobs as rj, policies as rp, shares as rs};
+use crate::rest::{backups as rb, jobs as rj, policies as rp, shares as rs, tags as rt};
 use serde::de::DeserializeOwned;
 
 fn fixture<T: DeserializeOwned>(name: &str) -> T {
@@ -95,7 +95,7 @@ fn check(name: &str) -> bool {
             assert_eq!(shared.status(), BackupStatus::Available);
         }
         "gopher_tags_get_response.json" => {
-            let tags: rs::TagList = fixture(name);
+            let tags: rt::TagList = fixture(name);
             assert_eq!(
                 tags.tags[0].value.as_deref(),
                 Some("0781095c-b8ab-4ce5-99f3-4c5f6ff75319")
@@ -107,7 +107,7 @@ fn check(name: &str) -> bool {
             );
         }
         "gopher_tags_resource_instances_action_response.json" => {
-            let found: rs::TaggedResources = fixture(name);
+            let found: rt::TaggedResources = fixture(name);
             assert_eq!(found.total_count, Some(1));
             assert_eq!(found.resources[0].tags[0].key, "key");
             assert!(found.resources[0].resource_detail.is_none());

@@ -1,11 +1,13 @@
 //! The HTTP face of the simulator: VBS paths and status codes, JSON in and
 //! out, the error body shape of each API family, and request recording. One
-//! module per area (backups, policies, jobs) and one for the admin routes.
+//! module per area (backups, policies, tags, shares, jobs) and one for admin.
 
 mod admin;
 mod backups;
 mod jobs;
 mod policies;
+mod shares;
+mod tags;
 
 use std::convert::Infallible;
 
@@ -15,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -100,6 +102,31 @@ fn api_routes(state: SimState) -> Router {
         .route(
             "/v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources",
             post(policies::disassociate_resources),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/{policy_id}/tags",
+            post(tags::add_tag).get(tags::list_tags),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/{policy_id}/tags/action",
+            post(tags::batch_tags),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/{policy_id}/tags/{key}",
+            delete(tags::delete_tag),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/resource_instances/action",
+            post(tags::search_policies),
+        )
+        .route("/v2/{project_id}/os-vendor-backup-sharing", post(shares::share_backup))
+        .route(
+            "/v2/{project_id}/os-vendor-backup-sharing/detail",
+            get(shares::list_shares),
+        )
+        .route(
+            "/v2/{project_id}/os-vendor-backup-sharing/{id}",
+            get(shares::show_share).delete(shares::delete_share),
         )
         .route("/v1/{project_id}/jobs/{job_id}", get(jobs::show_job))
         // The API gateway publishes each method of a path as its own API.
