@@ -12,7 +12,7 @@ mod tags;
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -52,6 +52,8 @@ pub fn router_with(state: SimState, wrap_api: impl FnOnce(Router) -> Router) -> 
         .layer(middleware::from_fn_with_state(state.clone(), answer_injected_errors))
         .merge(iam_routes(state.clone()))
         .layer(middleware::from_fn_with_state(state, record_requests))
+        // The gateway's 12 MB limit, not axum's 2 MB default for body extractors.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// The VBS REST API, under the paths VBS serves it.
@@ -162,7 +164,7 @@ async fn record_requests(State(state): State<SimState>, request: Request, next: 
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        return body_too_large();
     };
     state.record(RecordedRequest {
         method: parts.method.to_string(),
@@ -192,6 +194,16 @@ fn recorded_body(path: &str, bytes: &[u8]) -> String {
 }
 
 const REDACTED: &str = "<redacted>";
+
+/// 413 in the API gateway's error shape: a client can tell why from the body.
+fn body_too_large() -> Response {
+    let body = json!({
+        "error_code": "APIGW.0201",
+        "error_msg": "Request entity too large",
+        "request_id": request_id(),
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+}
 
 async fn unknown_api() -> Response {
     let body = json!({
@@ -251,8 +263,10 @@ impl IntoResponse for Failure {
                 let body = json!({"badRequest": {"message": message, "code": code}});
                 (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
+            // A query error carries a VBS code like a body error does (the
+            // reference's badRequest has a string code), not the number 400.
             (Family::Native, Rejection::BadQuery(message)) => {
-                let body = json!({"badRequest": {"message": message, "code": 400}});
+                let body = json!({"badRequest": {"message": message, "code": code::BAD_BODY}});
                 (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
             (_, Rejection::NotFound { code, id, .. }) => {
