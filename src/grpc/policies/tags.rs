@@ -116,7 +116,7 @@ pub(super) async fn list_by_tags(
     let found = api.search(&search).await?;
     Ok(Response::new(pb::ListPoliciesByTagsResponse {
         total_count: count(found.total_count),
-        resources: found.resources.into_iter().map(tagged_policy).collect(),
+        resources: found.resources.into_iter().map(pb::TaggedPolicy::from).collect(),
     }))
 }
 
@@ -150,12 +150,14 @@ fn wire_tag(tag: pb::Tag) -> rest::WireTag {
     }
 }
 
-fn tagged_policy(found: rest::TaggedResource) -> pb::TaggedPolicy {
-    pb::TaggedPolicy {
-        resource_id: text(found.resource_id),
-        resource_name: text(found.resource_name),
-        resource_detail: text(found.resource_detail),
-        tags: found.tags.into_iter().map(pb::Tag::from).collect(),
+impl From<rest::TaggedResource> for pb::TaggedPolicy {
+    fn from(found: rest::TaggedResource) -> Self {
+        pb::TaggedPolicy {
+            resource_id: text(found.resource_id),
+            resource_name: text(found.resource_name),
+            resource_detail: text(found.resource_detail),
+            tags: found.tags.into_iter().map(pb::Tag::from).collect(),
+        }
     }
 }
 
