@@ -1,5 +1,6 @@
 //! The upstream VBS REST client: one pooled HTTP transport, one authorizer per
-//! credential mode, and one typed client per area (backups, policies, jobs).
+//! credential mode, and one typed client per area (backups, shares, policies,
+//! tags, jobs).
 //! Nothing here knows about gRPC or metrics.
 
 pub(crate) mod auth;
