@@ -11,11 +11,14 @@ fn content_length(world: &World, method: &str, path_end: &str) -> Option<String>
         .into_iter()
         .rfind(|r| r.method == method && r.path.ends_with(path_end))
         .unwrap_or_else(|| panic!("no {method} ...{path_end} reached the simulator"));
-    request
+    let lengths: Vec<&String> = request
         .headers
         .iter()
-        .find(|(name, _)| name == "content-length")
-        .map(|(_, value)| value.clone())
+        .filter(|(name, _)| name == "content-length")
+        .map(|(_, value)| value)
+        .collect();
+    assert!(lengths.len() <= 1, "one Content-Length at most: {lengths:?}");
+    lengths.first().map(|value| value.to_string())
 }
 
 #[tokio::test]
