@@ -292,3 +292,35 @@ async fn policies_are_found_and_counted_by_their_tags() {
     assert_eq!(count(any).await, 2);
     assert_eq!(count(pb::PolicyTagFilter::default()).await, 3);
 }
+
+#[tokio::test]
+async fn a_retried_tag_write_with_its_request_id_is_sent_once() {
+    let world = World::start().await;
+    let policy_id = create_policy(&world, "retried").await;
+    world.sim.clear_requests();
+    let request = pb::BatchPolicyTagsRequest {
+        backup_policy_id: policy_id.clone(),
+        action: TagAction::Create as i32,
+        tags: vec![tag("env", "prod")],
+        request_id: "9d7f3c1e-2b4a-4c6d-8e0f-1a2b3c4d5e6f".into(),
+        ..Default::default()
+    };
+    let mut policies = world.policies.clone();
+    policies.batch_policy_tags(request.clone()).await.expect("first");
+    policies.batch_policy_tags(request.clone()).await.expect("retry");
+    let sent = world
+        .upstream_requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/tags/action"))
+        .count();
+    assert_eq!(sent, 1);
+    let changed = pb::BatchPolicyTagsRequest {
+        tags: vec![tag("env", "dev")],
+        ..request
+    };
+    let reused = policies
+        .batch_policy_tags(changed)
+        .await
+        .expect_err("a different request");
+    assert_eq!(reused.code(), Code::InvalidArgument);
+}

@@ -1541,7 +1541,7 @@ async fn unknown_apis_answer_like_the_api_gateway() {
         (Method::GET, "/v2/whatever".to_owned()),
         (Method::GET, v2("/cloudbackups")),
         (Method::PATCH, v2("/backups")),
-        (Method::GET, v2("/backuppolicy/x/tags/action")),
+        (Method::PUT, v2("/backuppolicy/x/tags/action")),
     ] {
         let answer = vbs.send(method.clone(), &path, None).await;
         assert_eq!(answer.status, 404, "{method} {path}: {}", answer.text);
@@ -1751,6 +1751,14 @@ async fn policy_tags_answer_with_the_status_codes_clients_expect() {
         json!({"tags": [{"key": "env", "value": "dev"}, {"key": "team", "value": "ops"}]})
     );
     assert_eq!(vbs.delete(&format!("{tags}/team")).await.status, 204);
+    assert_eq!(
+        vbs.post(&tags, json!({"tag": {"key": "action", "value": ""}}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(vbs.delete(&format!("{tags}/action")).await.status, 204);
+    assert_eq!(vbs.get(&tags).await.body["tags"].as_array().map(Vec::len), Some(1));
     let bad = vbs.post(&tags, json!({"tag": {"key": "a b", "value": ""}})).await;
     assert_vbs_error(&bad, 400, "AutoBackup.0221");
     let missing = vbs.get(&v2(&format!("/backuppolicy/{UNKNOWN_ID}/tags"))).await;

@@ -111,7 +111,7 @@ fn api_routes(state: SimState) -> Router {
         )
         .route(
             "/v2/{project_id}/backuppolicy/{policy_id}/tags/action",
-            post(tags::batch_tags),
+            post(tags::batch_tags).delete(tags::delete_action_tag),
         )
         .route(
             "/v2/{project_id}/backuppolicy/{policy_id}/tags/{key}",

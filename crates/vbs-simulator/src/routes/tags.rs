@@ -65,6 +65,15 @@ pub(super) async fn delete_tag(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// DELETE .../tags/action: the tag whose key is "action", whose path the
+/// batch route shares.
+pub(super) async fn delete_action_tag(
+    State(state): State<SimState>,
+    Path((project, policy_id)): Path<(String, String)>,
+) -> Reply {
+    delete_tag(State(state), Path((project, policy_id, "action".to_owned()))).await
+}
+
 pub(super) async fn batch_tags(
     State(state): State<SimState>,
     Path((project, policy_id)): Path<(String, String)>,
