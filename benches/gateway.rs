@@ -1492,6 +1492,22 @@ mod echo {
         ) -> RpcResult<pb::RestoreNativeBackupResponse> {
             Err(Status::unimplemented("echo"))
         }
+
+        async fn share_backup(&self, _: Request<pb::ShareBackupRequest>) -> RpcResult<pb::ShareBackupResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn list_shares(&self, _: Request<pb::ListSharesRequest>) -> RpcResult<pb::ListSharesResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn get_share(&self, _: Request<pb::GetShareRequest>) -> RpcResult<pb::GetShareResponse> {
+            Err(Status::unimplemented("echo"))
+        }
+
+        async fn delete_share(&self, _: Request<pb::DeleteShareRequest>) -> RpcResult<pb::DeleteShareResponse> {
+            Err(Status::unimplemented("echo"))
+        }
     }
 }
 

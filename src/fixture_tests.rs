@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::proto::pb::{self, BackupStatus, JobStatus, PolicyStatus, TaskStatus};
-use crate::rest::{backups as rb, jobs as rj, policies as rp, shares as rs};
+use crate::rest::{backups as rb, jobs as rj, policies as rp, shares as rs, tags as rt};
 use serde::de::DeserializeOwned;
 
 fn fixture<T: DeserializeOwned>(name: &str) -> T {
@@ -84,18 +84,23 @@ fn check(name: &str) -> bool {
         }
         "gopher_shares_create_response.json" | "gopher_shares_list_detail_response.json" => {
             let list: rs::ShareList = fixture(name);
-            assert_eq!(
-                list.shared[0].to_project_id.as_deref(),
-                Some("91d687759aed45d28b5f6084bc2fa8ad")
-            );
+            assert!(list.shared_links.is_empty());
+            let share = pb::BackupShare::from(list.shared[0].clone());
+            assert_eq!(share.to_project_id, "91d687759aed45d28b5f6084bc2fa8ad");
+            assert_eq!(share.from_project_id, "17fbda95add24720a4038ba4b1c705ed");
+            assert!(share.created_at.is_none() && !share.deleted);
+            assert_eq!(share.backup.is_some(), name.contains("list"));
         }
         "gopher_shares_get_response.json" => {
             let one: rs::OneShare = fixture(name);
-            let shared = pb::Backup::from(one.shared.backup.expect("nested backup"));
+            let share = pb::BackupShare::from(one.shared);
+            assert_eq!(share.id, "ac0fb374-a288-4399-ac63-cc080a13a2ee");
+            let shared = share.backup.expect("nested backup");
             assert_eq!(shared.status(), BackupStatus::Available);
+            assert_eq!(shared.size, 10);
         }
         "gopher_tags_get_response.json" => {
-            let tags: rs::TagList = fixture(name);
+            let tags: rt::TagList = fixture(name);
             assert_eq!(
                 tags.tags[0].value.as_deref(),
                 Some("0781095c-b8ab-4ce5-99f3-4c5f6ff75319")
@@ -107,10 +112,16 @@ fn check(name: &str) -> bool {
             );
         }
         "gopher_tags_resource_instances_action_response.json" => {
-            let found: rs::TaggedResources = fixture(name);
+            let found: rt::TaggedResources = fixture(name);
             assert_eq!(found.total_count, Some(1));
             assert_eq!(found.resources[0].tags[0].key, "key");
             assert!(found.resources[0].resource_detail.is_none());
+            let policy = pb::TaggedPolicy::from(found.resources[0].clone());
+            assert_eq!(policy.resource_id, "0781095c-b8ab-4ce5-99f3-4c5f6ff75319");
+            assert_eq!(
+                (policy.resource_name.as_str(), policy.resource_detail.as_str()),
+                ("name", "")
+            );
         }
         "otce_backups_create_native_response.json" => {
             let created: rb::NativeBackupCreated = fixture(name);
@@ -219,4 +230,46 @@ fn the_request_builders_produce_the_recorded_request_shapes() {
     };
     let recorded: serde_json::Value = fixture("gopher_backuppolicyresources_disassociate_request.json");
     assert_eq!(serde_json::to_value(&disassociate).unwrap(), recorded);
+}
+
+#[test]
+fn the_tag_request_builders_produce_the_recorded_tag_shapes() {
+    let tag = |key: &str| rt::WireTag {
+        key: key.into(),
+        value: "volume".into(),
+    };
+    let one = rt::OneTag {
+        tag: tag("0f187b65-8d0e-4fc0-9096-3b55d330531e"),
+    };
+    let recorded: serde_json::Value = fixture("gopher_tags_create_request.json");
+    assert_eq!(serde_json::to_value(&one).unwrap(), recorded);
+
+    // The recorded batch says "update"; the gateway sends "create", which
+    // replaces values the same way, and is otherwise the same body.
+    let batch = rt::TagBatch {
+        action: "create",
+        tags: vec![
+            tag("0f187b65-8d0e-4fc0-9096-3b55d330531e"),
+            tag("0f187b65-8d0e-4fc0-9096-3b55d330531d"),
+        ],
+    };
+    let mut recorded: serde_json::Value = fixture("gopher_tags_batch_action_request.json");
+    assert_eq!(recorded["action"], "update");
+    recorded["action"] = "create".into();
+    assert_eq!(serde_json::to_value(&batch).unwrap(), recorded);
+
+    let search = rt::TagSearch {
+        action: "filter",
+        tags: vec![rt::TagMatch {
+            key: "Tag001".into(),
+            values: vec!["Value001".into(), "Value002".into()],
+        }],
+        tags_any: vec![],
+        not_tags: vec![],
+        not_tags_any: vec![],
+        limit: None,
+        offset: None,
+    };
+    let recorded: serde_json::Value = fixture("gopher_tags_resource_instances_action_request.json");
+    assert_eq!(serde_json::to_value(&search).unwrap(), recorded);
 }

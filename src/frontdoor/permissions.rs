@@ -7,11 +7,12 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Role {
-    /// Every Get, List, Watch and Wait RPC.
+    /// Every Get, List, Count, Watch and Wait RPC.
     Reader,
     /// Reader, plus create, restore, execute, associate, disassociate, enable and disable.
     Operator,
-    /// Everything, including deletes and policy create, update and delete.
+    /// Everything, including deletes, policy create, update and delete,
+    /// policy tag writes, and backup sharing.
     Admin,
 }
 
@@ -38,6 +39,11 @@ const TABLE: &[(&str, Role)] = &[
     ("RestoreNativeBackup", Role::Operator),
     ("DeleteCloudBackup", Role::Admin),
     ("DeleteBackup", Role::Admin),
+    ("ListShares", Role::Reader),
+    ("GetShare", Role::Reader),
+    // Sharing hands a backup to another project: as weighty as a delete.
+    ("ShareBackup", Role::Admin),
+    ("DeleteShare", Role::Admin),
     // BackupPolicyService
     ("ListBackupPolicies", Role::Reader),
     ("ListBackupPolicyTasks", Role::Reader),
@@ -49,6 +55,13 @@ const TABLE: &[(&str, Role)] = &[
     ("CreateBackupPolicy", Role::Admin),
     ("UpdateBackupPolicy", Role::Admin),
     ("DeleteBackupPolicy", Role::Admin),
+    ("ListPolicyTags", Role::Reader),
+    ("ListPoliciesByTags", Role::Reader),
+    ("CountPoliciesByTags", Role::Reader),
+    // Tags change a policy, as UpdateBackupPolicy does.
+    ("AddPolicyTag", Role::Admin),
+    ("DeletePolicyTag", Role::Admin),
+    ("BatchPolicyTags", Role::Admin),
     // JobService
     ("GetJob", Role::Reader),
     ("WatchJob", Role::Reader),

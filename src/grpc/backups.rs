@@ -2,6 +2,7 @@
 //! and answers with the reply in the typed contract (conversions in `convert`).
 
 mod convert;
+mod shares;
 
 use tonic::{Request, Response, Status};
 
@@ -153,6 +154,22 @@ impl BackupService for Backups {
             Ok(pb::RestoreNativeBackupResponse::from(reply.restore))
         });
         Ok(Response::new(reply.await?))
+    }
+
+    async fn share_backup(&self, request: Request<pb::ShareBackupRequest>) -> RpcResult<pb::ShareBackupResponse> {
+        shares::share(&self.upstream, request).await
+    }
+
+    async fn list_shares(&self, request: Request<pb::ListSharesRequest>) -> RpcResult<pb::ListSharesResponse> {
+        shares::list(&self.upstream, request).await
+    }
+
+    async fn get_share(&self, request: Request<pb::GetShareRequest>) -> RpcResult<pb::GetShareResponse> {
+        shares::get(&self.upstream, request).await
+    }
+
+    async fn delete_share(&self, request: Request<pb::DeleteShareRequest>) -> RpcResult<pb::DeleteShareResponse> {
+        shares::delete(&self.upstream, request).await
     }
 }
 

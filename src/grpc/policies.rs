@@ -3,6 +3,7 @@
 //! every update from the policy's current schedule when the caller left it out.
 
 mod convert;
+mod tags;
 
 use tonic::{Request, Response, Status};
 
@@ -225,6 +226,45 @@ impl BackupPolicyService for Policies {
         let query = TaskQuery::try_from(&req)?;
         let page = self.api(&ctx).list_tasks(&req.backup_policy_id, &query).await?;
         Ok(Response::new(page.into()))
+    }
+
+    async fn add_policy_tag(&self, request: Request<pb::AddPolicyTagRequest>) -> RpcResult<pb::AddPolicyTagResponse> {
+        tags::add(&self.upstream, request).await
+    }
+
+    async fn delete_policy_tag(
+        &self,
+        request: Request<pb::DeletePolicyTagRequest>,
+    ) -> RpcResult<pb::DeletePolicyTagResponse> {
+        tags::delete(&self.upstream, request).await
+    }
+
+    async fn list_policy_tags(
+        &self,
+        request: Request<pb::ListPolicyTagsRequest>,
+    ) -> RpcResult<pb::ListPolicyTagsResponse> {
+        tags::list(&self.upstream, request).await
+    }
+
+    async fn batch_policy_tags(
+        &self,
+        request: Request<pb::BatchPolicyTagsRequest>,
+    ) -> RpcResult<pb::BatchPolicyTagsResponse> {
+        tags::batch(&self.upstream, request).await
+    }
+
+    async fn list_policies_by_tags(
+        &self,
+        request: Request<pb::ListPoliciesByTagsRequest>,
+    ) -> RpcResult<pb::ListPoliciesByTagsResponse> {
+        tags::list_by_tags(&self.upstream, request).await
+    }
+
+    async fn count_policies_by_tags(
+        &self,
+        request: Request<pb::CountPoliciesByTagsRequest>,
+    ) -> RpcResult<pb::CountPoliciesByTagsResponse> {
+        tags::count_by_tags(&self.upstream, request).await
     }
 }
 

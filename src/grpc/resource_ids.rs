@@ -67,6 +67,16 @@ resource_ids! {
     EnableBackupPolicyRequest => [backup_policy_id];
     DisableBackupPolicyRequest => [backup_policy_id];
     ListBackupPolicyTasksRequest => [backup_policy_id, job_id];
+    AddPolicyTagRequest => [backup_policy_id];
+    DeletePolicyTagRequest => [backup_policy_id, key];
+    ListPolicyTagsRequest => [backup_policy_id];
+    BatchPolicyTagsRequest => [backup_policy_id];
+    ListPoliciesByTagsRequest => [];
+    CountPoliciesByTagsRequest => [];
+    ShareBackupRequest => [backup_id];
+    ListSharesRequest => [backup_id];
+    GetShareRequest => [share_id];
+    DeleteShareRequest => [id];
     GetJobRequest => [job_id];
     WatchJobRequest => [job_id];
     WaitJobRequest => [job_id];

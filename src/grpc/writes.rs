@@ -51,6 +51,11 @@ write_requests! {
     ExecuteBackupPolicyRequest => "ExecuteBackupPolicy",
     EnableBackupPolicyRequest => "EnableBackupPolicy",
     DisableBackupPolicyRequest => "DisableBackupPolicy",
+    AddPolicyTagRequest => "AddPolicyTag",
+    DeletePolicyTagRequest => "DeletePolicyTag",
+    BatchPolicyTagsRequest => "BatchPolicyTags",
+    ShareBackupRequest => "ShareBackup",
+    DeleteShareRequest => "DeleteShare",
 }
 
 /// Runs the services' writes: once per `request_id`, recorded, detached.

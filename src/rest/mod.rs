@@ -1,5 +1,6 @@
 //! The upstream VBS REST client: one pooled HTTP transport, one authorizer per
-//! credential mode, and one typed client per area (backups, policies, jobs).
+//! credential mode, and one typed client per area (backups, shares, policies,
+//! tags, jobs).
 //! Nothing here knows about gRPC or metrics.
 
 pub(crate) mod auth;
@@ -13,9 +14,8 @@ pub(crate) mod lenient;
 pub(crate) mod observer;
 pub(crate) mod policies;
 pub(crate) mod retry;
-// Decoded only by the fixture tests until the sharing RPCs use them.
-#[cfg(test)]
 pub(crate) mod shares;
+pub(crate) mod tags;
 pub(crate) mod transport;
 
 use std::time::Instant;
@@ -47,6 +47,16 @@ pub(crate) enum Operation {
     ExecuteBackupPolicy,
     ListBackupPolicyTasks,
     GetJob,
+    AddPolicyTag,
+    DeletePolicyTag,
+    ListPolicyTags,
+    BatchPolicyTags,
+    ListPoliciesByTags,
+    CountPoliciesByTags,
+    ShareBackup,
+    ListShares,
+    GetShare,
+    DeleteShare,
 }
 
 impl Operation {
@@ -70,6 +80,16 @@ impl Operation {
             Operation::ExecuteBackupPolicy => "ExecuteBackupPolicy",
             Operation::ListBackupPolicyTasks => "ListBackupPolicyTasks",
             Operation::GetJob => "GetJob",
+            Operation::AddPolicyTag => "AddPolicyTag",
+            Operation::DeletePolicyTag => "DeletePolicyTag",
+            Operation::ListPolicyTags => "ListPolicyTags",
+            Operation::BatchPolicyTags => "BatchPolicyTags",
+            Operation::ListPoliciesByTags => "ListPoliciesByTags",
+            Operation::CountPoliciesByTags => "CountPoliciesByTags",
+            Operation::ShareBackup => "ShareBackup",
+            Operation::ListShares => "ListShares",
+            Operation::GetShare => "GetShare",
+            Operation::DeleteShare => "DeleteShare",
         }
     }
 
@@ -77,7 +97,10 @@ impl Operation {
     pub(crate) fn creates(self) -> bool {
         matches!(
             self,
-            Operation::CreateBackup | Operation::CreateNativeBackup | Operation::CreateBackupPolicy
+            Operation::CreateBackup
+                | Operation::CreateNativeBackup
+                | Operation::CreateBackupPolicy
+                | Operation::ShareBackup
         )
     }
 }

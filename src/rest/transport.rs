@@ -321,8 +321,14 @@ impl Transport {
             .request(request.method.clone(), request.url.clone())
             .headers(headers)
             .timeout(timeout);
-        if let Some(body) = request.body {
-            http_request = http_request.body(body.to_vec());
+        match request.body {
+            Some(body) => http_request = http_request.body(body.to_vec()),
+            // A bodiless POST or PUT says so with Content-Length: 0, as the
+            // SDK does; some proxies answer 411 to one without it.
+            None if *request.method == Method::POST || *request.method == Method::PUT => {
+                http_request = http_request.header(header::CONTENT_LENGTH, "0").body(Vec::<u8>::new());
+            }
+            None => {}
         }
         let span = tracing::info_span!(
             "upstream",

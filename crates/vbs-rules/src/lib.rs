@@ -210,6 +210,48 @@ pub fn tag_value(value: &str) -> Check {
     tag_text(value, TAG_VALUE_MAX)
 }
 
+/// Conditions in one set of a tag search (`tags`, `tags_any`, ...), and
+/// values in one condition: the gateway's own bound, the tag limit
+/// ([`TAGS_MAX`]), as a policy can match no more.
+pub const TAG_MATCHES_MAX: usize = TAGS_MAX;
+
+fn is_tag_api_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+fn tag_api_text(value: &str, max: usize) -> Check {
+    let len = value.chars().count();
+    if len > max {
+        return violation(Problem::TooLong, format!("must be at most {max} characters, got {len}"));
+    }
+    if !value.chars().all(is_tag_api_char) {
+        return violation(
+            Problem::BadCharacter,
+            "may contain only letters, digits, underscores (_), dots (.) and hyphens (-)",
+        );
+    }
+    Ok(())
+}
+
+/// A key of the policy tag API: 1 to 36 of `[A-Za-z0-9_.-]` (the rule of
+/// the clients in use, a superset of CSBS's documented letters, digits, `-`
+/// and `_`). The key is a URL path segment on delete, so `.` and `..` are out.
+pub fn tag_api_key(value: &str) -> Check {
+    if value.is_empty() {
+        return violation(Problem::Missing, "must not be empty");
+    }
+    tag_api_text(value, TAG_KEY_MAX)?;
+    if value == "." || value == ".." {
+        return violation(Problem::BadFormat, "must not be \".\" or \"..\"");
+    }
+    Ok(())
+}
+
+/// A value of the policy tag API: 0 to 43 of `[A-Za-z0-9_.-]`.
+pub fn tag_api_value(value: &str) -> Check {
+    tag_api_text(value, TAG_VALUE_MAX)
+}
+
 /// A UUID in its canonical 8-4-4-4-12 hex form.
 pub fn uuid(value: &str) -> Check {
     if value.is_empty() {
@@ -319,6 +361,18 @@ mod tests {
         assert_eq!(problem(policy_name("policy_01")), None);
         assert_eq!(problem(policy_name("default_x")), Some(Problem::ReservedPrefix));
         assert_eq!(problem(policy_name("p.1")), Some(Problem::BadCharacter));
+    }
+
+    #[test]
+    fn tag_api_keys_and_values() {
+        assert_eq!(problem(tag_api_key("0f187b65-8d0e.x_Y")), None);
+        assert_eq!(problem(tag_api_key("")), Some(Problem::Missing));
+        assert_eq!(problem(tag_api_key("..")), Some(Problem::BadFormat));
+        assert_eq!(problem(tag_api_key("a b")), Some(Problem::BadCharacter));
+        assert_eq!(problem(tag_api_key(&"k".repeat(37))), Some(Problem::TooLong));
+        assert_eq!(problem(tag_api_value("")), None);
+        assert_eq!(problem(tag_api_value("a:b")), Some(Problem::BadCharacter));
+        assert_eq!(problem(tag_api_value(&"v".repeat(44))), Some(Problem::TooLong));
     }
 
     #[test]

@@ -518,7 +518,7 @@ async fn restore_checks_backup_and_target() {
             restore(&backup_id),
             json!({"volume_id": VOL_20}),
             400,
-            "VolumeBackup.0002",
+            "VolumeBackup.0210",
         ),
         (restore(UNKNOWN_ID), target(VOL_20), 404, "VolumeBackup.0111"),
         (restore(&backup_id), target(UNKNOWN_ID), 404, "VolumeBackup.0111"),
@@ -935,10 +935,10 @@ async fn list_parameters_are_checked() {
         "sort_dir=up",
     ] {
         let answer = vbs.get(&v2(&format!("/backups/detail?{query}"))).await;
-        assert_bad_request(&answer, json!(400));
+        assert_bad_request(&answer, json!("VolumeBackup.0002"));
     }
     let marker = vbs.get(&v2(&format!("/backups?marker={UNKNOWN_ID}"))).await;
-    assert_bad_request(&marker, json!(400));
+    assert_bad_request(&marker, json!("VolumeBackup.0002"));
     assert_eq!(
         marker.body["badRequest"]["message"],
         format!("Marker {UNKNOWN_ID} could not be found.")
@@ -1541,7 +1541,7 @@ async fn unknown_apis_answer_like_the_api_gateway() {
         (Method::GET, "/v2/whatever".to_owned()),
         (Method::GET, v2("/cloudbackups")),
         (Method::PATCH, v2("/backups")),
-        (Method::GET, v2("/backuppolicy/x/tags")),
+        (Method::PUT, v2("/backuppolicy/x/tags/action")),
     ] {
         let answer = vbs.send(method.clone(), &path, None).await;
         assert_eq!(answer.status, 404, "{method} {path}: {}", answer.text);
@@ -1674,4 +1674,151 @@ fn configs_and_default_volumes() {
     assert_eq!(spec.name, "volume-6f1a8c52");
     let table = vbs_simulator::describe_volumes(&volumes);
     assert!(table.contains(VOL_40) && table.contains("in-use"));
+}
+
+// ------------------------------------------------- fidelity to the reference
+
+#[tokio::test]
+async fn native_create_honours_force_and_knows_its_snapshots() {
+    let vbs = start().await;
+    let snapshot = "2bb856e1-b3d8-4432-a858-09e4ce939389";
+    let native =
+        |fields: Value| json!({ "backup": merged(json!({"volume_id": VOL_40, "snapshot_id": snapshot}), fields) });
+    let attached = vbs.post(&v2("/backups"), native(json!({}))).await;
+    assert_bad_request(&attached, json!("VolumeBackup.0012"));
+    let unknown = vbs
+        .post(
+            &v2("/backups"),
+            native(json!({"snapshot_id": UNKNOWN_ID, "force": true})),
+        )
+        .await;
+    assert_bad_request(&unknown, json!("VolumeBackup.0020"));
+    let text_incremental = vbs
+        .post(&v2("/backups"), native(json!({"incremental": "true", "force": true})))
+        .await;
+    assert_bad_request(&text_incremental, json!("VolumeBackup.0002"));
+    let forced = vbs
+        .post(&v2("/backups"), native(json!({"force": true, "incremental": false})))
+        .await;
+    assert_eq!(forced.status, 202, "{}", forced.text);
+}
+
+#[tokio::test]
+async fn an_empty_restore_body_is_volume_backup_0210() {
+    let vbs = start().await;
+    let backup_id = vbs.available_backup(VOL_10, "to-restore").await;
+    let answer = vbs
+        .send_raw(
+            Method::POST,
+            &v2(&format!("/cloudbackups/{backup_id}/restore")),
+            Some(String::new()),
+        )
+        .await;
+    assert_vbs_error(&answer, 400, "VolumeBackup.0210");
+}
+
+#[tokio::test]
+async fn bodies_over_12_mb_get_413_with_a_json_error() {
+    let vbs = start().await;
+    let huge = format!("{{\"backup\": {{\"name\": \"{}\"}}}}", "x".repeat(12 * 1024 * 1024 + 1));
+    let answer = vbs.send_raw(Method::POST, &v2("/cloudbackups"), Some(huge)).await;
+    assert_eq!(answer.status, 413);
+    assert_eq!(answer.body["error_code"], "APIGW.0201", "{}", answer.text);
+    let below = format!("{{\"backup\": {{\"name\": \"{}\"}}}}", "x".repeat(3 * 1024 * 1024));
+    let answer = vbs.send_raw(Method::POST, &v2("/cloudbackups"), Some(below)).await;
+    assert_eq!(answer.status, 400, "under the limit the body is read and judged");
+}
+
+// ---------------------------------------------------------- tags and shares
+
+#[tokio::test]
+async fn policy_tags_answer_with_the_status_codes_clients_expect() {
+    let vbs = start().await;
+    let policy_id = vbs.create_policy("tagged").await;
+    let tags = v2(&format!("/backuppolicy/{policy_id}/tags"));
+    let added = vbs.post(&tags, json!({"tag": {"key": "env", "value": "prod"}})).await;
+    assert_eq!(added.status, 204, "{}", added.text);
+    let batch = vbs
+        .post(
+            &format!("{tags}/action"),
+            json!({"action": "update", "tags": [{"key": "env", "value": "dev"}, {"key": "team", "value": "ops"}]}),
+        )
+        .await;
+    assert_eq!(batch.status, 204, "{}", batch.text);
+    let listed = vbs.get(&tags).await;
+    assert_eq!(
+        listed.body,
+        json!({"tags": [{"key": "env", "value": "dev"}, {"key": "team", "value": "ops"}]})
+    );
+    assert_eq!(vbs.delete(&format!("{tags}/team")).await.status, 204);
+    assert_eq!(
+        vbs.post(&tags, json!({"tag": {"key": "action", "value": ""}}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(vbs.delete(&format!("{tags}/action")).await.status, 204);
+    assert_eq!(vbs.get(&tags).await.body["tags"].as_array().map(Vec::len), Some(1));
+    let bad = vbs.post(&tags, json!({"tag": {"key": "a b", "value": ""}})).await;
+    assert_vbs_error(&bad, 400, "AutoBackup.0221");
+    let missing = vbs.get(&v2(&format!("/backuppolicy/{UNKNOWN_ID}/tags"))).await;
+    assert_vbs_error(&missing, 404, "AutoBackup.0205");
+
+    let search = v2("/backuppolicy/resource_instances/action");
+    let strings = vbs
+        .post(
+            &search,
+            json!({"action": "filter", "tags": [{"key": "env", "values": ["dev"]}], "limit": "10", "offset": "0"}),
+        )
+        .await;
+    assert_eq!(strings.status, 200, "{}", strings.text);
+    assert_eq!(strings.body["total_count"], 1);
+    assert_eq!(strings.body["resources"][0]["resource_id"], policy_id);
+    assert_eq!(strings.body["resources"][0]["resource_detail"], Value::Null);
+    let count = vbs
+        .post(
+            &search,
+            json!({"action": "count", "not_tags_any": [{"key": "env", "values": []}]}),
+        )
+        .await;
+    assert_eq!(count.body, json!({"total_count": 0}));
+    let wrong = vbs.post(&search, json!({"action": "filter", "limit": "ten"})).await;
+    assert_vbs_error(&wrong, 400, "AutoBackup.0221");
+}
+
+#[tokio::test]
+async fn shares_make_a_backup_visible_to_the_target_project() {
+    let vbs = start().await;
+    let backup_id = vbs.available_backup(VOL_10, "shared").await;
+    let made = vbs
+        .post(
+            &v2("/os-vendor-backup-sharing"),
+            json!({"shared": {"backup_id": backup_id, "to_project_ids": [OTHER_PROJECT]}}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    let share_id = text(&made.body["shared"][0]["id"]);
+    assert_time(&made.body["shared"][0]["created_at"], 6, false);
+
+    let theirs = vbs.get(&format!("/v2/{OTHER_PROJECT}/backups")).await;
+    assert_eq!(theirs.body["backups"][0]["id"], backup_id);
+    let to_me = vbs
+        .get(&format!(
+            "/v2/{OTHER_PROJECT}/os-vendor-backup-sharing/detail?share_to_me=true"
+        ))
+        .await;
+    assert_eq!(to_me.body["shared"][0]["backup"]["id"], backup_id);
+    let one = vbs.get(&v2(&format!("/os-vendor-backup-sharing/{share_id}"))).await;
+    assert_eq!(one.body["shared"]["to_project_id"], OTHER_PROJECT);
+
+    let stopped = vbs
+        .delete(&v2(&format!("/os-vendor-backup-sharing/{backup_id}?is_backup_id=true")))
+        .await;
+    assert_eq!(stopped.status, 200, "{}", stopped.text);
+    assert_eq!(
+        vbs.get(&format!("/v2/{OTHER_PROJECT}/backups")).await.body["backups"],
+        json!([])
+    );
+    let again = vbs.get(&v2(&format!("/os-vendor-backup-sharing/{share_id}"))).await;
+    assert_eq!(again.status, 404);
 }

@@ -50,6 +50,27 @@ fn restore_volume_id(body: &Bytes, family: Family) -> Result<Option<String>, Fai
     Ok(restore.volume_id)
 }
 
+/// The /cloudbackups restore tells an empty body (nothing, or no
+/// "restore" object) apart: VolumeBackup.0210, as the reference's table says.
+fn cloud_restore_volume_id(body: &Bytes) -> Result<Option<String>, Failure> {
+    let empty = || {
+        Failure(
+            Family::Cloud,
+            Rejection::Invalid {
+                code: code::RESTORE_BODY_EMPTY,
+                message: table_message(code::RESTORE_BODY_EMPTY).to_owned(),
+            },
+        )
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(empty());
+    }
+    let restore = json_body::<RestoreBody>(body, Family::Cloud)?
+        .restore
+        .ok_or_else(empty)?;
+    Ok(restore.volume_id)
+}
+
 fn checked_cloud_backup_id(backup_id: &str) -> Result<(), Failure> {
     rules::uuid(backup_id).map_err(|v| {
         let message = format!(
@@ -92,7 +113,7 @@ pub(super) async fn restore_cloud_backup(
     body: Bytes,
 ) -> Reply {
     checked_cloud_backup_id(&backup_id)?;
-    let volume_id = restore_volume_id(&body, Family::Cloud)?;
+    let volume_id = cloud_restore_volume_id(&body)?;
     let started = state
         .world()
         .restore_backup(&project, &backup_id, volume_id.as_deref(), false)

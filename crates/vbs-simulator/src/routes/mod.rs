@@ -1,21 +1,23 @@
 //! The HTTP face of the simulator: VBS paths and status codes, JSON in and
 //! out, the error body shape of each API family, and request recording. One
-//! module per area (backups, policies, jobs) and one for the admin routes.
+//! module per area (backups, policies, tags, shares, jobs) and one for admin.
 
 mod admin;
 mod backups;
 mod jobs;
 mod policies;
+mod shares;
+mod tags;
 
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -50,6 +52,8 @@ pub fn router_with(state: SimState, wrap_api: impl FnOnce(Router) -> Router) -> 
         .layer(middleware::from_fn_with_state(state.clone(), answer_injected_errors))
         .merge(iam_routes(state.clone()))
         .layer(middleware::from_fn_with_state(state, record_requests))
+        // The gateway's 12 MB limit, not axum's 2 MB default for body extractors.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// The VBS REST API, under the paths VBS serves it.
@@ -101,6 +105,31 @@ fn api_routes(state: SimState) -> Router {
             "/v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources",
             post(policies::disassociate_resources),
         )
+        .route(
+            "/v2/{project_id}/backuppolicy/{policy_id}/tags",
+            post(tags::add_tag).get(tags::list_tags),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/{policy_id}/tags/action",
+            post(tags::batch_tags).delete(tags::delete_action_tag),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/{policy_id}/tags/{key}",
+            delete(tags::delete_tag),
+        )
+        .route(
+            "/v2/{project_id}/backuppolicy/resource_instances/action",
+            post(tags::search_policies),
+        )
+        .route("/v2/{project_id}/os-vendor-backup-sharing", post(shares::share_backup))
+        .route(
+            "/v2/{project_id}/os-vendor-backup-sharing/detail",
+            get(shares::list_shares),
+        )
+        .route(
+            "/v2/{project_id}/os-vendor-backup-sharing/{id}",
+            get(shares::show_share).delete(shares::delete_share),
+        )
         .route("/v1/{project_id}/jobs/{job_id}", get(jobs::show_job))
         // The API gateway publishes each method of a path as its own API.
         .method_not_allowed_fallback(unknown_api)
@@ -135,7 +164,7 @@ async fn record_requests(State(state): State<SimState>, request: Request, next: 
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        return body_too_large();
     };
     state.record(RecordedRequest {
         method: parts.method.to_string(),
@@ -165,6 +194,16 @@ fn recorded_body(path: &str, bytes: &[u8]) -> String {
 }
 
 const REDACTED: &str = "<redacted>";
+
+/// 413 in the API gateway's error shape: a client can tell why from the body.
+fn body_too_large() -> Response {
+    let body = json!({
+        "error_code": "APIGW.0201",
+        "error_msg": "Request entity too large",
+        "request_id": request_id(),
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+}
 
 async fn unknown_api() -> Response {
     let body = json!({
@@ -224,8 +263,10 @@ impl IntoResponse for Failure {
                 let body = json!({"badRequest": {"message": message, "code": code}});
                 (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
+            // A query error carries a VBS code like a body error does (the
+            // reference's badRequest has a string code), not the number 400.
             (Family::Native, Rejection::BadQuery(message)) => {
-                let body = json!({"badRequest": {"message": message, "code": 400}});
+                let body = json!({"badRequest": {"message": message, "code": code::BAD_BODY}});
                 (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
             (_, Rejection::NotFound { code, id, .. }) => {

@@ -1,11 +1,13 @@
-//! The simulator's world: volumes shared by all projects and, per project,
-//! backups, policies (with their tasks) and jobs, one module per area. Every
+//! The simulator's world: volumes shared by all projects, backups shared
+//! between projects and, per project, backups, policies (with their tasks)
+//! and jobs, one module per area. Every
 //! operation returns a typed result, or a Rejection carrying the VBS error code.
 
 pub(crate) mod backups;
 pub(crate) mod jobs;
 pub(crate) mod policies;
 mod rejection;
+pub(crate) mod shares;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -56,6 +58,8 @@ pub(crate) struct World {
     projects: HashMap<String, Project>,
     pub(crate) faults: Faults,
     seq: u64,
+    /// Backups shared between projects.
+    shares: Vec<shares::Share>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +133,7 @@ impl World {
             projects: HashMap::new(),
             faults: Faults::default(),
             seq: 0,
+            shares: Vec::new(),
         }
     }
 

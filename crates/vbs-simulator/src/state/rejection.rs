@@ -16,6 +16,7 @@ pub(crate) mod code {
     pub(crate) const VOLUME_ID_NOT_UUID: &str = "VolumeBackup.0011";
     pub(crate) const VOLUME_BAD_STATUS: &str = "VolumeBackup.0012";
     pub(crate) const VOLUME_BACKUP_UNFINISHED: &str = "VolumeBackup.0013";
+    pub(crate) const SNAPSHOT_NOT_FOUND: &str = "VolumeBackup.0020";
     pub(crate) const VOLUME_NOT_FOUND: &str = "VolumeBackup.0021";
     pub(crate) const TAG_INVALID: &str = "VolumeBackup.0049";
     pub(crate) const TOO_MANY_TAGS: &str = "VolumeBackup.0050";
@@ -26,6 +27,7 @@ pub(crate) mod code {
     pub(crate) const RESTORE_TARGET_BACKING_UP: &str = "VolumeBackup.0206";
     pub(crate) const RESTORE_VOLUME_ID_MISSING: &str = "VolumeBackup.0208";
     pub(crate) const RESTORE_TARGET_TOO_SMALL: &str = "VolumeBackup.0209";
+    pub(crate) const RESTORE_BODY_EMPTY: &str = "VolumeBackup.0210";
     pub(crate) const JOB_NOT_FOUND: &str = "common.0011";
     pub(crate) const POLICY_BODY_EMPTY: &str = "AutoBackup.0000";
     pub(crate) const POLICY_EMPTY_STRUCTURE: &str = "AutoBackup.0001";
@@ -66,6 +68,7 @@ pub(crate) fn table_message(error_code: &str) -> &'static str {
         code::VOLUME_ID_NOT_UUID => "api request parameter volume_id invalid UUID pattern",
         code::VOLUME_BAD_STATUS => "volume status is not available or in-use",
         code::VOLUME_BACKUP_UNFINISHED => "volume's last backup progress is not finished",
+        code::SNAPSHOT_NOT_FOUND => "got snapshot detail is null",
         code::VOLUME_NOT_FOUND => "volume not exists",
         code::TAG_INVALID => "api request tag parameter is invalid",
         code::TOO_MANY_TAGS => "The number of tags exceeded",
@@ -76,6 +79,7 @@ pub(crate) fn table_message(error_code: &str) -> &'static str {
         code::RESTORE_TARGET_BACKING_UP => "volume for restore is creating backup",
         code::RESTORE_VOLUME_ID_MISSING => "volumeID in body is null or empty",
         code::RESTORE_TARGET_TOO_SMALL => "volume size is less than backup size",
+        code::RESTORE_BODY_EMPTY => "body in request is empty",
         code::JOB_NOT_FOUND => "query job fail",
         code::POLICY_BODY_EMPTY => "request body is empty",
         code::POLICY_EMPTY_STRUCTURE => "request body exist empty structure",

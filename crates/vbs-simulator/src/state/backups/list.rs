@@ -32,7 +32,9 @@ impl World {
     /// marker first, then offset, then limit.
     pub(crate) fn list_backups(&self, project_id: &str, query: &BackupQuery) -> Result<BackupPage<'_>, Rejection> {
         let project = self.project(project_id);
-        let all: Vec<&Backup> = project.map(|p| p.backups.iter().collect()).unwrap_or_default();
+        let mut all: Vec<&Backup> = project.map(|p| p.backups.iter().collect()).unwrap_or_default();
+        // Backups other projects shared with this one are listed as its own.
+        all.extend(self.backups_shared_with(project_id));
         let order = |a: &Backup, b: &Backup| {
             query
                 .sort_dir

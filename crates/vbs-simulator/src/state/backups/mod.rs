@@ -89,15 +89,27 @@ pub(crate) struct CloudBackupInput {
     pub(crate) extend_param: Option<HashMap<String, serde_json::Value>>,
 }
 
-/// The `backup` object of the native POST /backups. `container`,
-/// `incremental` and `force` are accepted and, as the reference says, skipped.
+/// The `backup` object of the native POST /backups. `container` and
+/// `incremental` are skipped, as the reference says, but must have their
+/// types (a string `incremental` is a bad body); `force` lets an attached
+/// (in-use) disk be backed up.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct NativeBackupInput {
     pub(crate) volume_id: Option<String>,
     pub(crate) snapshot_id: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
+    #[allow(dead_code)] // Typed so that a wrong type is refused; otherwise skipped.
+    pub(crate) container: Option<String>,
+    #[allow(dead_code)] // Typed so that a wrong type is refused; otherwise skipped.
+    pub(crate) incremental: Option<bool>,
+    pub(crate) force: Option<bool>,
 }
+
+/// The snapshot every simulated disk has: the id of the reference's own
+/// native-create example, so that example works as written. The snapshots
+/// of the backups the simulator made exist too.
+pub(crate) const REFERENCE_SNAPSHOT_ID: &str = "2bb856e1-b3d8-4432-a858-09e4ce939389";
 
 // ----------------------------------------------------------------- results
 
@@ -220,6 +232,17 @@ impl World {
         Ok(())
     }
 
+    /// Whether `snapshot_id` is a snapshot of the volume: the reference's
+    /// example one, or one a backup of the volume was made from.
+    fn has_snapshot(&self, volume_id: &str, snapshot_id: &str) -> bool {
+        snapshot_id == REFERENCE_SNAPSHOT_ID
+            || self
+                .projects
+                .values()
+                .flat_map(|p| &p.backups)
+                .any(|b| b.volume_id == volume_id && b.snapshot_id == snapshot_id)
+    }
+
     /// POST /cloudbackups: checks the request and starts a create job.
     pub(crate) fn create_cloud_backup(&mut self, project: &str, input: CloudBackupInput) -> Result<String, Rejection> {
         let volume_id = checked_volume_id(input.volume_id.as_deref())?;
@@ -265,6 +288,19 @@ impl World {
         };
         checked_description(input.description.as_deref(), rules::NATIVE_BACKUP_DESCRIPTION_MAX)?;
         self.check_volume_can_be_backed_up(&volume_id)?;
+        if !self.has_snapshot(&volume_id, &snapshot_id) {
+            return Err(Rejection::invalid_because(
+                code::SNAPSHOT_NOT_FOUND,
+                format!("volume {volume_id} has no snapshot {snapshot_id}"),
+            ));
+        }
+        let attached = self.volume(&volume_id).is_some_and(|v| v.status == "in-use");
+        if attached && input.force != Some(true) {
+            return Err(Rejection::invalid_because(
+                code::VOLUME_BAD_STATUS,
+                format!("volume {volume_id} is in-use; set force to back up an attached disk"),
+            ));
+        }
         let (backup, _) = self.start_backup(
             project,
             NewBackup {

@@ -3,6 +3,7 @@
 //! its runs have files of their own.
 
 pub(crate) mod schedule;
+pub(crate) mod tags;
 pub(crate) mod tasks;
 
 use serde::Deserialize;
