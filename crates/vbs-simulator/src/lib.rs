@@ -4,6 +4,8 @@
 
 mod apig;
 mod auth;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod cli;
 mod clock;
 mod faults;

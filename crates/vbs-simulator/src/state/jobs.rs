@@ -107,6 +107,16 @@ fn after(start: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// A job not yet settled, ordered by when it ends (then by creation), the
+/// order in which job ends are applied.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Due {
+    end: DateTime<Utc>,
+    seq: u64,
+    project_id: String,
+    job_id: String,
+}
+
 /// A job as of now.
 #[derive(Clone, Debug)]
 pub(crate) struct JobView {
@@ -165,8 +175,20 @@ impl World {
             seq,
         };
         let job_id = job.id.clone();
-        self.project_mut(project_id).jobs.insert(job_id.clone(), job);
+        self.schedule(project_id, job);
         job_id
+    }
+
+    /// Keeps a new job and queues it for settling when it ends.
+    pub(super) fn schedule(&mut self, project_id: &str, job: Job) {
+        let due = Due {
+            end: job.end_time(),
+            seq: job.seq,
+            project_id: project_id.to_owned(),
+            job_id: job.id.clone(),
+        };
+        self.project_mut(project_id).jobs.insert(job.id.clone(), job);
+        self.unsettled.insert(due);
     }
 
     /// Applies the end of every job that has ended by now and was not yet
@@ -174,23 +196,14 @@ impl World {
     /// order.
     pub(crate) fn settle(&mut self) {
         let now = self.now();
-        let mut due: Vec<(DateTime<Utc>, u64, String, String)> = self
-            .projects
-            .iter()
-            .flat_map(|(project_id, project)| {
-                project
-                    .jobs
-                    .values()
-                    .filter(|job| !job.settled && job.status_at(now).is_terminal())
-                    .map(move |job| (job.end_time(), job.seq, project_id.clone(), job.id.clone()))
-            })
-            .collect();
-        due.sort();
-        for (_, _, project_id, job_id) in due {
-            let Some(project) = self.projects.get_mut(&project_id) else {
+        while self.unsettled.first().is_some_and(|due| due.end <= now) {
+            let Some(due) = self.unsettled.pop_first() else {
+                break;
+            };
+            let Some(project) = self.projects.get_mut(&due.project_id) else {
                 continue;
             };
-            let Some(job) = project.jobs.get_mut(&job_id) else {
+            let Some(job) = project.jobs.get_mut(&due.job_id) else {
                 continue;
             };
             job.settled = true;
@@ -222,7 +235,7 @@ fn apply_end(project: &mut Project, volumes: &mut [VolumeSpec], job: &Job) {
     let ended = job.end_time();
     let failure = job.failure.as_ref();
     if job.kind == JobKind::Delete && failure.is_none() {
-        project.backups.retain(|backup| backup.id != job.backup_id);
+        project.backups.remove(&job.backup_id);
         return;
     }
     if job.kind == JobKind::Restore
@@ -234,18 +247,17 @@ fn apply_end(project: &mut Project, volumes: &mut [VolumeSpec], job: &Job) {
             "available".to_owned()
         };
     }
-    let Some(backup) = project.backups.iter_mut().find(|b| b.id == job.backup_id) else {
-        return;
-    };
-    backup.updated_at = ended;
-    backup.status = match (job.kind, failure) {
-        (JobKind::Restore, _) => BackupStatus::Available,
-        (_, Some(failure)) => {
-            backup.fail_reason = Some(failure.fail_reason.clone());
-            BackupStatus::Error
-        }
-        (_, None) => BackupStatus::Available,
-    };
+    project.backups.update(&job.backup_id, |backup| {
+        backup.updated_at = ended;
+        backup.status = match (job.kind, failure) {
+            (JobKind::Restore, _) => BackupStatus::Available,
+            (_, Some(failure)) => {
+                backup.fail_reason = Some(failure.fail_reason.clone());
+                BackupStatus::Error
+            }
+            (_, None) => BackupStatus::Available,
+        };
+    });
 }
 
 #[cfg(test)]

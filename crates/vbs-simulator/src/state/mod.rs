@@ -10,15 +10,15 @@ mod rejection;
 pub(crate) mod shares;
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use self::backups::Backup;
-use self::jobs::Job;
+use self::backups::store::Backups;
+use self::jobs::{Due, Job};
 use self::policies::Policy;
 use self::policies::tasks::Task;
 use crate::clock::Clock;
@@ -43,7 +43,7 @@ pub(crate) struct Tag {
 /// What one project holds; projects never see each other's.
 #[derive(Debug, Default)]
 pub(crate) struct Project {
-    backups: Vec<Backup>,
+    backups: Backups,
     policies: Vec<Policy>,
     jobs: HashMap<String, Job>,
     tasks: Vec<Task>,
@@ -58,6 +58,9 @@ pub(crate) struct World {
     projects: HashMap<String, Project>,
     pub(crate) faults: Faults,
     seq: u64,
+    /// Jobs whose end is not yet applied, the next to end first, so that
+    /// settling looks only at jobs that are due.
+    unsettled: BTreeSet<Due>,
     /// Backups shared between projects.
     shares: Vec<shares::Share>,
 }
@@ -133,6 +136,7 @@ impl World {
             projects: HashMap::new(),
             faults: Faults::default(),
             seq: 0,
+            unsettled: BTreeSet::new(),
             shares: Vec::new(),
         }
     }

@@ -3,6 +3,7 @@
 //! with their field checks. Listing, with its filters and sorting, is list.rs.
 
 pub(crate) mod list;
+pub(crate) mod store;
 
 use std::collections::HashMap;
 
@@ -184,20 +185,16 @@ pub(super) struct NewBackup {
 
 impl Project {
     fn backup(&self, id: &str) -> Option<&Backup> {
-        self.backups.iter().find(|b| b.id == id)
+        self.backups.get(id)
     }
 
     fn has_available_backup_of(&self, volume_id: &str) -> bool {
-        self.backups
-            .iter()
-            .any(|b| b.volume_id == volume_id && b.status == BackupStatus::Available)
+        self.backups.has_available_of(volume_id)
     }
 
     /// Whether a later incremental backup of the same volume builds on this one.
     pub(crate) fn has_dependent_backups(&self, backup: &Backup) -> bool {
-        self.backups
-            .iter()
-            .any(|b| b.volume_id == backup.volume_id && b.incremental && b.seq > backup.seq)
+        self.backups.has_incremental_after(&backup.volume_id, backup.seq)
     }
 }
 
@@ -205,12 +202,9 @@ impl World {
     /// A backup of the volume still being made, in any project (volumes are
     /// shared, and so is the snapshot machinery behind them).
     pub(super) fn is_backing_up(&self, volume_id: &str) -> bool {
-        self.projects.values().any(|project| {
-            project
-                .backups
-                .iter()
-                .any(|b| b.volume_id == volume_id && b.status == BackupStatus::Creating)
-        })
+        self.projects
+            .values()
+            .any(|project| project.backups.is_creating_of(volume_id))
     }
 
     fn check_volume_can_be_backed_up(&self, volume_id: &str) -> Result<(), Rejection> {
@@ -239,8 +233,7 @@ impl World {
             || self
                 .projects
                 .values()
-                .flat_map(|p| &p.backups)
-                .any(|b| b.volume_id == volume_id && b.snapshot_id == snapshot_id)
+                .any(|p| p.backups.has_snapshot_of(volume_id, snapshot_id))
     }
 
     /// POST /cloudbackups: checks the request and starts a create job.
@@ -370,7 +363,7 @@ impl World {
         };
         let started = (backup.clone(), job.id.clone());
         project.backups.push(backup);
-        project.jobs.insert(job.id.clone(), job);
+        self.schedule(project_id, job);
         started
     }
 
@@ -420,10 +413,10 @@ impl World {
         if let Some(volume) = self.volumes.iter_mut().find(|v| v.id == volume_id) {
             volume.status = "restoring-backup".to_owned();
         }
-        if let Some(backup) = self.backup_mut(project_id, backup_id) {
+        self.update_backup(project_id, backup_id, |backup| {
             backup.status = BackupStatus::Restoring;
             backup.updated_at = now;
-        }
+        });
         let job_id = self.add_job(project_id, JobKind::Restore, backup_id, volume_id, internal);
         Ok(RestoreStarted {
             job_id,
@@ -433,12 +426,10 @@ impl World {
         })
     }
 
-    fn backup_mut(&mut self, project_id: &str, backup_id: &str) -> Option<&mut Backup> {
-        self.projects
-            .get_mut(project_id)?
-            .backups
-            .iter_mut()
-            .find(|b| b.id == backup_id)
+    fn update_backup(&mut self, project_id: &str, backup_id: &str, change: impl FnOnce(&mut Backup)) {
+        if let Some(project) = self.projects.get_mut(project_id) {
+            project.backups.update(backup_id, change);
+        }
     }
 
     /// Deletes a backup that is available or failed (both APIs).
@@ -462,10 +453,10 @@ impl World {
             ));
         }
         let now = self.now();
-        if let Some(backup) = self.backup_mut(project_id, backup_id) {
+        self.update_backup(project_id, backup_id, |backup| {
             backup.status = BackupStatus::Deleting;
             backup.updated_at = now;
-        }
+        });
         Ok(self.add_job(project_id, JobKind::Delete, backup_id, "", internal))
     }
 
