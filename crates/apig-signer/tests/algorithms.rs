@@ -3,16 +3,14 @@
 //! made `data/algorithm_vectors.json`), both ways: the signer reproduces every
 //! string, the verifier accepts what the SDK sent and refuses spoiled copies.
 
-use std::time::Duration;
-
-use apig_signer::{
-    Algorithm, Credentials, IncomingRequest, RequestView, Scheme, Signature, VerifyError, sign_with, verify,
-};
+use apig_signer::{Algorithm, Credentials, RequestView, Scheme, Signature, VerifyError, sign_with};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
+mod common;
+use common::{Received, pairs_of};
+
 const VECTORS_JSON: &str = include_str!("data/algorithm_vectors.json");
-const SKEW: Duration = Duration::from_secs(15 * 60);
 /// 15 VBS requests and 3 extra ones, each signed by every scheme.
 const VECTORS_PER_ALGORITHM: usize = 18;
 
@@ -58,12 +56,6 @@ struct Derived {
     region_id: String,
     service: String,
     info: String,
-}
-
-fn pairs_of(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
-    map.iter()
-        .map(|(name, value)| (name.clone(), value.as_str().expect("string header").to_owned()))
-        .collect()
 }
 
 fn header_of(map: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
@@ -124,54 +116,14 @@ impl Vector {
     }
 
     fn received(&self) -> Received {
-        let rest = self
-            .expected
-            .sent_url
-            .strip_prefix(&format!("{}://{}", self.scheme, self.host))
-            .expect("sent_url starts with scheme://host");
-        let (path, query) = match rest.split_once('?') {
-            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
-            None => (rest.to_owned(), None),
-        };
-        Received {
-            method: self.method.clone(),
-            path,
-            query,
-            headers: pairs_of(&self.expected.sent_headers),
-            body: self.body.as_bytes().to_vec(),
-        }
-    }
-}
-
-/// A request as the SDK sent it, owned so a test can spoil a part.
-#[derive(Clone)]
-struct Received {
-    method: String,
-    path: String,
-    query: Option<String>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn verify_with(&self, ak: &str, sk: &str, now: DateTime<Utc>) -> Result<String, VerifyError> {
-        let request = IncomingRequest {
-            method: &self.method,
-            path: &self.path,
-            raw_query: self.query.as_deref(),
-            headers: &self.headers,
-            body: &self.body,
-        };
-        verify(&request, |key| (key == ak).then(|| sk.to_owned()), now, SKEW)
-    }
-
-    fn set_header(&mut self, name: &str, value: &str) {
-        let slot = self
-            .headers
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .expect("header present");
-        slot.1 = value.to_owned();
+        let authority = format!("{}://{}", self.scheme, self.host);
+        Received::sent(
+            &self.method,
+            &authority,
+            &self.expected.sent_url,
+            &self.expected.sent_headers,
+            &self.body,
+        )
     }
 }
 
