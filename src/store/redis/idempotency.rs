@@ -171,7 +171,7 @@ impl RedisIdempotencyStore {
         let lifetime = millis(left).to_string();
         let recorded: i64 = self
             .link
-            .script_bytes(&self.finish, &[&key], &[&claim.value, &record, lifetime.as_bytes()])
+            .script(&self.finish, &[&key], &[&claim.value, &record, lifetime.as_bytes()])
             .await?;
         if recorded == 0 {
             tracing::warn!(
@@ -187,7 +187,7 @@ impl RedisIdempotencyStore {
             return Ok(());
         };
         let key = self.key(request_id);
-        let _: i64 = self.link.script_bytes(&self.release, &[&key], &[&claim.value]).await?;
+        let _: i64 = self.link.script(&self.release, &[&key], &[&claim.value]).await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script};
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Script, ToRedisArgs};
 
 use super::StoreError;
 
@@ -106,38 +106,20 @@ impl RedisLink {
         }
     }
 
-    /// Runs a Lua script (atomic on the server) with `keys` and `args`.
-    pub(crate) async fn script<T: FromRedisValue>(
+    /// Runs a Lua script (atomic on the server) with `keys` and `args`
+    /// (text, or bytes for records that are not text).
+    pub(crate) async fn script<T: FromRedisValue, A: ToRedisArgs>(
         &self,
         script: &Script,
         keys: &[&str],
-        args: &[&str],
+        args: &[A],
     ) -> Result<T, StoreError> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(*key);
         }
         for arg in args {
-            invocation.arg(*arg);
-        }
-        let mut connection = self.connection.clone();
-        let result = invocation.invoke_async(&mut connection).await;
-        self.noted(result)
-    }
-
-    /// Runs a Lua script whose arguments are bytes (records that are not text).
-    pub(crate) async fn script_bytes<T: FromRedisValue>(
-        &self,
-        script: &Script,
-        keys: &[&str],
-        args: &[&[u8]],
-    ) -> Result<T, StoreError> {
-        let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(*key);
-        }
-        for arg in args {
-            invocation.arg(*arg);
+            invocation.arg(arg);
         }
         let mut connection = self.connection.clone();
         let result = invocation.invoke_async(&mut connection).await;

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{
-    BaseUrl, Failure, Family, Params, Reply, Within, bad_body, integer_param, json_body, ok, param, query_params,
+    BaseUrl, Failure, Family, Params, Reply, Within, bad_body, json_body, ok, page_params, param, query_params,
 };
 use crate::SimState;
 use crate::state::backups::list::BackupQuery;
@@ -255,18 +255,7 @@ const LINK_FILTERS: &[&str] = &["name", "status", "volume_id", "sort_key", "sort
 /// Reads list parameters the way Cinder does: limit and offset must be
 /// non-negative integers, a limit of 0 or above 1000 means 1000.
 fn backup_query(params: &[(String, String)]) -> Result<BackupQuery, Rejection> {
-    let max = *rules::LIST_LIMIT.end();
-    let limit = match integer_param(params, "limit")? {
-        None | Some(0) => max,
-        Some(limit) if limit < 0 => {
-            return Err(Rejection::BadQuery(format!(
-                "limit param must be positive, got {limit}"
-            )));
-        }
-        Some(limit) => limit.min(max),
-    };
-    let offset = integer_param(params, "offset")?.unwrap_or(0);
-    rules::offset(offset).map_err(|v| Rejection::BadQuery(format!("offset param {}", v.description)))?;
+    let (limit, offset) = page_params(params)?;
     let sort_key = param(params, "sort_key").unwrap_or("created_at");
     rules::one_of(sort_key, rules::BACKUP_SORT_KEYS)
         .map_err(|v| Rejection::BadQuery(format!("Invalid sort key {sort_key}: {}", v.description)))?;

@@ -351,6 +351,24 @@ fn integer_param(params: &[(String, String)], key: &str) -> Result<Option<i64>, 
         .transpose()
 }
 
+/// Cinder's paging of a list: limit and offset must be non-negative
+/// integers, and a limit of 0 or above 1000 means 1000. Returns (limit, offset).
+fn page_params(params: &[(String, String)]) -> Result<(i64, i64), Rejection> {
+    let max = *vbs_rules::LIST_LIMIT.end();
+    let limit = match integer_param(params, "limit")? {
+        None | Some(0) => max,
+        Some(limit) if limit < 0 => {
+            return Err(Rejection::BadQuery(format!(
+                "limit param must be positive, got {limit}"
+            )));
+        }
+        Some(limit) => limit.min(max),
+    };
+    let offset = integer_param(params, "offset")?.unwrap_or(0);
+    vbs_rules::offset(offset).map_err(|v| Rejection::BadQuery(format!("offset param {}", v.description)))?;
+    Ok((limit, offset))
+}
+
 fn ok(status: StatusCode, body: Value) -> Reply {
     Ok((status, Json(body)).into_response())
 }

@@ -9,12 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{BaseUrl, Family, Params, Reply, Within, bad_body, integer_param, json_body, ok, param, query_params};
+use super::{BaseUrl, Family, Params, Reply, Within, bad_body, json_body, ok, page_params, param, query_params};
 use crate::SimState;
 use crate::state::backups::Backup;
 use crate::state::shares::{Share, ShareQuery};
 use crate::state::{AVAILABILITY_ZONE, Rejection, SortDir};
-use vbs_rules as rules;
 
 #[derive(Deserialize)]
 struct ShareBody {
@@ -83,18 +82,7 @@ pub(super) async fn share_backup(State(state): State<SimState>, Path(project): P
 
 /// Reads the list parameters: Cinder's paging (limit 0 or over 1000 means 1000).
 fn share_query(params: &[(String, String)]) -> Result<ShareQuery, Rejection> {
-    let max = *rules::LIST_LIMIT.end();
-    let limit = match integer_param(params, "limit")? {
-        None | Some(0) => max,
-        Some(limit) if limit < 0 => {
-            return Err(Rejection::BadQuery(format!(
-                "limit param must be positive, got {limit}"
-            )));
-        }
-        Some(limit) => limit.min(max),
-    };
-    let offset = integer_param(params, "offset")?.unwrap_or(0);
-    rules::offset(offset).map_err(|v| Rejection::BadQuery(format!("offset param {}", v.description)))?;
+    let (limit, offset) = page_params(params)?;
     let sort_dir =
         match param(params, "sort_dir") {
             None => None,
