@@ -1,5 +1,6 @@
-//! Compiles the vbs.v2 protos in pure Rust (protox, no protoc) and writes the
-//! descriptor set that the reflection service serves.
+//! Compiles the vbs.v2 protos and the google.longrunning Operations service
+//! in pure Rust (protox, no protoc) and writes the descriptor set that the
+//! reflection service serves.
 
 use std::{env, fs, path::PathBuf};
 
@@ -8,6 +9,7 @@ const CONTRACT: &[&str] = &[
     "vbs/v2/backup.proto",
     "vbs/v2/backup_policy.proto",
     "vbs/v2/job.proto",
+    "google/longrunning/operations.proto",
 ];
 
 /// Served by reflection beside the contract so grpcurl can decode error details.
@@ -22,6 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .codec_path("crate::proto::SmallBufferCodec")
+        // google.rpc.Status (an Operation's error) is tonic-types' own, so the
+        // error table's details encode into it directly.
+        .extern_path(".google.rpc", "::tonic_types::pb")
         .compile_fds(contract)?;
 
     let reflection = protox::Compiler::new(["proto"])?

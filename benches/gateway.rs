@@ -1448,8 +1448,13 @@ mod echo {
             request: Request<pb::CreateBackupRequest>,
         ) -> RpcResult<pb::CreateBackupResponse> {
             black_box(request.into_inner());
+            // The same answer the gateway gives: the job id and its operation.
             Ok(Response::new(pb::CreateBackupResponse {
                 job_id: self.job_id.clone(),
+                operation: Some(vbs_gateway::proto::longrunning::Operation {
+                    name: format!("projects/p/jobs/{}", self.job_id),
+                    ..Default::default()
+                }),
             }))
         }
 

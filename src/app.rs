@@ -13,10 +13,11 @@ use crate::config::Config;
 use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::writes::Writes;
-use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
+use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, operations::Operations, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
 use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::proto::longrunning::operations_server::OperationsServer;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
@@ -25,6 +26,7 @@ pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::Rate;
 use crate::store::idempotency::Retention;
+use crate::store::operations::{LogBounds, OperationLog};
 use crate::store::redis::{RedisFleet, RedisLink};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
@@ -124,6 +126,7 @@ impl App {
                     metrics.clone(),
                 ),
                 default_deadline: config.bounds.default_deadline,
+                operations: Arc::new(OperationLog::new(LogBounds::default())),
             },
             hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),
@@ -179,6 +182,7 @@ impl App {
         health.set_serving::<BackupServiceServer<Backups>>().await;
         health.set_serving::<BackupPolicyServiceServer<Policies>>().await;
         health.set_serving::<JobServiceServer<Jobs>>().await;
+        health.set_serving::<OperationsServer<Operations>>().await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -192,7 +196,9 @@ impl App {
         let backups = BackupServiceServer::new(Backups::new(self.upstream.clone()));
         let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
         let writes = self.upstream.writes.clone();
-        let jobs = JobServiceServer::new(Jobs::new(self.upstream, self.hub.clone()));
+        let jobs = Arc::new(Jobs::new(self.upstream.clone(), self.hub.clone()));
+        let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone()));
+        let jobs = JobServiceServer::from_arc(jobs);
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;
@@ -202,6 +208,7 @@ impl App {
             health.set_not_serving::<BackupServiceServer<Backups>>().await;
             health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
             health.set_not_serving::<JobServiceServer<Jobs>>().await;
+            health.set_not_serving::<OperationsServer<Operations>>().await;
             // "" is the whole server, what most load balancers ask about.
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
@@ -231,7 +238,8 @@ impl App {
             .add_optional_service(self.reflection.then_some(reflection_v1alpha))
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip));
+            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(operations.accept_compressed(gzip).send_compressed(gzip));
         let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
         tokio::pin!(drain_over);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::proto::pb;
 use crate::rest::RestError;
 use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
 use crate::store::idempotency::{Answer, StoreError};
@@ -93,6 +94,9 @@ pub(crate) enum Error {
     /// The front door turned the call away; nothing was read or sent.
     #[error("{0}")]
     Refused(Refusal),
+    /// An Operations call VBS jobs cannot support.
+    #[error("{what}")]
+    OperationUnsupported { reason: &'static str, what: &'static str },
 }
 
 /// Why the front door turned a call away. Never holds a key.
@@ -309,8 +313,40 @@ impl From<Error> for Status {
             }
             Error::AfterWrite(error) => Status::from(*error),
             Error::Refused(refusal) => refusal_status(&refusal),
+            Error::OperationUnsupported { reason, what } => {
+                Status::with_error_details(Code::Unimplemented, what, error_info(reason, HashMap::new()))
+            }
         }
     }
+}
+
+/// A failed job as an operation's `error`: the code its VBS error code
+/// means (UNKNOWN when it says nothing the table knows), the fail reason,
+/// and ErrorInfo JOB_FAILED with the VBS code and the job id.
+pub(crate) fn job_failure(job: &pb::Job) -> tonic_types::pb::Status {
+    let vbs_code = job.error_code.as_str();
+    let code = if STATE_CODES.contains(&vbs_code) {
+        Code::FailedPrecondition
+    } else if QUOTA_CODES.contains(&vbs_code) {
+        Code::ResourceExhausted
+    } else {
+        Code::Unknown
+    };
+    let mut metadata = HashMap::from([("jobId".to_string(), job.job_id.clone())]);
+    if !vbs_code.is_empty() {
+        metadata.insert("vbsCode".to_string(), vbs_code.to_string());
+    }
+    let message = match job.fail_reason.as_str() {
+        "" => "the job failed".to_string(),
+        reason => cut(reason, CLIENT_TEXT_LIMIT).into_owned(),
+    };
+    let status = Status::with_error_details(code, message, error_info("JOB_FAILED", metadata));
+    // The details tonic encodes are the google.rpc.Status itself.
+    prost::Message::decode(status.details()).unwrap_or_else(|_| tonic_types::pb::Status {
+        code: code as i32,
+        message: status.message().to_string(),
+        details: Vec::new(),
+    })
 }
 
 /// A status in the parts an idempotency store keeps.

@@ -164,12 +164,20 @@ fn check(name: &str) -> bool {
             assert_eq!(tasks[1].finished_at.map(|t| t.nanos), Some(121_000_000));
         }
         "otce_jobs_get_response.json" => {
-            let job = pb::Job::from(fixture::<rj::Job>(name));
+            let job = crate::grpc::jobs::job_of_project("p", fixture::<rj::Job>(name));
             assert_eq!(
                 (job.status(), job.job_type.as_str()),
                 (JobStatus::Success, "bksCreateBackup")
             );
             assert_eq!(job.entities["backup_id"], "ba5401a2-7cd2-4c01-8c0d-c936ab412d6d");
+            let made = pb::BackupJobResult {
+                backup_id: "ba5401a2-7cd2-4c01-8c0d-c936ab412d6d".into(),
+                volume_id: "7e5fdc5a-5e36-4b22-8bcc-7f17037290cc".into(),
+                snapshot_id: "a77a96bf-dd18-40bf-a446-fdcefc1719ec".into(),
+                volume_name: "autobk_volume".into(),
+            };
+            assert_eq!(job.result, Some(pb::job::Result::Backup(made)));
+            assert_eq!(job.operation_name, "projects/p/jobs/4010b39b5281d3590152874bfa3b1604");
             assert!(job.sub_jobs.is_empty() && job.error_code.is_empty());
             assert_eq!(job.begin_time.map(|t| t.seconds), Some(1_453_997_649));
         }

@@ -14,6 +14,16 @@ pub mod vbs {
     }
 }
 
+pub mod google {
+    pub mod longrunning {
+        tonic::include_proto!("google.longrunning");
+    }
+    pub mod api {
+        tonic::include_proto!("google.api");
+    }
+}
+
+pub use google::longrunning;
 pub use vbs::v2 as pb;
 
 /// Encoded descriptors of the contract and google.rpc error details, for reflection.

@@ -67,6 +67,13 @@ const TABLE: &[(&str, Role)] = &[
     ("WatchJob", Role::Reader),
     ("WaitJob", Role::Reader),
     ("WatchJobs", Role::Reader),
+    // google.longrunning.Operations, a view of the jobs. Cancel and delete
+    // are answered UNIMPLEMENTED; they keep the roles their names suggest.
+    ("GetOperation", Role::Reader),
+    ("ListOperations", Role::Reader),
+    ("WaitOperation", Role::Reader),
+    ("CancelOperation", Role::Operator),
+    ("DeleteOperation", Role::Admin),
 ];
 
 /// The least role that may call `method`; admin for a method not in the table.
@@ -79,7 +86,7 @@ pub(crate) fn required_role(method: &str) -> Role {
 
 /// RPCs that hold a job watch open (each counts against --max-watches-per-caller).
 pub(crate) fn is_watch(method: &str) -> bool {
-    matches!(method, "WatchJob" | "WatchJobs" | "WaitJob")
+    matches!(method, "WatchJob" | "WatchJobs" | "WaitJob" | "WaitOperation")
 }
 
 /// Services anyone may call without an identity: health always, and
@@ -103,7 +110,7 @@ mod tests {
         let methods: Vec<String> = set
             .file
             .iter()
-            .filter(|f| f.package() == "vbs.v2")
+            .filter(|f| matches!(f.package(), "vbs.v2" | "google.longrunning"))
             .flat_map(|f| &f.service)
             .flat_map(|s| &s.method)
             .map(|m| m.name().to_string())

@@ -6,7 +6,7 @@ mod shares;
 
 use tonic::{Request, Response, Status};
 
-use super::{Upstream, Violations};
+use super::{Upstream, Violations, operations};
 use crate::proto::pb::{self, backup_service_server::BackupService};
 use crate::rest::backups::{self as rest, BackupQuery, BackupsApi};
 use crate::rest::{CallContext, Transport};
@@ -41,10 +41,14 @@ impl BackupService for Backups {
         let req = request.into_inner();
         validate_create_backup(&req)?;
         let transport = self.upstream.transport.clone();
+        let log = self.upstream.operations.clone();
         let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
             let body = rest::CreateCloudBackup::from(req);
             let started = api(&transport, &ctx).create_cloud_backup(&body).await?;
-            Ok(pb::CreateBackupResponse { job_id: started.job_id })
+            Ok(pb::CreateBackupResponse {
+                operation: Some(operations::started(&log, &ctx, &started.job_id)),
+                job_id: started.job_id,
+            })
         });
         Ok(Response::new(reply.await?))
     }
@@ -54,12 +58,16 @@ impl BackupService for Backups {
         let req = request.into_inner();
         validate_restore(&req.backup_id, &req.volume_id)?;
         let transport = self.upstream.transport.clone();
+        let log = self.upstream.operations.clone();
         let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
             let body = rest::Restore::from(&req);
             let started = api(&transport, &ctx)
                 .restore_cloud_backup(&req.backup_id, &body)
                 .await?;
-            Ok(pb::RestoreBackupResponse { job_id: started.job_id })
+            Ok(pb::RestoreBackupResponse {
+                operation: Some(operations::started(&log, &ctx, &started.job_id)),
+                job_id: started.job_id,
+            })
         });
         Ok(Response::new(reply.await?))
     }
@@ -72,9 +80,13 @@ impl BackupService for Backups {
         let req = request.into_inner();
         validate_backup_id(&req.backup_id)?;
         let transport = self.upstream.transport.clone();
+        let log = self.upstream.operations.clone();
         let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
             let started = api(&transport, &ctx).delete_cloud_backup(&req.backup_id).await?;
-            Ok(pb::DeleteCloudBackupResponse { job_id: started.job_id })
+            Ok(pb::DeleteCloudBackupResponse {
+                operation: Some(operations::started(&log, &ctx, &started.job_id)),
+                job_id: started.job_id,
+            })
         });
         Ok(Response::new(reply.await?))
     }

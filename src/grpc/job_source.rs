@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use super::jobs::job_of_project;
 use crate::proto::pb::{self, JobStatus};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{CallContext, RestError, Transport};
@@ -116,7 +117,9 @@ impl JobSource for VbsJobSource {
             transport: &self.transport,
             ctx: &ctx,
         };
-        api.get_job(&target.job_id).await.map(pb::Job::from)
+        api.get_job(&target.job_id)
+            .await
+            .map(|job| job_of_project(&target.ctx.project_id, job))
     }
 
     fn is_terminal(job: &pb::Job) -> bool {

@@ -5,6 +5,8 @@
 
 mod convert;
 
+pub(crate) use convert::job_of_project;
+
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -56,7 +58,9 @@ impl JobService for Jobs {
             ctx: &ctx,
         };
         let job = api.get_job(&req.job_id).await?;
-        Ok(Response::new(pb::GetJobResponse { job: Some(job.into()) }))
+        Ok(Response::new(pb::GetJobResponse {
+            job: Some(job_of_project(&ctx.project_id, job)),
+        }))
     }
 
     type WatchJobStream = ResponseStream<pb::WatchJobResponse>;

@@ -5,6 +5,8 @@
 pub(crate) mod backups;
 pub(crate) mod job_source;
 pub(crate) mod jobs;
+pub(crate) mod operations;
+mod paging;
 pub(crate) mod policies;
 mod resource_ids;
 mod wire;
@@ -20,6 +22,7 @@ use crate::error::{Error, FieldViolation};
 use crate::frontdoor::Admission;
 use crate::observe::AccessNote;
 use crate::rest::{CallContext, Secret, Transport};
+use crate::store::operations::OperationLog;
 use resource_ids::ResourceIds;
 use vbs_rules as rules;
 
@@ -36,6 +39,8 @@ pub(crate) struct Upstream {
     /// What bounds a call whose caller sent no deadline, all its upstream
     /// calls together (`--default-deadline`).
     pub(crate) default_deadline: Duration,
+    /// The jobs started through this gateway, for ListOperations.
+    pub(crate) operations: Arc<OperationLog>,
 }
 
 impl Upstream {
@@ -144,10 +149,6 @@ impl Violations {
         if value != 0 {
             self.check(field, rules::in_range(i64::from(value), &rules::LIST_LIMIT));
         }
-    }
-
-    pub(crate) fn offset(&mut self, field: &str, value: i32) {
-        self.check(field, rules::offset(i64::from(value)));
     }
 
     /// A word from a fixed set, or empty for the upstream default.

@@ -105,8 +105,9 @@ impl BackupPolicyService for Policies {
         request: Request<pb::ListBackupPoliciesRequest>,
     ) -> RpcResult<pb::ListBackupPoliciesResponse> {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
+        let page = convert::PolicyPage::try_from(request.get_ref())?;
         let list = self.api(&ctx).list_policies().await?;
-        Ok(Response::new(list.into()))
+        Ok(Response::new(page.of(list)))
     }
 
     async fn update_backup_policy(
@@ -225,7 +226,9 @@ impl BackupPolicyService for Policies {
         let req = request.into_inner();
         let query = TaskQuery::try_from(&req)?;
         let page = self.api(&ctx).list_tasks(&req.backup_policy_id, &query).await?;
-        Ok(Response::new(page.into()))
+        let mut reply = pb::ListBackupPolicyTasksResponse::from(page);
+        reply.next_page_token = convert::next_task_token(&reply.tasks, req.page_size);
+        Ok(Response::new(reply))
     }
 
     async fn add_policy_tag(&self, request: Request<pb::AddPolicyTagRequest>) -> RpcResult<pb::AddPolicyTagResponse> {
@@ -331,7 +334,7 @@ fn validate_update(req: &pb::UpdateBackupPolicyRequest) -> Result<(), Error> {
             "scheduled_policy.status",
             PolicyStatus::try_from(schedule.status).is_ok(),
         );
-        check_schedule_numbers(&mut v, schedule, &ON_UPDATE);
+        check_schedule_numbers(&mut v, &pb::ScheduledPolicy::from(schedule), &ON_UPDATE);
     }
     v.finish()
 }

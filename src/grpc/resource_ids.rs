@@ -1,7 +1,7 @@
 //! The resource ids a request names, for its access-log line: one list per
 //! request type, bounded in length and stripped of control characters.
 
-use crate::proto::pb;
+use crate::proto::{longrunning as lro, pb};
 
 /// Ids longer than this are cut in the log; a real VBS id is 36 characters.
 const MAX_ID_LEN: usize = 64;
@@ -66,7 +66,7 @@ resource_ids! {
     ExecuteBackupPolicyRequest => [backup_policy_id];
     EnableBackupPolicyRequest => [backup_policy_id];
     DisableBackupPolicyRequest => [backup_policy_id];
-    ListBackupPolicyTasksRequest => [backup_policy_id, job_id];
+    ListBackupPolicyTasksRequest => [backup_policy_id, task_id];
     AddPolicyTagRequest => [backup_policy_id];
     DeletePolicyTagRequest => [backup_policy_id, key];
     ListPolicyTagsRequest => [backup_policy_id];
@@ -81,6 +81,25 @@ resource_ids! {
     WatchJobRequest => [job_id];
     WaitJobRequest => [job_id];
 }
+
+/// An operation names its job: `projects/{project_id}/jobs/{job_id}`.
+macro_rules! operation_ids {
+    ($($request:ident),*) => {
+        $(impl ResourceIds for lro::$request {
+            fn resource_ids(&self) -> String {
+                describe([("name", self.name.as_str())])
+            }
+        })*
+    };
+}
+
+operation_ids!(
+    GetOperationRequest,
+    ListOperationsRequest,
+    WaitOperationRequest,
+    CancelOperationRequest,
+    DeleteOperationRequest
+);
 
 impl ResourceIds for pb::AssociateResourcesRequest {
     fn resource_ids(&self) -> String {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub(crate) mod budget;
 pub(crate) mod idempotency;
+pub(crate) mod operations;
 pub(crate) mod redis;
 
 /// A shared store could not be asked (it is down or unreachable).

@@ -179,7 +179,7 @@ async fn native_create_list_and_restore() {
         .into_inner();
     assert_eq!(summaries.backups.len(), 1);
     assert_eq!(summaries.backups[0].id, created.id);
-    assert!(summaries.next_marker.is_empty());
+    assert!(summaries.next_page_token.is_empty());
 
     let details = backups
         .list_backup_details(pb::ListBackupDetailsRequest {
@@ -236,8 +236,8 @@ async fn pages_through_many_backups_with_limit_and_marker() {
     loop {
         let page = backups
             .list_backup_details(pb::ListBackupDetailsRequest {
-                limit: 10,
-                marker: marker.clone(),
+                page_size: 10,
+                page_token: marker.clone(),
                 sort_key: "name".into(),
                 sort_dir: "asc".into(),
                 ..Default::default()
@@ -247,13 +247,13 @@ async fn pages_through_many_backups_with_limit_and_marker() {
             .into_inner();
         pages += 1;
         seen.extend(page.backups.iter().map(|b| b.name.clone()));
-        if page.next_marker.is_empty() {
+        if page.next_page_token.is_empty() {
             assert!(page.backups_links.is_empty());
             break;
         }
         let next = page.backups_links.iter().find(|l| l.rel == "next").expect("next link");
         assert!(next.href.starts_with(&world.sim.url()), "{}", next.href);
-        marker = page.next_marker;
+        marker = page.next_page_token;
         assert!(pages < 10, "paging does not end");
     }
     assert_eq!(pages, 3);
@@ -265,18 +265,18 @@ async fn pages_through_many_backups_with_limit_and_marker() {
     loop {
         let page = backups
             .list_backups(pb::ListBackupsRequest {
-                limit: 7,
-                marker,
+                page_size: 7,
+                page_token: marker,
                 ..Default::default()
             })
             .await
             .expect("ListBackups")
             .into_inner();
         ids.extend(page.backups.into_iter().map(|b| b.id));
-        if page.next_marker.is_empty() {
+        if page.next_page_token.is_empty() {
             break;
         }
-        marker = page.next_marker;
+        marker = page.next_page_token;
     }
     ids.sort();
     made.sort();

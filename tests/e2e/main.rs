@@ -16,6 +16,7 @@ mod hostile;
 mod idempotency;
 mod jobs;
 mod observability;
+mod operations;
 mod policies;
 mod python_client;
 mod server;

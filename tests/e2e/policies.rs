@@ -126,7 +126,7 @@ async fn create_associate_execute_tasks_disassociate_delete() {
         .await
         .expect("ListBackupPolicyTasks")
         .into_inner();
-    assert_eq!(tasks.count, 2);
+    assert_eq!(tasks.total_size, 2);
     assert_eq!(tasks.tasks.len(), 2);
     for task in &tasks.tasks {
         assert!(task.backup_name.starts_with("autobk_"), "{task:?}");
@@ -140,14 +140,30 @@ async fn create_associate_execute_tasks_disassociate_delete() {
             backup_policy_id: policy_id.clone(),
             status: TaskStatus::ExecuteSuccess as i32,
             sort_order: "asc".into(),
-            limit: 1,
+            page_size: 1,
             ..Default::default()
         })
         .await
         .expect("filtered tasks")
         .into_inner();
-    assert_eq!(done.count, 2);
+    assert_eq!(done.total_size, 2);
     assert_eq!(done.tasks.len(), 1);
+    // A full page means more may follow: the token continues after its last task.
+    assert_eq!(done.next_page_token, done.tasks[0].task_id);
+    let rest = policies
+        .list_backup_policy_tasks(pb::ListBackupPolicyTasksRequest {
+            backup_policy_id: policy_id.clone(),
+            status: TaskStatus::ExecuteSuccess as i32,
+            sort_order: "asc".into(),
+            page_size: 1,
+            page_token: done.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("second page of tasks")
+        .into_inner();
+    assert_eq!(rest.tasks.len(), 1);
+    assert_ne!(rest.tasks[0].task_id, done.tasks[0].task_id);
     assert!(done.tasks[0].finished_at.is_some());
     assert_eq!(done.tasks[0].status_raw, "EXECUTE_SUCCESS");
 
@@ -201,7 +217,7 @@ async fn updates_without_a_frequency_send_the_current_one() {
         .update_backup_policy(pb::UpdateBackupPolicyRequest {
             backup_policy_id: policy_id.clone(),
             backup_policy_name: "renamed".into(),
-            scheduled_policy: Some(pb::ScheduledPolicy {
+            scheduled_policy: Some(pb::ScheduledPolicyUpdate {
                 retention_num: Some(5),
                 ..Default::default()
             }),
@@ -229,7 +245,7 @@ async fn an_update_that_sets_the_frequency_is_sent_as_is() {
         .clone()
         .update_backup_policy(pb::UpdateBackupPolicyRequest {
             backup_policy_id: policy_id.clone(),
-            scheduled_policy: Some(pb::ScheduledPolicy {
+            scheduled_policy: Some(pb::ScheduledPolicyUpdate {
                 week_frequency: vec![Weekday::Mon as i32, Weekday::Thu as i32],
                 start_time: "22:00,02:00".into(),
                 ..Default::default()
@@ -282,9 +298,9 @@ async fn enable_and_disable_keep_the_schedule_complete() {
         })
         .await
         .expect("EnableBackupPolicy");
-    let schedule = find_policy(&world, &policy_id).await.scheduled_policy.unwrap();
-    assert_eq!(schedule.status(), PolicyStatus::On);
-    assert_eq!(schedule.status_raw, "ON");
+    let policy = find_policy(&world, &policy_id).await;
+    assert_eq!(policy.scheduled_policy.unwrap().status(), PolicyStatus::On);
+    assert_eq!(policy.status_raw, "ON");
 
     let unknown = policies
         .enable_backup_policy(pb::EnableBackupPolicyRequest {

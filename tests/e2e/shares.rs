@@ -82,7 +82,7 @@ async fn a_shared_backup_is_seen_by_its_target_until_the_share_stops() {
     assert_eq!(received.shares.len(), 1);
     let backup = received.shares[0].backup.clone().expect("nested backup");
     assert_eq!(backup.id, backup_id);
-    assert!(received.next_marker.is_empty());
+    assert!(received.next_page_token.is_empty());
 
     let one = world
         .backups
@@ -133,17 +133,17 @@ async fn shares_page_by_marker_and_stop_together_by_backup_id() {
             &world,
             pb::ListSharesRequest {
                 backup_id: backup_id.clone(),
-                limit: 2,
-                marker: marker.clone(),
+                page_size: 2,
+                page_token: marker.clone(),
                 ..Default::default()
             },
         )
         .await;
         seen.extend(page.shares.into_iter().map(|s| s.to_project_id));
-        if page.next_marker.is_empty() {
+        if page.next_page_token.is_empty() {
             break;
         }
-        marker = page.next_marker;
+        marker = page.next_page_token;
     }
     seen.sort();
     assert_eq!(seen, [TARGET, SECOND_TARGET, THIRD_TARGET]);
@@ -210,11 +210,11 @@ async fn share_requests_are_checked_before_anything_is_sent() {
     };
     assert_rejected(&world, backups.delete_share(delete).await, "id");
     let listed = pb::ListSharesRequest {
-        limit: 1001,
-        marker: "x".into(),
+        page_size: 1001,
+        page_token: "x".into(),
         ..Default::default()
     };
-    assert_rejected(&world, backups.list_shares(listed).await, "limit");
+    assert_rejected(&world, backups.list_shares(listed).await, "page_size");
 }
 
 #[tokio::test]

@@ -244,21 +244,32 @@ async fn policies_are_found_and_counted_by_their_tags() {
         tags: vec![matching("env", &["prod"])],
         ..Default::default()
     };
-    let page = policies
-        .list_policies_by_tags(pb::ListPoliciesByTagsRequest {
-            filter: Some(prod.clone()),
-            limit: 1,
-            offset: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("ListPoliciesByTags")
-        .into_inner();
-    assert_eq!(page.total_count, 2);
+    let page_of = |page_token: String| {
+        let mut policies = policies.clone();
+        let filter = Some(prod.clone());
+        async move {
+            policies
+                .list_policies_by_tags(pb::ListPoliciesByTagsRequest {
+                    filter,
+                    page_size: 1,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+                .expect("ListPoliciesByTags")
+                .into_inner()
+        }
+    };
+    let first = page_of(String::new()).await;
+    assert_eq!((first.total_size, first.resources.len()), (2, 1));
+    assert!(!first.next_page_token.is_empty());
+    let page = page_of(first.next_page_token).await;
+    assert_eq!(page.total_size, 2);
     assert_eq!(page.resources.len(), 1);
     assert_eq!(page.resources[0].resource_name, "gamma");
     assert_eq!(page.resources[0].tags[0].value, "prod");
-    let sent: serde_json::Value = serde_json::from_str(&world.upstream_requests()[0].body).unwrap();
+    assert!(page.next_page_token.is_empty(), "the last page says so");
+    let sent: serde_json::Value = serde_json::from_str(&world.upstream_requests()[1].body).unwrap();
     assert_eq!(
         sent,
         serde_json::json!({"action": "filter", "tags": [{"key": "env", "values": ["prod"]}], "limit": 1, "offset": 1})

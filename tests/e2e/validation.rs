@@ -74,7 +74,7 @@ fn named_policy(name: &str) -> pb::CreateBackupPolicyRequest {
     }
 }
 
-fn update(schedule: pb::ScheduledPolicy) -> pb::UpdateBackupPolicyRequest {
+fn update(schedule: pb::ScheduledPolicyUpdate) -> pb::UpdateBackupPolicyRequest {
     pb::UpdateBackupPolicyRequest {
         backup_policy_id: POLICY_ID.into(),
         scheduled_policy: Some(schedule),
@@ -236,31 +236,34 @@ rejects!(list_status_is_a_known_value, "status", |w| w
         status: 99,
         ..Default::default()
     }));
-rejects!(list_limit_is_at_most_1000, "limit", |w| w.backups.clone().list_backups(
-    pb::ListBackupsRequest {
-        limit: 1001,
-        ..Default::default()
-    }
-));
-rejects!(list_limit_is_positive, "limit", |w| w.backups.clone().list_backups(
-    pb::ListBackupsRequest {
-        limit: -1,
-        ..Default::default()
-    }
-));
-rejects!(list_offset_is_not_negative, "offset", |w| w
+rejects!(list_page_size_is_at_most_1000, "page_size", |w| w
     .backups
     .clone()
     .list_backups(pb::ListBackupsRequest {
-        offset: -1,
+        page_size: 1001,
         ..Default::default()
     }));
-rejects!(list_marker_is_a_uuid, "marker", |w| w.backups.clone().list_backups(
-    pb::ListBackupsRequest {
-        marker: "page-2".into(),
+rejects!(list_page_size_is_positive, "page_size", |w| w
+    .backups
+    .clone()
+    .list_backups(pb::ListBackupsRequest {
+        page_size: -1,
         ..Default::default()
-    }
-));
+    }));
+rejects!(list_page_token_is_one_it_handed_out, "page_token", |w| w
+    .backups
+    .clone()
+    .list_backups(pb::ListBackupsRequest {
+        page_token: "20".into(),
+        ..Default::default()
+    }));
+rejects!(list_page_token_is_not_a_path, "page_token", |w| w
+    .backups
+    .clone()
+    .list_backups(pb::ListBackupsRequest {
+        page_token: "../page-2".into(),
+        ..Default::default()
+    }));
 rejects!(list_volume_id_is_a_uuid, "volume_id", |w| w
     .backups
     .clone()
@@ -441,33 +444,33 @@ rejects!(update_policy_id_is_a_uuid, "backup_policy_id", |w| w
     .clone()
     .update_backup_policy(pb::UpdateBackupPolicyRequest {
         backup_policy_id: "XX".into(),
-        ..update(pb::ScheduledPolicy::default())
+        ..update(pb::ScheduledPolicyUpdate::default())
     }));
 rejects!(update_frequency_at_most_14, "scheduled_policy.frequency", |w| w
     .policies
     .clone()
-    .update_backup_policy(update(pb::ScheduledPolicy {
+    .update_backup_policy(update(pb::ScheduledPolicyUpdate {
         frequency: Some(15),
         ..Default::default()
     })));
 rejects!(update_retention_num_at_most_14, "scheduled_policy.retention_num", |w| w
     .policies
     .clone()
-    .update_backup_policy(update(pb::ScheduledPolicy {
+    .update_backup_policy(update(pb::ScheduledPolicyUpdate {
         retention_num: Some(15),
         ..Default::default()
     })));
 rejects!(update_start_time_is_a_full_hour, "scheduled_policy.start_time", |w| w
     .policies
     .clone()
-    .update_backup_policy(update(pb::ScheduledPolicy {
+    .update_backup_policy(update(pb::ScheduledPolicyUpdate {
         start_time: "7:00".into(),
         ..Default::default()
     })));
 rejects!(update_status_is_known, "scheduled_policy.status", |w| w
     .policies
     .clone()
-    .update_backup_policy(update(pb::ScheduledPolicy {
+    .update_backup_policy(update(pb::ScheduledPolicyUpdate {
         status: 9,
         ..Default::default()
     })));
@@ -476,7 +479,7 @@ rejects!(update_name_not_default, "backup_policy_name", |w| w
     .clone()
     .update_backup_policy(pb::UpdateBackupPolicyRequest {
         backup_policy_name: "default".into(),
-        ..update(pb::ScheduledPolicy::default())
+        ..update(pb::ScheduledPolicyUpdate::default())
     }));
 rejects!(delete_policy_id_is_a_uuid, "backup_policy_id", |w| w
     .policies
@@ -550,32 +553,25 @@ rejects!(tasks_sort_key_is_created_at, "sort_key", |w| w
         sort_key: "backup_name".into(),
         ..tasks()
     }));
-rejects!(tasks_limit_range, "limit", |w| w
+rejects!(tasks_page_size_range, "page_size", |w| w
     .policies
     .clone()
     .list_backup_policy_tasks(pb::ListBackupPolicyTasksRequest {
-        limit: 5000,
+        page_size: 5000,
         ..tasks()
     }));
-rejects!(tasks_offset_is_not_negative, "offset", |w| w
+rejects!(tasks_page_token_is_one_it_handed_out, "page_token", |w| w
     .policies
     .clone()
     .list_backup_policy_tasks(pb::ListBackupPolicyTasksRequest {
-        offset: -5,
+        page_token: "m".into(),
         ..tasks()
     }));
-rejects!(tasks_marker_is_a_uuid, "marker", |w| w
+rejects!(tasks_task_id_is_a_uuid, "task_id", |w| w
     .policies
     .clone()
     .list_backup_policy_tasks(pb::ListBackupPolicyTasksRequest {
-        marker: "m".into(),
-        ..tasks()
-    }));
-rejects!(tasks_job_id_is_a_uuid, "job_id", |w| w
-    .policies
-    .clone()
-    .list_backup_policy_tasks(pb::ListBackupPolicyTasksRequest {
-        job_id: "j".into(),
+        task_id: "j".into(),
         ..tasks()
     }));
 rejects!(tasks_status_is_known, "status", |w| w
@@ -694,10 +690,13 @@ rejects!(
 rejects!(
     update_week_frequency_is_at_most_7_days,
     "scheduled_policy.week_frequency",
-    |w| w.policies.clone().update_backup_policy(update(pb::ScheduledPolicy {
-        week_frequency: every_day_and_one(),
-        ..Default::default()
-    }))
+    |w| w
+        .policies
+        .clone()
+        .update_backup_policy(update(pb::ScheduledPolicyUpdate {
+            week_frequency: every_day_and_one(),
+            ..Default::default()
+        }))
 );
 rejects!(associate_resources_are_at_most_100, "resources", |w| w
     .policies

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::grpc::wire::{WireName, wire_enum};
-use crate::grpc::{Violations, non_empty, text, timestamp};
+use crate::grpc::{Violations, non_empty, paging, text, timestamp};
 use crate::proto::pb::{self, BackupStatus};
 use crate::rest::backups::{self as rest, BackupQuery};
 use crate::rest::lenient;
@@ -85,9 +85,8 @@ macro_rules! list_filter {
             name: &$req.name,
             status: $req.status,
             volume_id: &$req.volume_id,
-            limit: $req.limit,
-            offset: $req.offset,
-            marker: &$req.marker,
+            page_size: $req.page_size,
+            page_token: &$req.page_token,
         }
     };
 }
@@ -119,9 +118,8 @@ struct ListFilter<'a> {
     name: &'a str,
     status: i32,
     volume_id: &'a str,
-    limit: i32,
-    offset: i32,
-    marker: &'a str,
+    page_size: i32,
+    page_token: &'a str,
 }
 
 impl ListFilter<'_> {
@@ -131,17 +129,15 @@ impl ListFilter<'_> {
         v.check("name", rules::text_at_most(self.name, rules::NAME_FILTER_MAX));
         v.known_enum("status", status.is_ok());
         v.optional_uuid("volume_id", self.volume_id);
-        v.optional_uuid("marker", self.marker);
-        v.limit("limit", self.limit);
-        v.offset("offset", self.offset);
+        let start = paging::after_marker(&mut v, self.page_token);
+        v.limit("page_size", self.page_size);
         v.finish()?;
         Ok(BackupQuery {
             name: non_empty(self.name),
             status: status.ok().and_then(BackupStatus::wire).map(str::to_string),
             volume_id: non_empty(self.volume_id),
-            limit: (self.limit != 0).then_some(i64::from(self.limit)),
-            offset: (self.offset != 0).then_some(i64::from(self.offset)),
-            marker: non_empty(self.marker),
+            limit: (self.page_size != 0).then_some(i64::from(self.page_size)),
+            marker: start.marker(),
             ..BackupQuery::default()
         })
     }
@@ -188,7 +184,7 @@ impl From<rest::BackupSummaryPage> for pb::ListBackupsResponse {
     fn from(page: rest::BackupSummaryPage) -> Self {
         let last_id = page.backups.last().map(|b| b.id.as_str());
         pb::ListBackupsResponse {
-            next_marker: text(rest::next_marker(&page.backups_links, last_id)),
+            next_page_token: text(rest::next_marker(&page.backups_links, last_id)),
             backups_links: page.backups_links.into_iter().map(pb::Link::from).collect(),
             backups: page.backups.into_iter().map(pb::BackupSummary::from).collect(),
         }
@@ -199,7 +195,7 @@ impl From<rest::BackupDetailPage> for pb::ListBackupDetailsResponse {
     fn from(page: rest::BackupDetailPage) -> Self {
         let last_id = page.backups.last().map(|b| b.id.as_str());
         pb::ListBackupDetailsResponse {
-            next_marker: text(rest::next_marker(&page.backups_links, last_id)),
+            next_page_token: text(rest::next_marker(&page.backups_links, last_id)),
             backups_links: page.backups_links.into_iter().map(pb::Link::from).collect(),
             backups: page.backups.into_iter().map(pb::Backup::from).collect(),
         }

@@ -5,7 +5,7 @@
 use tonic::{Request, Response, Status};
 
 use super::super::wire::WireName;
-use super::super::{Upstream, Violations, non_empty, text, timestamp};
+use super::super::{Upstream, Violations, non_empty, paging, text, timestamp};
 use crate::error::Error;
 use crate::proto::pb::{self, BackupStatus};
 use crate::rest::backups::{Link, next_marker};
@@ -63,15 +63,15 @@ pub(super) async fn list(
     let next_offset = next_offset(&page.shared_links);
     // A next link that names neither marker nor offset still means "more":
     // the last share's id is the marker VBS pages by.
-    let next_marker = if next_marker.is_empty() && next_offset == 0 && has_next(&page.shared_links) {
-        last.unwrap_or_default()
-    } else {
-        next_marker
+    let next_page_token = match (next_marker.is_empty(), next_offset) {
+        (false, _) => next_marker,
+        (true, 1..) => next_offset.to_string(),
+        (true, _) if has_next(&page.shared_links) => last.unwrap_or_default(),
+        (true, _) => String::new(),
     };
     Ok(Response::new(pb::ListSharesResponse {
         shares: page.shared.into_iter().map(pb::BackupShare::from).collect(),
-        next_marker,
-        next_offset,
+        next_page_token,
         shared_links: page.shared_links.into_iter().map(pb::Link::from).collect(),
     }))
 }
@@ -142,7 +142,7 @@ fn share_query(req: &pb::ListSharesRequest) -> Result<ShareQuery, Error> {
     let mut v = Violations::default();
     v.optional_uuid("backup_id", &req.backup_id);
     v.optional_uuid("volume_id", &req.volume_id);
-    v.optional_uuid("marker", &req.marker);
+    let start = paging::marker_or_position(&mut v, &req.page_token);
     for (field, project) in [
         ("from_project_id", &req.from_project_id),
         ("to_project_id", &req.to_project_id),
@@ -159,8 +159,7 @@ fn share_query(req: &pb::ListSharesRequest) -> Result<ShareQuery, Error> {
     v.optional_word("sort_dir", &req.sort_dir, rules::SORT_DIRECTIONS);
     let status = BackupStatus::try_from(req.status);
     v.known_enum("status", status.is_ok());
-    v.limit("limit", req.limit);
-    v.offset("offset", req.offset);
+    v.limit("page_size", req.page_size);
     v.finish()?;
     Ok(ShareQuery {
         share_to_me: req.share_to_me.then(|| "true".to_string()),
@@ -172,9 +171,9 @@ fn share_query(req: &pb::ListSharesRequest) -> Result<ShareQuery, Error> {
         availability_zone: non_empty(&req.availability_zone),
         volume_id: non_empty(&req.volume_id),
         sort_dir: non_empty(&req.sort_dir),
-        marker: non_empty(&req.marker),
-        limit: (req.limit != 0).then_some(i64::from(req.limit)),
-        offset: (req.offset != 0).then_some(i64::from(req.offset)),
+        marker: start.marker(),
+        limit: (req.page_size != 0).then_some(i64::from(req.page_size)),
+        offset: start.offset().map(i64::from),
     })
 }
 

@@ -4,6 +4,9 @@
 use tonic::Status;
 use tonic_types::StatusExt;
 
+use std::collections::HashMap;
+
+use crate::grpc::operations::operation_name;
 use crate::grpc::wire::{WireName, wire_enum};
 use crate::grpc::{text, timestamp};
 use crate::proto::pb::{self, JobStatus};
@@ -17,21 +20,55 @@ wire_enum!(JobStatus {
     Fail <=> "FAIL",
 });
 
-impl From<rest::Job> for pb::Job {
-    fn from(job: rest::Job) -> Self {
-        let status_raw = text(job.status);
-        pb::Job {
-            job_id: text(job.job_id),
-            job_type: text(job.job_type),
-            status: JobStatus::from_wire(&status_raw) as i32,
-            status_raw,
-            entities: job.entities.into_iter().collect(),
-            begin_time: timestamp(job.begin_time.as_deref()),
-            end_time: timestamp(job.end_time.as_deref()),
-            error_code: text(job.error_code),
-            fail_reason: text(job.fail_reason),
-            sub_jobs: job.sub_jobs.into_iter().map(pb::Job::from).collect(),
-        }
+/// A VBS job of `project_id` in the contract: typed status and result, its
+/// operation name, and its sub-jobs likewise.
+pub(crate) fn job_of_project(project_id: &str, job: rest::Job) -> pb::Job {
+    let status_raw = text(job.status);
+    let job_id = text(job.job_id);
+    let job_type = text(job.job_type);
+    let entities: HashMap<String, String> = job.entities.into_iter().collect();
+    pb::Job {
+        operation_name: if job_id.is_empty() {
+            String::new()
+        } else {
+            operation_name(project_id, &job_id)
+        },
+        result: typed_result(&job_type, &entities),
+        job_id,
+        job_type,
+        status: JobStatus::from_wire(&status_raw) as i32,
+        status_raw,
+        entities,
+        begin_time: timestamp(job.begin_time.as_deref()),
+        end_time: timestamp(job.end_time.as_deref()),
+        error_code: text(job.error_code),
+        fail_reason: text(job.fail_reason),
+        sub_jobs: job
+            .sub_jobs
+            .into_iter()
+            .map(|sub| job_of_project(project_id, sub))
+            .collect(),
+    }
+}
+
+/// The typed view of a job's `entities`, for the job types VBS documents.
+fn typed_result(job_type: &str, entities: &HashMap<String, String>) -> Option<pb::job::Result> {
+    let entity = |key: &str| entities.get(key).cloned().unwrap_or_default();
+    match job_type {
+        "bksCreateBackup" => Some(pb::job::Result::Backup(pb::BackupJobResult {
+            backup_id: entity("backup_id"),
+            volume_id: entity("volume_id"),
+            snapshot_id: entity("snapshot_id"),
+            volume_name: entity("bks_create_volume_name"),
+        })),
+        "bksRestoreBackup" => Some(pb::job::Result::Restore(pb::RestoreJobResult {
+            backup_id: entity("backup_id"),
+            target_volume_id: entity("volume_id"),
+        })),
+        "bksDeleteBackup" => Some(pb::job::Result::Delete(pb::DeleteJobResult {
+            backup_id: entity("backup_id"),
+        })),
+        _ => None,
     }
 }
 
@@ -87,7 +124,7 @@ mod tests {
     fn unknown_statuses_keep_their_raw_text_in_sub_jobs_too() {
         let job: rest::Job =
             serde_json::from_str(r#"{"status": "PAUSED", "sub_jobs": [{"status": "SUCCESS"}]}"#).unwrap();
-        let job = pb::Job::from(job);
+        let job = job_of_project("p", job);
         assert_eq!(
             (job.status(), job.status_raw.as_str()),
             (JobStatus::Unspecified, "PAUSED")

@@ -4,6 +4,7 @@
 
 use super::VOLUME;
 use crate::error::Error;
+use crate::grpc::paging::{self, PageStart};
 use crate::grpc::wire::{WireName, wire_enum};
 use crate::grpc::{Violations, non_empty, text, timestamp};
 use crate::proto::pb::{self, PolicyStatus, TaskStatus, Weekday};
@@ -54,8 +55,24 @@ impl From<&pb::UpdateBackupPolicyRequest> for rest::UpdatePolicy {
             scheduled_policy: req
                 .scheduled_policy
                 .as_ref()
-                .map(SchedulePatch::from)
+                .map(|update| SchedulePatch::from(&pb::ScheduledPolicy::from(update)))
                 .unwrap_or_default(),
+        }
+    }
+}
+
+/// An update's schedule fields are a create's, each of them optional; the
+/// two messages share their field numbers.
+impl From<&pb::ScheduledPolicyUpdate> for pb::ScheduledPolicy {
+    fn from(update: &pb::ScheduledPolicyUpdate) -> Self {
+        pb::ScheduledPolicy {
+            start_time: update.start_time.clone(),
+            frequency: update.frequency,
+            week_frequency: update.week_frequency.clone(),
+            retention_num: update.retention_num,
+            retention_day: update.retention_day,
+            remain_first_backup_of_cur_month: update.remain_first_backup_of_cur_month,
+            status: update.status,
         }
     }
 }
@@ -126,29 +143,62 @@ impl TryFrom<&pb::ListBackupPolicyTasksRequest> for TaskQuery {
         v.uuid("backup_policy_id", &req.backup_policy_id);
         v.optional_word("sort_order", &req.sort_order, rules::SORT_DIRECTIONS);
         v.optional_word("sort_key", &req.sort_key, &[rules::TASK_SORT_KEY]);
-        v.limit("limit", req.limit);
-        v.offset("offset", req.offset);
-        v.optional_uuid("marker", &req.marker);
-        v.optional_uuid("job_id", &req.job_id);
+        v.limit("page_size", req.page_size);
+        let start = paging::after_marker(&mut v, &req.page_token);
+        v.optional_uuid("task_id", &req.task_id);
         let status = TaskStatus::try_from(req.status);
         v.known_enum("status", status.is_ok());
         v.finish()?;
         Ok(TaskQuery {
             sort_order: non_empty(&req.sort_order),
-            limit: (req.limit != 0).then_some(i64::from(req.limit)),
-            marker: non_empty(&req.marker),
-            job_id: non_empty(&req.job_id),
+            limit: (req.page_size != 0).then_some(i64::from(req.page_size)),
+            marker: start.marker(),
+            job_id: non_empty(&req.task_id),
             status: status.ok().and_then(TaskStatus::wire).map(str::to_string),
             sort_key: non_empty(&req.sort_key),
-            offset: (req.offset != 0).then_some(i64::from(req.offset)),
+            offset: None,
         })
     }
 }
 
-impl From<rest::PolicyList> for pb::ListBackupPoliciesResponse {
-    fn from(list: rest::PolicyList) -> Self {
+/// The page of policies a ListBackupPolicies call asks for. VBS answers every
+/// policy at once, so the gateway cuts the page itself.
+pub(super) struct PolicyPage {
+    start: PageStart,
+    /// 0: every policy from the start on.
+    size: usize,
+}
+
+impl TryFrom<&pb::ListBackupPoliciesRequest> for PolicyPage {
+    type Error = Error;
+
+    fn try_from(req: &pb::ListBackupPoliciesRequest) -> Result<Self, Error> {
+        let mut v = Violations::default();
+        let start = paging::at_position(&mut v, &req.page_token);
+        v.limit("page_size", req.page_size);
+        v.finish()?;
+        Ok(PolicyPage {
+            start,
+            size: usize::try_from(req.page_size).unwrap_or(0),
+        })
+    }
+}
+
+impl PolicyPage {
+    pub(super) fn of(&self, list: rest::PolicyList) -> pb::ListBackupPoliciesResponse {
+        let total = list.backup_policies.len();
+        let skip = self.start.position() as usize;
+        let take = if self.size == 0 { total } else { self.size };
+        let backup_policies: Vec<pb::BackupPolicy> = list
+            .backup_policies
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(pb::BackupPolicy::from)
+            .collect();
         pb::ListBackupPoliciesResponse {
-            backup_policies: list.backup_policies.into_iter().map(pb::BackupPolicy::from).collect(),
+            next_page_token: paging::next_position(&self.start, backup_policies.len(), total),
+            backup_policies,
         }
     }
 }
@@ -158,6 +208,11 @@ impl From<rest::Policy> for pb::BackupPolicy {
         pb::BackupPolicy {
             backup_policy_id: text(policy.backup_policy_id),
             backup_policy_name: text(policy.backup_policy_name),
+            status_raw: policy
+                .scheduled_policy
+                .as_ref()
+                .and_then(|schedule| schedule.status.clone())
+                .unwrap_or_default(),
             scheduled_policy: policy.scheduled_policy.map(pb::ScheduledPolicy::from),
             policy_resource_count: policy
                 .policy_resource_count
@@ -185,7 +240,6 @@ impl From<rest::Schedule> for pb::ScheduledPolicy {
             retention_day: small(schedule.retention_day),
             remain_first_backup_of_cur_month: schedule.remain_first_backup_of_cur_month,
             status: PolicyStatus::from_wire(&status_raw) as i32,
-            status_raw,
         }
     }
 }
@@ -228,12 +282,30 @@ impl From<rest::ResourceOutcome> for pb::ResourceResult {
 impl From<rest::TaskPage> for pb::ListBackupPolicyTasksResponse {
     fn from(page: rest::TaskPage) -> Self {
         pb::ListBackupPolicyTasksResponse {
-            count: page
+            total_size: page
                 .count
                 .and_then(|c| i32::try_from(c).ok())
                 .unwrap_or(page.tasks.len() as i32),
             tasks: page.tasks.into_iter().map(pb::BackupTask::from).collect(),
+            next_page_token: String::new(),
         }
+    }
+}
+
+/// Tasks VBS answers in one page when the request names no size.
+const TASK_PAGE_DEFAULT: usize = 20;
+
+/// The token after a page of tasks: VBS pages them by marker and says only
+/// how many match in all, so a full page means more may follow (the page
+/// after the last full one is empty).
+pub(super) fn next_task_token(tasks: &[pb::BackupTask], page_size: i32) -> String {
+    let size = usize::try_from(page_size)
+        .ok()
+        .filter(|s| *s > 0)
+        .unwrap_or(TASK_PAGE_DEFAULT);
+    match tasks.last() {
+        Some(last) if tasks.len() >= size => last.task_id.clone(),
+        _ => String::new(),
     }
 }
 
@@ -241,7 +313,7 @@ impl From<rest::Task> for pb::BackupTask {
     fn from(task: rest::Task) -> Self {
         let status_raw = text(task.status);
         pb::BackupTask {
-            job_id: text(task.job_id),
+            task_id: text(task.job_id),
             status: TaskStatus::from_wire(&status_raw) as i32,
             status_raw,
             created_at: timestamp(task.created_at.as_deref()),

@@ -4,7 +4,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::super::{Upstream, Violations, text};
+use super::super::{Upstream, Violations, paging, text};
 use crate::error::Error;
 use crate::proto::pb::{self, TagAction};
 use crate::rest::tags::{self as rest, TagsApi};
@@ -104,18 +104,22 @@ pub(super) async fn list_by_tags(
     let req = request.into_inner();
     let mut v = Violations::default();
     let mut search = checked_search("filter", req.filter.as_ref(), &mut v);
-    v.limit("limit", req.limit);
-    v.offset("offset", req.offset);
+    let start = paging::at_position(&mut v, &req.page_token);
+    v.limit("page_size", req.page_size);
     v.finish()?;
-    search.limit = (req.limit != 0).then_some(i64::from(req.limit));
-    search.offset = (req.offset != 0).then_some(i64::from(req.offset));
+    search.limit = (req.page_size != 0).then_some(i64::from(req.page_size));
+    search.offset = start.offset().map(i64::from);
     let api = TagsApi {
         transport: &upstream.transport,
         ctx: &ctx,
     };
     let found = api.search(&search).await?;
+    let total_size = count(found.total_count);
+    let next_page_token =
+        paging::next_position(&start, found.resources.len(), usize::try_from(total_size).unwrap_or(0));
     Ok(Response::new(pb::ListPoliciesByTagsResponse {
-        total_count: count(found.total_count),
+        total_size,
+        next_page_token,
         resources: found.resources.into_iter().map(pb::TaggedPolicy::from).collect(),
     }))
 }

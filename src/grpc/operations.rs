@@ -1,0 +1,340 @@
+//! google.longrunning.Operations as a view of VBS jobs: an operation named
+//! `projects/{project_id}/jobs/{job_id}` is the job (its `metadata`), done once
+//! the job is, with the typed result as `response` or the job's failure as `error`.
+
+use std::sync::Arc;
+
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::jobs::Jobs;
+use super::{Upstream, Violations};
+use crate::error::{self, Error};
+use crate::proto::longrunning::{self as lro, Operation, operation};
+use crate::proto::pb::{self, JobStatus, job_service_server::JobService};
+use crate::rest::CallContext;
+use crate::rest::backups::BackupsApi;
+use crate::store::operations::OperationLog;
+use vbs_rules as rules;
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+/// Where the type of a packed message is named, as protobuf's `Any` expects.
+const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+/// ListOperations pages hold this many operations unless asked otherwise.
+const PAGE_DEFAULT: usize = 10;
+/// The most operations one ListOperations page reads upstream.
+const PAGE_MAX: usize = 50;
+
+/// The name of the operation that is job `job_id` of `project_id`.
+pub(crate) fn operation_name(project_id: &str, job_id: &str) -> String {
+    format!("projects/{project_id}/jobs/{job_id}")
+}
+
+/// An operation named `projects/{project_id}/jobs/{job_id}`, both checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobName {
+    project_id: String,
+    job_id: String,
+}
+
+impl JobName {
+    fn parse(name: &str) -> Result<JobName, Error> {
+        let parts: Vec<&str> = name.split('/').collect();
+        let (project_id, job_id) = match parts.as_slice() {
+            ["projects", project_id, "jobs", job_id] => (*project_id, *job_id),
+            _ => return Err(Error::invalid("name", "must be projects/{project_id}/jobs/{job_id}")),
+        };
+        let mut v = Violations::default();
+        v.check("name", rules::path_id(project_id));
+        v.check("name", rules::path_id(job_id));
+        v.finish()?;
+        Ok(JobName {
+            project_id: project_id.to_string(),
+            job_id: job_id.to_string(),
+        })
+    }
+}
+
+/// The project a ListOperations `name` names: `projects/{project_id}/jobs`.
+fn parent_project(name: &str) -> Result<String, Error> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        ["projects", project_id, "jobs"] => {
+            let mut v = Violations::default();
+            v.check("name", rules::path_id(project_id));
+            v.finish()?;
+            Ok((*project_id).to_string())
+        }
+        _ => Err(Error::invalid("name", "must be projects/{project_id}/jobs")),
+    }
+}
+
+/// A message packed the way `Any` carries it.
+fn pack<M: Message>(full_name: &str, message: &M) -> prost_types::Any {
+    prost_types::Any {
+        type_url: format!("{TYPE_URL_PREFIX}{full_name}"),
+        value: message.encode_to_vec(),
+    }
+}
+
+/// A job just started in the call's project: noted for ListOperations, and
+/// the operation a caller follows, not done yet.
+pub(crate) fn started(log: &OperationLog, ctx: &CallContext, job_id: &str) -> Operation {
+    log.record(&ctx.project_id, job_id);
+    Operation {
+        name: operation_name(&ctx.project_id, job_id),
+        ..Operation::default()
+    }
+}
+
+/// The Operations service over the job service and the backup reads.
+pub(crate) struct Operations {
+    upstream: Upstream,
+    jobs: Arc<Jobs>,
+}
+
+impl Operations {
+    pub(crate) fn new(upstream: Upstream, jobs: Arc<Jobs>) -> Operations {
+        Operations { upstream, jobs }
+    }
+
+    /// The job as an operation; a successful backup job's backup is read
+    /// for its `response`.
+    async fn of_job(&self, ctx: &CallContext, job: pb::Job) -> Result<Operation, Error> {
+        let result = match job.status() {
+            JobStatus::Success => Some(operation::Result::Response(self.response(ctx, &job).await?)),
+            JobStatus::Fail => Some(operation::Result::Error(error::job_failure(&job))),
+            _ => None,
+        };
+        Ok(Operation {
+            name: job.operation_name.clone(),
+            metadata: Some(pack("vbs.v2.Job", &job)),
+            done: result.is_some(),
+            result,
+        })
+    }
+
+    /// What a finished job produced: the Backup for a backup job, the
+    /// RestoreJobResult for a restore, Empty for a delete or a job type this
+    /// gateway does not know.
+    async fn response(&self, ctx: &CallContext, job: &pb::Job) -> Result<prost_types::Any, Error> {
+        match &job.result {
+            Some(pb::job::Result::Backup(made)) => Ok(pack("vbs.v2.Backup", &self.backup(ctx, made).await?)),
+            Some(pb::job::Result::Restore(restore)) => Ok(pack("vbs.v2.RestoreJobResult", restore)),
+            Some(pb::job::Result::Delete(_)) | None => Ok(pack("google.protobuf.Empty", &())),
+        }
+    }
+
+    /// The backup a job made, as it is now; only its ids when it is gone
+    /// since (or VBS did not name it).
+    async fn backup(&self, ctx: &CallContext, made: &pb::BackupJobResult) -> Result<pb::Backup, Error> {
+        let ids_only = pb::Backup {
+            id: made.backup_id.clone(),
+            volume_id: made.volume_id.clone(),
+            snapshot_id: made.snapshot_id.clone(),
+            ..pb::Backup::default()
+        };
+        if rules::uuid(&made.backup_id).is_err() {
+            return Ok(ids_only);
+        }
+        let api = BackupsApi {
+            transport: &self.upstream.transport,
+            ctx,
+        };
+        match api.get_backup(&made.backup_id).await {
+            Ok(found) => Ok(found.backup.into()),
+            Err(e) if e.http_status() == Some(404) => Ok(ids_only),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads one job through the job service, with the caller's metadata and
+    /// extensions (identity, deadline, access note).
+    async fn read_job<T>(&self, request: Request<T>, name: &JobName) -> Result<pb::Job, Status> {
+        let (metadata, extensions, _) = request.into_parts();
+        let get = pb::GetJobRequest {
+            project_id: name.project_id.clone(),
+            job_id: name.job_id.clone(),
+        };
+        let reply = self
+            .jobs
+            .get_job(Request::from_parts(metadata, extensions, get))
+            .await?;
+        Ok(reply.into_inner().job.unwrap_or_default())
+    }
+}
+
+#[tonic::async_trait]
+impl lro::operations_server::Operations for Operations {
+    async fn list_operations(
+        &self,
+        request: Request<lro::ListOperationsRequest>,
+    ) -> RpcResult<lro::ListOperationsResponse> {
+        let req = request.get_ref();
+        let project_id = parent_project(&req.name)?;
+        let ctx = self.upstream.context(&request, &project_id)?;
+        let page = ListPage::try_from(req)?;
+        let (logged, more) = self.upstream.operations.page(&project_id, page.before, page.size);
+        let (metadata, extensions, _) = request.into_parts();
+        let mut operations = Vec::with_capacity(logged.len());
+        for entry in &logged {
+            let name = JobName {
+                project_id: project_id.clone(),
+                job_id: entry.job_id.clone(),
+            };
+            let copy = Request::from_parts(metadata.clone(), extensions.clone(), ());
+            match self.read_job(copy, &name).await {
+                Ok(job) => operations.push(self.of_job(&ctx, job).await?),
+                // VBS forgot the job: so does the list.
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    self.upstream.operations.forget(&project_id, &entry.job_id);
+                }
+                Err(status) => return Err(status),
+            }
+        }
+        let next_page_token = match logged.last() {
+            Some(last) if more => last.seq.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(lro::ListOperationsResponse {
+            operations,
+            next_page_token,
+        }))
+    }
+
+    async fn get_operation(&self, request: Request<lro::GetOperationRequest>) -> RpcResult<Operation> {
+        let name = JobName::parse(&request.get_ref().name)?;
+        let ctx = self.upstream.context(&request, &name.project_id)?;
+        let job = self.read_job(request, &name).await?;
+        Ok(Response::new(self.of_job(&ctx, job).await?))
+    }
+
+    async fn wait_operation(&self, request: Request<lro::WaitOperationRequest>) -> RpcResult<Operation> {
+        let name = JobName::parse(&request.get_ref().name)?;
+        let timeout = request.get_ref().timeout;
+        // The backup read after the wait gets a deadline of its own.
+        let (metadata, extensions, _) = request.into_parts();
+        let wait = pb::WaitJobRequest {
+            project_id: name.project_id.clone(),
+            job_id: name.job_id.clone(),
+            timeout,
+        };
+        let waited = self
+            .jobs
+            .wait_job(Request::from_parts(metadata.clone(), extensions.clone(), wait))
+            .await?;
+        let job = waited.into_inner().job.unwrap_or_default();
+        let after = Request::from_parts(metadata, extensions, lro::GetOperationRequest::default());
+        let ctx = self.upstream.context(&after, &name.project_id)?;
+        Ok(Response::new(self.of_job(&ctx, job).await?))
+    }
+
+    async fn delete_operation(&self, request: Request<lro::DeleteOperationRequest>) -> RpcResult<()> {
+        JobName::parse(&request.get_ref().name)?;
+        Err(Error::OperationUnsupported {
+            reason: "OPERATION_DELETE_UNSUPPORTED",
+            what: "VBS keeps its jobs; an operation cannot be deleted",
+        }
+        .into())
+    }
+
+    async fn cancel_operation(&self, request: Request<lro::CancelOperationRequest>) -> RpcResult<()> {
+        JobName::parse(&request.get_ref().name)?;
+        Err(Error::OperationUnsupported {
+            reason: "OPERATION_CANCEL_UNSUPPORTED",
+            what: "VBS cannot cancel a job once started",
+        }
+        .into())
+    }
+}
+
+/// One ListOperations page: its size and where it starts.
+struct ListPage {
+    size: usize,
+    /// Operations older than this place in the log (the last one shown).
+    before: Option<u64>,
+}
+
+impl TryFrom<&lro::ListOperationsRequest> for ListPage {
+    type Error = Error;
+
+    fn try_from(req: &lro::ListOperationsRequest) -> Result<Self, Error> {
+        let mut v = Violations::default();
+        if !req.filter.is_empty() {
+            v.add("filter", "is not supported: leave it empty");
+        }
+        let size = match usize::try_from(req.page_size) {
+            Ok(0) => PAGE_DEFAULT,
+            Ok(size) if size <= PAGE_MAX => size,
+            _ => {
+                v.add("page_size", format!("must be 0 to {PAGE_MAX}"));
+                PAGE_DEFAULT
+            }
+        };
+        let before = match req.page_token.as_str() {
+            "" => None,
+            token => match token.parse::<u64>() {
+                Ok(seq) if !token.starts_with('0') && !token.starts_with('+') => Some(seq),
+                _ => {
+                    v.add(
+                        "page_token",
+                        "is not a page token of this list: pass the previous response's next_page_token unchanged",
+                    );
+                    None
+                }
+            },
+        };
+        v.finish()?;
+        Ok(ListPage { size, before })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_hostile_ones_are_refused() {
+        let name = operation_name("p-1", "4010b39b5281d3590152874bfa3b1604");
+        assert_eq!(
+            JobName::parse(&name).unwrap(),
+            JobName {
+                project_id: "p-1".into(),
+                job_id: "4010b39b5281d3590152874bfa3b1604".into()
+            }
+        );
+        for bad in [
+            "",
+            "projects/p/jobs",
+            "projects/p/jobs/j/x",
+            "projects/../jobs/j",
+            "projects/p/jobs/a%2Fb",
+            "operations/j",
+            "projects/p/backups/j",
+        ] {
+            assert!(JobName::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parent_project("projects/p/jobs").unwrap(), "p");
+        assert!(parent_project("projects/p").is_err());
+    }
+
+    #[test]
+    fn list_pages_are_bounded_and_tokens_checked() {
+        let page = |size: i32, token: &str, filter: &str| {
+            ListPage::try_from(&lro::ListOperationsRequest {
+                name: "projects/p/jobs".into(),
+                filter: filter.into(),
+                page_size: size,
+                page_token: token.into(),
+            })
+        };
+        let first = page(0, "", "").unwrap();
+        assert_eq!((first.size, first.before), (PAGE_DEFAULT, None));
+        assert_eq!(page(5, "17", "").unwrap().before, Some(17));
+        assert!(page(51, "", "").is_err());
+        assert!(page(-1, "", "").is_err());
+        assert!(page(5, "x", "").is_err());
+        assert!(page(5, "017", "").is_err());
+        assert!(page(5, "", "done=true").is_err());
+    }
+}
