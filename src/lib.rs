@@ -13,8 +13,11 @@
 //!                    │
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
-//!                    └─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
-//!                         │                                      enum spellings from grpc/wire.rs)
+//!                    ├─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
+//!                    │                                           enum spellings from grpc/wire.rs; lists
+//!                    │                                           page alike, grpc/paging.rs)
+//!                    └─ grpc/operations.rs  google.longrunning.Operations: jobs as operations, the typed
+//!                         │                 result as `response` (store/operations.rs: jobs started here)
 //!                         ├─ grpc/writes.rs      writes with a request_id: once, detached, recorded in
 //!                         │                      store/idempotency.rs (IdempotencyStore; in memory or Redis)
 //!                         ├─ watch/              JobHub: one poller per watched job, shared by every
