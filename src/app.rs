@@ -26,7 +26,7 @@ pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::Rate;
 use crate::store::idempotency::Retention;
-use crate::store::operations::{LogBounds, OperationLog};
+use crate::store::operations::LogBounds;
 use crate::store::redis::{RedisFleet, RedisLink};
 use crate::watch::{HubMonitor, JobHub, WatchConfig};
 
@@ -126,7 +126,7 @@ impl App {
                     metrics.clone(),
                 ),
                 default_deadline: config.bounds.default_deadline,
-                operations: Arc::new(OperationLog::new(LogBounds::default())),
+                operations: crate::store::operation_log(redis.as_ref(), LogBounds::default()),
             },
             hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),

@@ -94,6 +94,9 @@ pub(crate) enum Error {
     /// The front door turned the call away; nothing was read or sent.
     #[error("{0}")]
     Refused(Refusal),
+    /// The shared log of started operations cannot be read.
+    #[error("the operation log is unavailable: {0}")]
+    OperationLog(StoreError),
     /// An Operations call VBS jobs cannot support.
     #[error("{what}")]
     OperationUnsupported { reason: &'static str, what: &'static str },
@@ -313,6 +316,14 @@ impl From<Error> for Status {
             }
             Error::AfterWrite(error) => Status::from(*error),
             Error::Refused(refusal) => refusal_status(&refusal),
+            Error::OperationLog(error) => {
+                tracing::warn!(%error, "operation log failed");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the gateway cannot read its list of operations now; retry",
+                    error_info("OPERATION_LOG_UNAVAILABLE", HashMap::new()),
+                )
+            }
             Error::OperationUnsupported { reason, what } => {
                 Status::with_error_details(Code::Unimplemented, what, error_info(reason, HashMap::new()))
             }

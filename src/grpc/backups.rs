@@ -46,7 +46,7 @@ impl BackupService for Backups {
             let body = rest::CreateCloudBackup::from(req);
             let started = api(&transport, &ctx).create_cloud_backup(&body).await?;
             Ok(pb::CreateBackupResponse {
-                operation: Some(operations::started(&log, &ctx, &started.job_id)),
+                operation: Some(operations::started(log.as_ref(), &ctx, &started.job_id).await),
                 job_id: started.job_id,
             })
         });
@@ -65,7 +65,7 @@ impl BackupService for Backups {
                 .restore_cloud_backup(&req.backup_id, &body)
                 .await?;
             Ok(pb::RestoreBackupResponse {
-                operation: Some(operations::started(&log, &ctx, &started.job_id)),
+                operation: Some(operations::started(log.as_ref(), &ctx, &started.job_id).await),
                 job_id: started.job_id,
             })
         });
@@ -84,7 +84,7 @@ impl BackupService for Backups {
         let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
             let started = api(&transport, &ctx).delete_cloud_backup(&req.backup_id).await?;
             Ok(pb::DeleteCloudBackupResponse {
-                operation: Some(operations::started(&log, &ctx, &started.job_id)),
+                operation: Some(operations::started(log.as_ref(), &ctx, &started.job_id).await),
                 job_id: started.job_id,
             })
         });

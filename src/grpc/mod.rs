@@ -40,7 +40,7 @@ pub(crate) struct Upstream {
     /// calls together (`--default-deadline`).
     pub(crate) default_deadline: Duration,
     /// The jobs started through this gateway, for ListOperations.
-    pub(crate) operations: Arc<OperationLog>,
+    pub(crate) operations: Arc<dyn OperationLog>,
 }
 
 impl Upstream {

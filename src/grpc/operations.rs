@@ -78,9 +78,12 @@ fn pack<M: Message>(full_name: &str, message: &M) -> prost_types::Any {
 }
 
 /// A job just started in the call's project: noted for ListOperations, and
-/// the operation a caller follows, not done yet.
-pub(crate) fn started(log: &OperationLog, ctx: &CallContext, job_id: &str) -> Operation {
-    log.record(&ctx.project_id, job_id);
+/// the operation a caller follows, not done yet. The job runs whether or not
+/// the note could be made, so a store outage costs only the listing.
+pub(crate) async fn started(log: &dyn OperationLog, ctx: &CallContext, job_id: &str) -> Operation {
+    if let Err(error) = log.record(&ctx.project_id, job_id).await {
+        tracing::warn!(%error, job_id, "the job is not in ListOperations: its record failed");
+    }
     Operation {
         name: operation_name(&ctx.project_id, job_id),
         ..Operation::default()
@@ -174,7 +177,12 @@ impl lro::operations_server::Operations for Operations {
         let project_id = parent_project(&req.name)?;
         let ctx = self.upstream.context(&request, &project_id)?;
         let page = ListPage::try_from(req)?;
-        let (logged, more) = self.upstream.operations.page(&project_id, page.before, page.size);
+        let (logged, more) = self
+            .upstream
+            .operations
+            .page(&project_id, page.before, page.size)
+            .await
+            .map_err(Error::OperationLog)?;
         let (metadata, extensions, _) = request.into_parts();
         let mut operations = Vec::with_capacity(logged.len());
         for entry in &logged {
@@ -187,7 +195,8 @@ impl lro::operations_server::Operations for Operations {
                 Ok(job) => operations.push(self.of_job(&ctx, job).await?),
                 // VBS forgot the job: so does the list.
                 Err(status) if status.code() == tonic::Code::NotFound => {
-                    self.upstream.operations.forget(&project_id, &entry.job_id);
+                    // Dropping it is tidying: the page is right either way.
+                    let _ = self.upstream.operations.forget(&project_id, &entry.job_id).await;
                 }
                 Err(status) => return Err(status),
             }

@@ -1,5 +1,5 @@
 //! State that must be one per service rather than one per call: the records
-//! of idempotent writes and the upstream budget. In memory by default; each
+//! of idempotent writes, the upstream budget and the log of started operations. In memory by default; each
 //! kind sits behind a small trait so a shared store (Redis, for replicas) can stand in.
 
 use std::sync::Arc;
@@ -20,6 +20,17 @@ pub(crate) fn upstream_budget(redis: Option<&redis::RedisLink>, rate: budget::Ra
     match redis {
         Some(link) => Arc::new(redis::budget::RedisBudget::new(link.clone(), rate)),
         None => Arc::new(budget::MemoryBudget::new(rate)),
+    }
+}
+
+/// The log of started operations: in Redis when replicas share it, else in memory.
+pub(crate) fn operation_log(
+    redis: Option<&redis::RedisLink>,
+    bounds: operations::LogBounds,
+) -> Arc<dyn operations::OperationLog> {
+    match redis {
+        Some(link) => Arc::new(redis::operations::RedisOperationLog::new(link.clone(), bounds)),
+        None => Arc::new(operations::MemoryLog::new(bounds)),
     }
 }
 

@@ -1,10 +1,36 @@
-//! The operations this gateway started, per project, newest first: what
-//! ListOperations lists, since VBS has no call that lists jobs. Kept in
-//! memory, bounded in entries per project, in projects, and in age.
+//! The operations the gateway started, per project, newest first: what
+//! ListOperations lists, since VBS has no call that lists jobs. Bounded in
+//! entries per project, in projects, and in age; in memory, or in Redis
+//! (`store/redis/operations.rs`) when replicas share one list.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use futures_util::future::{BoxFuture, FutureExt};
+
+use super::StoreError;
+
+/// One page of a project's log: the entries, newest first, and whether
+/// older ones follow.
+pub(crate) type LogPage = (Vec<Logged>, bool);
+
+/// The jobs started through the gateway, per project.
+pub(crate) trait OperationLog: Send + Sync + fmt::Debug {
+    /// Notes a job the gateway started in `project_id`.
+    fn record<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Up to `size` entries of `project_id` older than `before` (all when
+    /// None), newest first, and whether more follow them.
+    fn page<'a>(
+        &'a self,
+        project_id: &'a str,
+        before: Option<u64>,
+        size: usize,
+    ) -> BoxFuture<'a, Result<LogPage, StoreError>>;
+    /// Drops a job VBS no longer knows.
+    fn forget<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
 
 /// The bounds of an operation log.
 #[derive(Debug, Clone, Copy)]
@@ -49,23 +75,22 @@ struct Inner {
     next_seq: u64,
 }
 
-/// The jobs started through this gateway, per project.
+/// The log in this process's memory.
 #[derive(Debug)]
-pub(crate) struct OperationLog {
+pub(crate) struct MemoryLog {
     bounds: LogBounds,
     inner: Mutex<Inner>,
 }
 
-impl OperationLog {
-    pub(crate) fn new(bounds: LogBounds) -> OperationLog {
-        OperationLog {
+impl MemoryLog {
+    pub(crate) fn new(bounds: LogBounds) -> MemoryLog {
+        MemoryLog {
             bounds,
             inner: Mutex::new(Inner::default()),
         }
     }
 
-    /// Notes a job the gateway started in `project_id`.
-    pub(crate) fn record(&self, project_id: &str, job_id: &str) {
+    fn record_now(&self, project_id: &str, job_id: &str) {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.next_seq += 1;
@@ -84,9 +109,7 @@ impl OperationLog {
         entries.truncate(self.bounds.per_project);
     }
 
-    /// Up to `size` entries of `project_id` older than `before` (all when
-    /// None), newest first, and whether more follow them.
-    pub(crate) fn page(&self, project_id: &str, before: Option<u64>, size: usize) -> (Vec<Logged>, bool) {
+    fn page_now(&self, project_id: &str, before: Option<u64>, size: usize) -> LogPage {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(entries) = inner.projects.get_mut(project_id) else {
@@ -107,12 +130,32 @@ impl OperationLog {
         (page, more)
     }
 
-    /// Drops a job VBS no longer knows.
-    pub(crate) fn forget(&self, project_id: &str, job_id: &str) {
+    fn forget_now(&self, project_id: &str, job_id: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entries) = inner.projects.get_mut(project_id) {
             entries.retain(|e| e.logged.job_id != job_id);
         }
+    }
+}
+
+impl OperationLog for MemoryLog {
+    fn record<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.record_now(project_id, job_id);
+        futures_util::future::ready(Ok(())).boxed()
+    }
+
+    fn page<'a>(
+        &'a self,
+        project_id: &'a str,
+        before: Option<u64>,
+        size: usize,
+    ) -> BoxFuture<'a, Result<LogPage, StoreError>> {
+        futures_util::future::ready(Ok(self.page_now(project_id, before, size))).boxed()
+    }
+
+    fn forget<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.forget_now(project_id, job_id);
+        futures_util::future::ready(Ok(())).boxed()
     }
 }
 
@@ -137,20 +180,20 @@ mod tests {
 
     #[test]
     fn pages_go_from_newest_to_oldest_without_repeats() {
-        let log = OperationLog::new(LogBounds::default());
+        let log = MemoryLog::new(LogBounds::default());
         for job in ["a", "b", "c", "d", "e"] {
-            log.record("p", job);
+            log.record_now("p", job);
         }
-        log.record("q", "x");
-        let (first, more) = log.page("p", None, 2);
+        log.record_now("q", "x");
+        let (first, more) = log.page_now("p", None, 2);
         assert_eq!((ids(&first), more), (vec!["e", "d"], true));
         // A job started meanwhile does not shift the pages after the first.
-        log.record("p", "f");
-        let (second, more) = log.page("p", Some(first[1].seq), 2);
+        log.record_now("p", "f");
+        let (second, more) = log.page_now("p", Some(first[1].seq), 2);
         assert_eq!((ids(&second), more), (vec!["c", "b"], true));
-        let (last, more) = log.page("p", Some(second[1].seq), 2);
+        let (last, more) = log.page_now("p", Some(second[1].seq), 2);
         assert_eq!((ids(&last), more), (vec!["a"], false));
-        assert_eq!(log.page("nobody", None, 2), (Vec::new(), false));
+        assert_eq!(log.page_now("nobody", None, 2), (Vec::new(), false));
     }
 
     #[test]
@@ -160,26 +203,26 @@ mod tests {
             projects: 2,
             max_age: Duration::ZERO,
         };
-        let log = OperationLog::new(bounds);
+        let log = MemoryLog::new(bounds);
         for job in ["a", "b", "c", "d"] {
-            log.record("p", job);
+            log.record_now("p", job);
         }
         let inner = log.inner.lock().unwrap();
         assert_eq!(inner.projects["p"].len(), 3);
         drop(inner);
-        log.record("q", "x");
-        log.record("r", "y");
+        log.record_now("q", "x");
+        log.record_now("r", "y");
         assert_eq!(log.inner.lock().unwrap().projects.len(), 2);
         // Max age zero: everything is already too old to list.
-        assert_eq!(log.page("r", None, 10).0, Vec::new());
+        assert_eq!(log.page_now("r", None, 10).0, Vec::new());
     }
 
     #[test]
     fn forgotten_jobs_are_not_listed() {
-        let log = OperationLog::new(LogBounds::default());
-        log.record("p", "a");
-        log.record("p", "b");
-        log.forget("p", "b");
-        assert_eq!(ids(&log.page("p", None, 10).0), vec!["a"]);
+        let log = MemoryLog::new(LogBounds::default());
+        log.record_now("p", "a");
+        log.record_now("p", "b");
+        log.forget_now("p", "b");
+        assert_eq!(ids(&log.page_now("p", None, 10).0), vec!["a"]);
     }
 }

@@ -5,6 +5,7 @@
 
 mod budget;
 mod harness;
+mod operations;
 mod outage;
 mod smoke;
 mod watch;

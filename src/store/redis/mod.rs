@@ -15,6 +15,7 @@ use super::StoreError;
 pub(crate) mod budget;
 mod fleet;
 pub(crate) mod idempotency;
+pub(crate) mod operations;
 
 pub(crate) use fleet::RedisFleet;
 
