@@ -1,4 +1,4 @@
-//! Compiles the vbs.v2 protos in pure Rust (protox, no protoc) and writes the
+//! Compiles the vbs.v2 and csbs.v1 protos in pure Rust (protox, no protoc) and writes the
 //! descriptor set that the reflection service serves.
 
 use std::{env, fs, path::PathBuf};
@@ -8,6 +8,7 @@ const CONTRACT: &[&str] = &[
     "vbs/v2/backup.proto",
     "vbs/v2/backup_policy.proto",
     "vbs/v2/job.proto",
+    "csbs/v1/csbs.proto",
 ];
 
 /// Served by reflection beside the contract so grpcurl can decode error details.
