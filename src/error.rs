@@ -334,7 +334,10 @@ impl From<Error> for Status {
                 format!("{service} is not configured on this gateway; start it with {flag}"),
                 error_info(
                     "SERVICE_NOT_CONFIGURED",
-                    HashMap::from([("service".to_string(), service.to_string()), ("flag".to_string(), flag.to_string())]),
+                    HashMap::from([
+                        ("service".to_string(), service.to_string()),
+                        ("flag".to_string(), flag.to_string()),
+                    ]),
                 ),
             ),
         }

@@ -9,10 +9,7 @@ use vbs_gateway::app::App;
 use vbs_gateway::config::{Cli, Config, LoadError, Mode};
 use vbs_gateway::telemetry;
 #[cfg(feature = "embedded-simulator")]
-use {
-    vbs_gateway::config::LogConfig,
-    vbs_simulator::SimulatorConfig,
-};
+use {vbs_gateway::config::LogConfig, vbs_simulator::SimulatorConfig};
 
 /// sysexits EX_USAGE: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;

@@ -460,7 +460,12 @@ impl Config {
                 Credentials::Iam(user) if !embedded => Some(&user.endpoint),
                 _ => None,
             };
-            let endpoints: Vec<&Url> = args.endpoint.iter().chain(iam).chain(&args.csbs.csbs_endpoint).collect();
+            let endpoints: Vec<&Url> = args
+                .endpoint
+                .iter()
+                .chain(iam)
+                .chain(&args.csbs.csbs_endpoint)
+                .collect();
             args.bounds.check_plaintext(&endpoints)?;
         }
         Ok(Config {

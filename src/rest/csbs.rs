@@ -209,7 +209,9 @@ mod tests {
                             "fail_code": {"Code": "CSBS.6007", "Description": "no volume"},
                             "fail_reason": "No volume attached", "finished_at": null}
         }}"#;
-        let item = serde_json::from_str::<CheckpointItemReply>(body).unwrap().checkpoint_item;
+        let item = serde_json::from_str::<CheckpointItemReply>(body)
+            .unwrap()
+            .checkpoint_item;
         let info = item.extend_info();
         assert_eq!(info.progress, Some(40));
         assert_eq!(info.incremental, Some(false));

@@ -193,14 +193,22 @@ async fn wait_backup_answers_once_the_backup_is_available() {
     assert_eq!(read.status_text, "available");
     assert_eq!(read.name, "nightly-web");
     assert_eq!(read.resource_name, "web-server");
-    assert_eq!(read.tags, [pb::Tag { key: "team".into(), value: "ops".into() }]);
+    assert_eq!(
+        read.tags,
+        [pb::Tag {
+            key: "team".into(),
+            value: "ops".into()
+        }]
+    );
     assert!(read.created_at.is_some() && read.updated_at.is_some());
 }
 
 #[tokio::test]
 async fn an_injected_failure_ends_the_backup_in_error() {
     let world = CsbsWorld::start().await;
-    world.csbs.fail_next_backups(1, "CSBS.9998", "snapshot of a disk failed");
+    world
+        .csbs
+        .fail_next_backups(1, "CSBS.9998", "snapshot of a disk failed");
     let backup_id = world.back_up_web_server().await.backup.unwrap().id;
     let mut client = world.client.clone();
     let waiting = tokio::spawn(async move {
@@ -234,38 +242,62 @@ async fn requests_breaking_the_reference_name_each_field_and_send_nothing() {
     };
     let cases: Vec<(&str, pb::CreateBackupRequest)> = vec![
         ("resource_id", server_backup("not-a-uuid")),
-        ("backup_name", pb::CreateBackupRequest {
-            backup_name: "with space".into(),
-            ..server_backup(WEB_SERVER)
-        }),
-        ("backup_name", pb::CreateBackupRequest {
-            backup_name: "n".repeat(256),
-            ..server_backup(WEB_SERVER)
-        }),
-        ("description", pb::CreateBackupRequest {
-            description: "<script>".into(),
-            ..server_backup(WEB_SERVER)
-        }),
-        ("resource_type", pb::CreateBackupRequest {
-            resource_type: "OS::Cinder::Volume".into(),
-            ..server_backup(WEB_SERVER)
-        }),
-        ("tags", pb::CreateBackupRequest {
-            tags: (0..11).map(|i| tag(&format!("k{i}"), "v")).collect(),
-            ..server_backup(WEB_SERVER)
-        }),
-        ("tags[1].key", pb::CreateBackupRequest {
-            tags: vec![tag("env", "a"), tag(" env ", "b")],
-            ..server_backup(WEB_SERVER)
-        }),
-        ("tags[0].value", pb::CreateBackupRequest {
-            tags: vec![tag("env", "not/allowed")],
-            ..server_backup(WEB_SERVER)
-        }),
-        ("project_id", pb::CreateBackupRequest {
-            project_id: "../other".into(),
-            ..server_backup(WEB_SERVER)
-        }),
+        (
+            "backup_name",
+            pb::CreateBackupRequest {
+                backup_name: "with space".into(),
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "backup_name",
+            pb::CreateBackupRequest {
+                backup_name: "n".repeat(256),
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "description",
+            pb::CreateBackupRequest {
+                description: "<script>".into(),
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "resource_type",
+            pb::CreateBackupRequest {
+                resource_type: "OS::Cinder::Volume".into(),
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "tags",
+            pb::CreateBackupRequest {
+                tags: (0..11).map(|i| tag(&format!("k{i}"), "v")).collect(),
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "tags[1].key",
+            pb::CreateBackupRequest {
+                tags: vec![tag("env", "a"), tag(" env ", "b")],
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "tags[0].value",
+            pb::CreateBackupRequest {
+                tags: vec![tag("env", "not/allowed")],
+                ..server_backup(WEB_SERVER)
+            },
+        ),
+        (
+            "project_id",
+            pb::CreateBackupRequest {
+                project_id: "../other".into(),
+                ..server_backup(WEB_SERVER)
+            },
+        ),
     ];
     for (field, request) in cases {
         let status = world.create(request).await.expect_err(field);
@@ -287,20 +319,33 @@ async fn requests_breaking_the_reference_name_each_field_and_send_nothing() {
 #[tokio::test]
 async fn csbs_errors_map_through_the_gateway_table() {
     let world = CsbsWorld::start().await;
-    let unknown = world.create(server_backup(UNKNOWN_ID)).await.expect_err("unknown server");
+    let unknown = world
+        .create(server_backup(UNKNOWN_ID))
+        .await
+        .expect_err("unknown server");
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     assert_eq!(vbs_code(&unknown).as_deref(), Some("CSBS.6000"));
-    assert!(unknown.message().starts_with("CSBS could not find"), "{}", unknown.message());
+    assert!(
+        unknown.message().starts_with("CSBS could not find"),
+        "{}",
+        unknown.message()
+    );
     let metadata = error_metadata(&unknown);
     assert_eq!(metadata.get("httpStatus").map(String::as_str), Some("400"));
     assert_eq!(metadata.get("service").map(String::as_str), Some("CSBS"));
 
-    let broken = world.create(server_backup(BROKEN_SERVER)).await.expect_err("ERROR server");
+    let broken = world
+        .create(server_backup(BROKEN_SERVER))
+        .await
+        .expect_err("ERROR server");
     assert_eq!(broken.code(), Code::FailedPrecondition);
     assert_eq!(vbs_code(&broken).as_deref(), Some("CSBS.6006"));
 
     world.back_up_web_server().await;
-    let busy = world.create(server_backup(WEB_SERVER)).await.expect_err("already protecting");
+    let busy = world
+        .create(server_backup(WEB_SERVER))
+        .await
+        .expect_err("already protecting");
     assert_eq!(busy.code(), Code::FailedPrecondition);
     assert_eq!(vbs_code(&busy).as_deref(), Some("CSBS.6005"));
 
@@ -317,7 +362,10 @@ async fn csbs_errors_map_through_the_gateway_table() {
 async fn without_a_csbs_endpoint_every_rpc_is_unimplemented_and_names_the_flag() {
     let world = World::start().await;
     let mut client = CsbsBackupServiceClient::new(world.channel.clone());
-    let create = client.create_backup(server_backup(WEB_SERVER)).await.expect_err("no CSBS");
+    let create = client
+        .create_backup(server_backup(WEB_SERVER))
+        .await
+        .expect_err("no CSBS");
     let wait = client
         .wait_backup(pb::WaitBackupRequest {
             backup_id: UNKNOWN_ID.into(),
@@ -329,7 +377,10 @@ async fn without_a_csbs_endpoint_every_rpc_is_unimplemented_and_names_the_flag()
         assert_eq!(status.code(), Code::Unimplemented);
         assert_eq!(reason(&status), "SERVICE_NOT_CONFIGURED");
         assert!(status.message().contains("--csbs-endpoint"), "{}", status.message());
-        assert_eq!(error_metadata(&status).get("flag").map(String::as_str), Some("--csbs-endpoint"));
+        assert_eq!(
+            error_metadata(&status).get("flag").map(String::as_str),
+            Some("--csbs-endpoint")
+        );
     }
     assert!(world.upstream_requests().is_empty());
 }
@@ -361,7 +412,10 @@ async fn csbs_calls_are_signed_and_the_simulator_checks_the_signature() {
         }));
     })
     .await;
-    let refused = wrong.create(server_backup(WEB_SERVER)).await.expect_err("bad signature");
+    let refused = wrong
+        .create(server_backup(WEB_SERVER))
+        .await
+        .expect_err("bad signature");
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     assert!(!refused.message().contains("not-the-secret-key"));
     assert_eq!(wrong.csbs_requests().len(), 1, "a signature refusal is not retried");

@@ -187,7 +187,9 @@ impl Drop for World {
 pub(crate) async fn start_csbs(mut config: CsbsSimulatorConfig) -> CsbsSimulator {
     config.auth = enforcing(config.auth);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind CSBS simulator");
-    CsbsSimulator::start(config, listener).await.expect("start CSBS simulator")
+    CsbsSimulator::start(config, listener)
+        .await
+        .expect("start CSBS simulator")
 }
 
 /// The simulator's auth settings with the test AK/SK and IAM user added, enforced.

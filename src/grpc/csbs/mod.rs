@@ -320,7 +320,10 @@ fn validate_create_backup(req: &pb::CreateBackupRequest) -> Result<(), Error> {
     if !req.resource_type.is_empty() {
         v.check("resource_type", csbs_rules::resource_type(&req.resource_type));
     }
-    v.check("tags", rules::entries_at_most(req.tags.len(), csbs_rules::BACKUP_TAGS_MAX));
+    v.check(
+        "tags",
+        rules::entries_at_most(req.tags.len(), csbs_rules::BACKUP_TAGS_MAX),
+    );
     for (i, tag) in req.tags.iter().enumerate() {
         v.check(&format!("tags[{i}].key"), csbs_rules::tag_key(&tag.key));
         v.check(&format!("tags[{i}].value"), csbs_rules::tag_value(&tag.value));

@@ -202,6 +202,9 @@ mod tests {
             status: BackupStatus::Protecting as i32,
             ..Default::default()
         };
-        assert_eq!(CsbsBackupSource::decode(&CsbsBackupSource::encode(&backup)), Some(backup));
+        assert_eq!(
+            CsbsBackupSource::decode(&CsbsBackupSource::encode(&backup)),
+            Some(backup)
+        );
     }
 }

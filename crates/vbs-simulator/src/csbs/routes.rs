@@ -34,7 +34,10 @@ pub(super) fn router(state: CsbsState) -> Router {
     Router::new()
         .merge(api)
         .fallback(unknown_api)
-        .layer(middleware::from_fn_with_state(sim.clone(), faults::answer_injected_errors))
+        .layer(middleware::from_fn_with_state(
+            sim.clone(),
+            faults::answer_injected_errors,
+        ))
         .layer(middleware::from_fn_with_state(sim, record_requests))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
@@ -182,7 +185,11 @@ mod tests {
         let ok = json!({"protect": {"backup_name": "backup", "description": "backup des", "extra_info": {}}});
         assert!(protect_request(ok.to_string().as_bytes()).is_ok());
         assert_eq!(refused(json!({})).0, "CSBS.9001");
-        assert!(refused(json!({"protect": {"backup_name": "a b"}})).1.contains("backup_name"));
+        assert!(
+            refused(json!({"protect": {"backup_name": "a b"}}))
+                .1
+                .contains("backup_name")
+        );
         assert!(refused(json!({"protect": {"tags": []}})).1.contains("empty list"));
         let twice = json!({"protect": {"tags": [{"key": "a", "value": ""}, {"key": " a", "value": ""}]}});
         assert!(refused(twice).1.contains("unique"));

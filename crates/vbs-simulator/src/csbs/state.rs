@@ -136,7 +136,10 @@ impl World {
         if !PROTECTABLE_STATUSES.contains(&server.status.as_str()) {
             return Err(Refusal::invalid(
                 "CSBS.6006",
-                format!("Server ({}) status ({}) is not allowed to protect.", server.id, server.status),
+                format!(
+                    "Server ({}) status ({}) is not allowed to protect.",
+                    server.id, server.status
+                ),
             ));
         }
         if server.volumes == 0 {
@@ -275,7 +278,10 @@ mod tests {
     use super::*;
 
     fn world() -> World {
-        World::new(super::super::CsbsSimulatorConfig::default_servers(), Duration::from_secs(4))
+        World::new(
+            super::super::CsbsSimulatorConfig::default_servers(),
+            Duration::from_secs(4),
+        )
     }
 
     #[test]
