@@ -1,6 +1,6 @@
-//! Compiles the vbs.v2 protos and the google.longrunning Operations service
-//! in pure Rust (protox, no protoc) and writes the descriptor set that the
-//! reflection service serves.
+//! Compiles the vbs.v2 and csbs.v1 protos and the google.longrunning
+//! Operations service in pure Rust (protox, no protoc) and writes the
+//! descriptor set that the reflection service serves.
 
 use std::{env, fs, path::PathBuf};
 
@@ -10,6 +10,7 @@ const CONTRACT: &[&str] = &[
     "vbs/v2/backup_policy.proto",
     "vbs/v2/job.proto",
     "google/longrunning/operations.proto",
+    "csbs/v1/csbs.proto",
 ];
 
 /// Served by reflection beside the contract so grpcurl can decode error details.

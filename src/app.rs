@@ -11,12 +11,15 @@ use tonic::codec::CompressionEncoding;
 
 use crate::config::Config;
 use crate::frontdoor::{FrontDoor, Listener};
+use crate::grpc::csbs::source::CsbsBackupSource;
+use crate::grpc::csbs::{Csbs, CsbsBackend};
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::writes::Writes;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, operations::Operations, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
 use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::proto::csbs_pb::csbs_backup_service_server::CsbsBackupServiceServer;
 use crate::proto::longrunning::operations_server::OperationsServer;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
@@ -70,6 +73,8 @@ pub struct App {
     drain_timeout: Duration,
     listener: Listener,
     redis: Option<RedisLink>,
+    /// CSBS, when it has an endpoint; None: its RPCs answer UNIMPLEMENTED.
+    csbs: Option<CsbsBackend>,
 }
 
 impl App {
@@ -86,26 +91,29 @@ impl App {
             })
             .transpose();
         let redis = redis.map_err(|e| AppError::Redis(e.to_string()))?;
-        let transport = Arc::new(Transport::new(TransportConfig {
+        // One budget per project for every upstream service the gateway calls.
+        let budget = config.budget.rate.map(|per_second| {
+            let rate = Rate {
+                per_second,
+                burst: config.budget.burst,
+            };
+            crate::store::upstream_budget(redis.as_ref(), rate)
+        });
+        let transport_config = |endpoint, credentials| TransportConfig {
             endpoint,
             timeout: config.upstream_timeout,
             connect_timeout: config.connect_timeout,
             insecure_skip_tls_verify: config.insecure_skip_tls_verify,
             ca_certificates_pem: config.ca_certificates_pem.clone(),
-            credentials: config.credentials.clone(),
+            credentials,
             pass_through_token: config.pass_through_token,
             retry: config.retry,
             observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
             max_body: config.bounds.max_upstream_body,
             default_deadline: config.bounds.default_deadline,
-            budget: config.budget.rate.map(|per_second| {
-                let rate = Rate {
-                    per_second,
-                    burst: config.budget.burst,
-                };
-                crate::store::upstream_budget(redis.as_ref(), rate)
-            }),
-        })?);
+            budget: budget.clone(),
+        };
+        let transport = Arc::new(Transport::new(transport_config(endpoint, config.credentials.clone()))?);
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
         if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {
             tracing::warn!(
@@ -113,6 +121,18 @@ impl App {
             );
         }
         let poll_deadline = config.upstream_timeout.min(config.watch.heartbeat);
+        let csbs = match &config.csbs.endpoint {
+            Some(endpoint) => {
+                let credentials = config.csbs.effective_credentials(&config.credentials);
+                let transport = Arc::new(Transport::new(transport_config(endpoint.clone(), credentials))?);
+                let source = CsbsBackupSource::new(transport.clone(), poll_deadline);
+                Some(CsbsBackend {
+                    transport,
+                    hub: job_hub(config, source, redis.as_ref()),
+                })
+            }
+            None => None,
+        };
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
@@ -136,6 +156,7 @@ impl App {
             reflection: config.callers.reflection,
             drain_timeout: config.bounds.drain_timeout,
             redis,
+            csbs,
         })
     }
 
@@ -183,6 +204,7 @@ impl App {
         health.set_serving::<BackupPolicyServiceServer<Policies>>().await;
         health.set_serving::<JobServiceServer<Jobs>>().await;
         health.set_serving::<OperationsServer<Operations>>().await;
+        health.set_serving::<CsbsBackupServiceServer<Csbs>>().await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -196,6 +218,8 @@ impl App {
         let backups = BackupServiceServer::new(Backups::new(self.upstream.clone()));
         let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
         let writes = self.upstream.writes.clone();
+        let csbs = CsbsBackupServiceServer::new(Csbs::new(self.upstream.clone(), self.csbs.clone()));
+        let csbs_backend = self.csbs;
         let jobs = Arc::new(Jobs::new(self.upstream.clone(), self.hub.clone()));
         let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone()));
         let jobs = JobServiceServer::from_arc(jobs);
@@ -209,11 +233,15 @@ impl App {
             health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
             health.set_not_serving::<JobServiceServer<Jobs>>().await;
             health.set_not_serving::<OperationsServer<Operations>>().await;
+            health.set_not_serving::<CsbsBackupServiceServer<Csbs>>().await;
             // "" is the whole server, what most load balancers ask about.
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
             hub.shutdown();
+            if let Some(csbs) = &csbs_backend {
+                csbs.shutdown();
+            }
             let _ = draining.send(());
         };
         let drain_timeout = self.drain_timeout;
@@ -239,7 +267,8 @@ impl App {
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(operations.accept_compressed(gzip).send_compressed(gzip));
+            .add_service(operations.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(csbs.accept_compressed(gzip).send_compressed(gzip));
         let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
         tokio::pin!(drain_over);
@@ -268,8 +297,9 @@ impl App {
     }
 }
 
-/// The job hub; with --redis-url its pollers are shared by every replica.
-fn job_hub(config: &Config, source: VbsJobSource, redis: Option<&RedisLink>) -> JobHub<VbsJobSource> {
+/// A job hub (VBS jobs, CSBS backups); with --redis-url its pollers are
+/// shared by every replica.
+fn job_hub<S: crate::watch::JobSource>(config: &Config, source: S, redis: Option<&RedisLink>) -> JobHub<S> {
     match redis {
         Some(link) => JobHub::shared(source, config.watch.clone(), Arc::new(RedisFleet::new(link.clone()))),
         None => JobHub::new(source, config.watch.clone()),

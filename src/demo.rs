@@ -1,17 +1,58 @@
 //! The no-setup demo: the VBS simulator started in-process on a loopback port
-//! when no endpoint is configured, checking exactly the gateway's own credentials.
+//! when no endpoint is configured, checking exactly the gateway's own
+//! credentials, and beside it a CSBS simulator on a port of its own when no
+//! --csbs-endpoint is given.
 
 use reqwest::Url;
 use tokio::net::TcpListener;
-use vbs_simulator::{AuthConfig, Simulator};
+use vbs_simulator::csbs::{CsbsSimulator, CsbsSimulatorConfig};
+use vbs_simulator::{AuthConfig, Simulator, VolumeSpec};
 
 use crate::config::Config;
 use crate::rest::credentials::{AccessKey, Credentials, ProjectScope, Secret, Signing};
 
-/// Starts the embedded simulator and points `config` at it: its endpoint, and
-/// the IAM endpoint of an IAM user. With no credentials configured, the
-/// gateway gets a fresh AK/SK pair, so even the demo signs like production.
-pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error::Error>> {
+/// The simulators the demo runs in-process.
+pub struct Embedded {
+    /// The VBS simulator (with its IAM).
+    pub vbs: Simulator,
+    /// The CSBS simulator; None when --csbs-endpoint names a real one.
+    pub csbs: Option<CsbsSimulator>,
+}
+
+impl Embedded {
+    /// The VBS simulator's base URL.
+    pub fn url(&self) -> String {
+        self.vbs.url()
+    }
+
+    /// The simulated disks.
+    pub fn volumes(&self) -> Vec<VolumeSpec> {
+        self.vbs.volumes()
+    }
+
+    /// Stops every simulator.
+    pub fn shutdown(&self) {
+        self.vbs.shutdown();
+        if let Some(csbs) = &self.csbs {
+            csbs.shutdown();
+        }
+    }
+}
+
+/// Starts the embedded simulators and points `config` at them: the VBS
+/// endpoint, the IAM endpoint of an IAM user and, unless configured, the CSBS
+/// endpoint. With no credentials configured, the gateway gets a fresh AK/SK
+/// pair, so even the demo signs like production.
+pub async fn start(config: &mut Config) -> Result<Embedded, Box<dyn std::error::Error>> {
+    let vbs = start_vbs(config).await?;
+    let csbs = match config.csbs.endpoint {
+        Some(_) => None,
+        None => Some(start_csbs(config).await?),
+    };
+    Ok(Embedded { vbs, csbs })
+}
+
+async fn start_vbs(config: &mut Config) -> Result<Simulator, Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let url: Url = format!("http://{}", listener.local_addr()?).parse()?;
     match &mut config.credentials {
@@ -25,6 +66,25 @@ pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error:
     };
     let simulator = Simulator::start(simulator_config, listener).await?;
     config.endpoint = Some(url);
+    Ok(simulator)
+}
+
+/// A CSBS simulator that checks the credentials CSBS calls use, on the
+/// clock the VBS simulator runs on; `config` is pointed at it.
+async fn start_csbs(config: &mut Config) -> Result<CsbsSimulator, Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let credentials = config.csbs.effective_credentials(&config.credentials);
+    let csbs_config = CsbsSimulatorConfig {
+        auth: match credentials {
+            // IAM tokens come from the VBS simulator's IAM, which CSBS cannot check.
+            Credentials::Iam(_) => AuthConfig::open(),
+            ref other => accepting(other),
+        },
+        clock: config.simulator.clock,
+        ..CsbsSimulatorConfig::demo()
+    };
+    let simulator = CsbsSimulator::start(csbs_config, listener).await?;
+    config.csbs.endpoint = Some(simulator.url().parse()?);
     Ok(simulator)
 }
 

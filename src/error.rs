@@ -29,6 +29,20 @@ const STATE_CODES: &[&str] = &[
     "VolumeBackup.0206",
     "AutoBackup.0206",
     "AutoBackup.0225",
+    // CSBS (its error code table): the server is stopped, busy, of a type or
+    // status that cannot be protected, has no disk or a shared disk, or is restoring.
+    "CSBS.6001",
+    "CSBS.6005",
+    "CSBS.6006",
+    "CSBS.6007",
+    "CSBS.6010",
+    "CSBS.6015",
+];
+
+/// Codes that mean "no such resource" though answered with HTTP 400.
+const NOT_FOUND_CODES: &[&str] = &[
+    // CSBS: "server do not exist".
+    "CSBS.6000",
 ];
 
 /// VBS codes that mean "a quota or limit is used up", answered with HTTP 400.
@@ -53,6 +67,8 @@ const QUOTA_CODES: &[&str] = &[
     "AutoBackup.0204",
     "AutoBackup.0217",
     "AutoBackup.0218",
+    // CSBS: "Service over limit".
+    "CSBS.0001",
 ];
 
 /// One broken rule of a request field.
@@ -100,6 +116,10 @@ pub(crate) enum Error {
     /// An Operations call VBS jobs cannot support.
     #[error("{what}")]
     OperationUnsupported { reason: &'static str, what: &'static str },
+    /// A service the gateway has no upstream for (no endpoint, no embedded
+    /// simulator); `flag` is what configures one.
+    #[error("{service} is not configured: give {flag}")]
+    NotConfigured { service: &'static str, flag: &'static str },
 }
 
 /// Why the front door turned a call away. Never holds a key.
@@ -327,6 +347,17 @@ impl From<Error> for Status {
             Error::OperationUnsupported { reason, what } => {
                 Status::with_error_details(Code::Unimplemented, what, error_info(reason, HashMap::new()))
             }
+            Error::NotConfigured { service, flag } => Status::with_error_details(
+                Code::Unimplemented,
+                format!("{service} is not configured on this gateway; start it with {flag}"),
+                error_info(
+                    "SERVICE_NOT_CONFIGURED",
+                    HashMap::from([
+                        ("service".to_string(), service.to_string()),
+                        ("flag".to_string(), flag.to_string()),
+                    ]),
+                ),
+            ),
         }
     }
 }
@@ -386,8 +417,11 @@ impl From<RestError> for Status {
 /// By reference, because a failed poll is shared by every watcher of the job.
 fn rest_status(error: &RestError) -> Status {
     log(error);
-    let row = row_for(error);
+    let row = named_for_service(row_for(error), error.operation().service());
     let mut metadata = HashMap::from([("operation".to_string(), error.operation().name().to_string())]);
+    if error.operation().service() != "VBS" {
+        metadata.insert("service".into(), error.operation().service().to_string());
+    }
     let mut retry_after = None;
     if let RestError::Status {
         status,
@@ -485,9 +519,22 @@ fn row_for(error: &RestError) -> Row {
     }
 }
 
+/// The table's messages speak of VBS; a row for another service's call
+/// (CSBS) names that service instead.
+fn named_for_service(row: Row, service: &str) -> Row {
+    if service == "VBS" {
+        return row;
+    }
+    Row {
+        message: row.message.replacen("VBS", service, 1),
+        ..row
+    }
+}
+
 fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
     let code_is = |set: &[&str]| fault.code.as_deref().is_some_and(|c| set.contains(&c));
     let (code, reason, summary) = match status {
+        400 if code_is(NOT_FOUND_CODES) => (Code::NotFound, "UPSTREAM_NOT_FOUND", "VBS could not find the resource"),
         400 if code_is(STATE_CODES) => (
             Code::FailedPrecondition,
             "UPSTREAM_FAILED_PRECONDITION",

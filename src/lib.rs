@@ -16,7 +16,7 @@
 //!                    ├─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
 //!                    │                                           enum spellings from grpc/wire.rs; lists
 //!                    │                                           page alike, grpc/paging.rs)
-//!                    └─ grpc/operations.rs  google.longrunning.Operations: jobs as operations, the typed
+//!                    ├─ grpc/operations.rs  google.longrunning.Operations: jobs as operations, the typed
 //!                         │                 result as `response` (store/operations.rs: jobs started here)
 //!                         ├─ grpc/writes.rs      writes with a request_id: once, detached, recorded in
 //!                         │                      store/idempotency.rs (IdempotencyStore; in memory or Redis)
@@ -24,6 +24,10 @@
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
 //!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
+//!                    └─ grpc/csbs/        CsbsBackupService: server backups through CSBS (vbs-rules'
+//!                         │               csbs rules, rest/csbs.rs over a transport of its own,
+//!                         │               --csbs-endpoint), followed by a JobHub of its own over
+//!                         │               grpc/csbs/source.rs (checkpoint items as a JobSource)
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop;
@@ -36,7 +40,8 @@
 //!                                            │
 //!                                            ▼
 //!                VBS (the cloud, or crate vbs-simulator: the same REST API in memory,
-//!                     started by demo.rs when no endpoint is configured)
+//!                     started by demo.rs when no endpoint is configured), and
+//!                CSBS (the cloud, or vbs-simulator's csbs module on a port of its own)
 //! ```
 //!
 //! Beside the gateway, in `crates/`: `apig-signer` (AK/SK signing and

@@ -9,10 +9,7 @@ use vbs_gateway::app::App;
 use vbs_gateway::config::{Cli, Config, LoadError, Mode};
 use vbs_gateway::telemetry;
 #[cfg(feature = "embedded-simulator")]
-use {
-    vbs_gateway::config::LogConfig,
-    vbs_simulator::{Simulator, SimulatorConfig},
-};
+use {vbs_gateway::config::LogConfig, vbs_simulator::SimulatorConfig};
 
 /// sysexits EX_USAGE: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -145,7 +142,7 @@ fn warn_of_inline_secrets(config: &Config) {
 
 /// The simulator the demo runs in-process; a build without it has none.
 #[cfg(feature = "embedded-simulator")]
-type EmbeddedSimulator = Simulator;
+type EmbeddedSimulator = vbs_gateway::demo::Embedded;
 #[cfg(not(feature = "embedded-simulator"))]
 type EmbeddedSimulator = std::convert::Infallible;
 
@@ -177,6 +174,13 @@ fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config, credentials
         "simulated volumes:\n{}",
         vbs_simulator::describe_volumes(&simulator.volumes())
     );
+    if let Some(csbs) = &simulator.csbs {
+        println!("CSBS: embedded CSBS simulator at {}", csbs.url());
+        println!(
+            "simulated servers:\n{}",
+            vbs_simulator::csbs::describe_servers(&csbs.servers())
+        );
+    }
 }
 
 #[cfg(not(feature = "embedded-simulator"))]

@@ -1,4 +1,4 @@
-//! The generated vbs.v2 contract, included once (lints are relaxed only
+//! The generated vbs.v2 and csbs.v1 contracts, included once (lints are relaxed only
 //! here), and the codec every generated service and client uses.
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
@@ -24,6 +24,13 @@ pub mod google {
 }
 
 pub use google::longrunning;
+pub mod csbs {
+    pub mod v1 {
+        tonic::include_proto!("csbs.v1");
+    }
+}
+
+pub use csbs::v1 as csbs_pb;
 pub use vbs::v2 as pb;
 
 /// Encoded descriptors of the contract and google.rpc error details, for reflection.

@@ -25,6 +25,7 @@ mod bounds;
 mod budget;
 mod callers;
 mod credentials;
+mod csbs;
 mod front_door;
 mod idempotency;
 mod replicas;
@@ -38,6 +39,8 @@ pub use budget::BudgetConfig;
 use callers::CallerArgs;
 pub use callers::{CallerConfig, Switch, key_sha256_line};
 use credentials::{CredentialArgs, CredentialUse};
+use csbs::CsbsArgs;
+pub use csbs::CsbsConfig;
 use front_door::FrontDoorArgs;
 use idempotency::IdempotencyArgs;
 pub use idempotency::IdempotencyConfig;
@@ -95,6 +98,8 @@ pub(crate) struct ServeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub credentials: CredentialArgs,
+    #[command(flatten)]
+    pub csbs: CsbsArgs,
     /// Send a caller's own `x-auth-token` metadata upstream instead of the
     /// gateway's credentials, so the caller acts with its own rights.
     #[arg(long, env = "VBS_PASS_THROUGH_TOKEN")]
@@ -249,6 +254,8 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// The Redis server replicas share state through; None: all in memory.
     pub redis: Option<RedisConfig>,
+    /// Cloud Server Backup Service: where it is and its credentials.
+    pub csbs: CsbsConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -439,6 +446,7 @@ impl Config {
             .credentials
             .resolve(default_project_id.as_deref(), purpose, args.endpoint.as_ref())
             .map_err(ConfigError::Credentials)?;
+        let csbs = args.csbs.to_config().map_err(ConfigError::Credentials)?;
         let ca_certificates_pem = match &args.ca_cert {
             Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::CaCert {
                 path: path.clone(),
@@ -452,7 +460,12 @@ impl Config {
                 Credentials::Iam(user) if !embedded => Some(&user.endpoint),
                 _ => None,
             };
-            let endpoints: Vec<&Url> = args.endpoint.iter().chain(iam).collect();
+            let endpoints: Vec<&Url> = args
+                .endpoint
+                .iter()
+                .chain(iam)
+                .chain(&args.csbs.csbs_endpoint)
+                .collect();
             args.bounds.check_plaintext(&endpoints)?;
         }
         Ok(Config {
@@ -478,6 +491,7 @@ impl Config {
             front_door: args.front_door.into_config()?,
             budget,
             redis: args.redis.to_config()?,
+            csbs,
         })
     }
 
@@ -512,6 +526,7 @@ impl Config {
             front_door: FrontDoorConfig::default(),
             budget: BudgetConfig::unlimited(),
             redis: None,
+            csbs: CsbsConfig::default(),
         }
     }
 }

@@ -27,7 +27,9 @@ impl Role {
 }
 
 /// Method name (the last segment of the gRPC path) -> the least role allowed.
-/// Method names are unique across the gateway's services.
+/// Method names are unique across the gateway's services, except that
+/// CsbsBackupService's CreateBackup and GetBackup share their rows (and
+/// roles) with BackupService's.
 const TABLE: &[(&str, Role)] = &[
     // BackupService
     ("ListBackups", Role::Reader),
@@ -74,6 +76,9 @@ const TABLE: &[(&str, Role)] = &[
     ("WaitOperation", Role::Reader),
     ("CancelOperation", Role::Operator),
     ("DeleteOperation", Role::Admin),
+    // CsbsBackupService (CreateBackup and GetBackup: the rows above)
+    ("WatchBackup", Role::Reader),
+    ("WaitBackup", Role::Reader),
 ];
 
 /// The least role that may call `method`; admin for a method not in the table.
@@ -86,7 +91,10 @@ pub(crate) fn required_role(method: &str) -> Role {
 
 /// RPCs that hold a job watch open (each counts against --max-watches-per-caller).
 pub(crate) fn is_watch(method: &str) -> bool {
-    matches!(method, "WatchJob" | "WatchJobs" | "WaitJob" | "WaitOperation")
+    matches!(
+        method,
+        "WatchJob" | "WatchJobs" | "WaitJob" | "WaitOperation" | "WatchBackup" | "WaitBackup"
+    )
 }
 
 /// Services anyone may call without an identity: health always, and
@@ -107,10 +115,10 @@ mod tests {
     #[test]
     fn every_rpc_of_the_contract_is_in_the_table() {
         let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
-        let methods: Vec<String> = set
+        let methods: std::collections::BTreeSet<String> = set
             .file
             .iter()
-            .filter(|f| matches!(f.package(), "vbs.v2" | "google.longrunning"))
+            .filter(|f| matches!(f.package(), "vbs.v2" | "csbs.v1" | "google.longrunning"))
             .flat_map(|f| &f.service)
             .flat_map(|s| &s.method)
             .map(|m| m.name().to_string())
@@ -129,6 +137,8 @@ mod tests {
         assert_eq!(required_role("CreateBackupPolicy"), Role::Admin);
         assert_eq!(required_role("DeleteBackup"), Role::Admin);
         assert_eq!(required_role("SomethingNew"), Role::Admin);
+        assert_eq!(required_role("WaitBackup"), Role::Reader);
+        assert!(is_watch("WatchBackup") && is_watch("WaitBackup"));
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Reader);
     }
 }

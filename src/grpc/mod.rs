@@ -3,6 +3,7 @@
 //! conversions of upstream text (times, statuses in `wire`) into typed fields.
 
 pub(crate) mod backups;
+pub(crate) mod csbs;
 pub(crate) mod job_source;
 pub(crate) mod jobs;
 pub(crate) mod operations;

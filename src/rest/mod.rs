@@ -6,6 +6,7 @@
 pub(crate) mod auth;
 pub(crate) mod backups;
 pub mod credentials;
+pub(crate) mod csbs;
 pub(crate) mod error;
 pub(crate) mod iam;
 pub(crate) mod jobs;
@@ -57,6 +58,12 @@ pub(crate) enum Operation {
     ListShares,
     GetShare,
     DeleteShare,
+    /// CSBS: the protect action on a server.
+    CsbsProtect,
+    /// CSBS: the backups (checkpoint items) of a backup record.
+    CsbsListBackups,
+    /// CSBS: one backup (checkpoint item).
+    CsbsGetBackup,
 }
 
 impl Operation {
@@ -90,6 +97,17 @@ impl Operation {
             Operation::ListShares => "ListShares",
             Operation::GetShare => "GetShare",
             Operation::DeleteShare => "DeleteShare",
+            Operation::CsbsProtect => "CsbsProtect",
+            Operation::CsbsListBackups => "CsbsListBackups",
+            Operation::CsbsGetBackup => "CsbsGetBackup",
+        }
+    }
+
+    /// The upstream service the call goes to, as errors name it.
+    pub(crate) fn service(self) -> &'static str {
+        match self {
+            Operation::CsbsProtect | Operation::CsbsListBackups | Operation::CsbsGetBackup => "CSBS",
+            _ => "VBS",
         }
     }
 
@@ -101,6 +119,7 @@ impl Operation {
                 | Operation::CreateNativeBackup
                 | Operation::CreateBackupPolicy
                 | Operation::ShareBackup
+                | Operation::CsbsProtect
         )
     }
 }

@@ -18,6 +18,7 @@ use vbs_gateway::proto::pb::{
     backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
 };
 use vbs_gateway::rest::credentials::{self, Credentials, ProjectScope, Secret};
+use vbs_simulator::csbs::{CsbsSimulator, CsbsSimulatorConfig};
 use vbs_simulator::{self as simulator, AuthConfig, RecordedRequest, Simulator, SimulatorConfig};
 
 /// The four simulated disks (see SimulatorConfig::default_volumes).
@@ -179,6 +180,16 @@ impl Drop for World {
         }
         self.sim.shutdown();
     }
+}
+
+/// A CSBS simulator with a stepped clock that checks the test AK/SK, on
+/// port 0; a world uses it when the test sets `config.csbs.endpoint` to its URL.
+pub(crate) async fn start_csbs(mut config: CsbsSimulatorConfig) -> CsbsSimulator {
+    config.auth = enforcing(config.auth);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind CSBS simulator");
+    CsbsSimulator::start(config, listener)
+        .await
+        .expect("start CSBS simulator")
 }
 
 /// The simulator's auth settings with the test AK/SK and IAM user added, enforced.

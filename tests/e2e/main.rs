@@ -9,6 +9,7 @@ mod auth;
 mod backups;
 mod budget;
 mod callers;
+mod csbs;
 mod errors;
 mod fidelity;
 mod harness;

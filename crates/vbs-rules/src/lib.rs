@@ -3,6 +3,8 @@
 
 use std::ops::RangeInclusive;
 
+pub mod csbs;
+
 /// Backup names: 1 to 64 characters.
 pub const BACKUP_NAME_MAX: usize = 64;
 /// Backup names may not start with this (it marks policy backups).

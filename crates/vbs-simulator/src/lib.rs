@@ -8,6 +8,7 @@ mod auth;
 pub mod bench_support;
 pub mod cli;
 mod clock;
+pub mod csbs;
 mod faults;
 mod routes;
 mod state;

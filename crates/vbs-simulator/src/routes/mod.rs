@@ -158,7 +158,7 @@ fn admin_routes(state: SimState) -> Router {
         .with_state(state)
 }
 
-async fn record_requests(State(state): State<SimState>, request: Request, next: Next) -> Response {
+pub(crate) async fn record_requests(State(state): State<SimState>, request: Request, next: Next) -> Response {
     if is_admin_path(request.uri().path()) {
         return next.run(request).await;
     }
@@ -205,7 +205,7 @@ fn body_too_large() -> Response {
     (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
 }
 
-async fn unknown_api() -> Response {
+pub(crate) async fn unknown_api() -> Response {
     let body = json!({
         "error_code": "APIGW.0101",
         "error_msg": "The API does not exist or has not been published in the environment",
