@@ -218,11 +218,12 @@ impl App {
         let backups = BackupServiceServer::new(Backups::new(self.upstream.clone()));
         let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
         let writes = self.upstream.writes.clone();
-        let csbs = CsbsBackupServiceServer::new(Csbs::new(self.upstream.clone(), self.csbs.clone()));
+        let csbs = Arc::new(Csbs::new(self.upstream.clone(), self.csbs.clone()));
         let csbs_backend = self.csbs;
         let jobs = Arc::new(Jobs::new(self.upstream.clone(), self.hub.clone()));
-        let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone()));
+        let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone(), csbs.clone()));
         let jobs = JobServiceServer::from_arc(jobs);
+        let csbs = CsbsBackupServiceServer::from_arc(csbs);
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;

@@ -362,6 +362,34 @@ impl From<Error> for Status {
     }
 }
 
+/// A failed backup of another service (CSBS) as an operation's `error`:
+/// UNKNOWN, the fail reason, and ErrorInfo BACKUP_FAILED with the upstream's
+/// failure code and the backup id.
+pub(crate) fn backup_failure(fail_code: &str, fail_reason: &str, backup_id: &str) -> tonic_types::pb::Status {
+    let mut metadata = HashMap::from([("backupId".to_string(), backup_id.to_string())]);
+    if !fail_code.is_empty() {
+        metadata.insert("upstreamCode".to_string(), fail_code.to_string());
+    }
+    let message = match fail_reason {
+        "" => "the backup failed".to_string(),
+        reason => cut(reason, CLIENT_TEXT_LIMIT).into_owned(),
+    };
+    rpc_status(Status::with_error_details(
+        Code::Unknown,
+        message,
+        error_info("BACKUP_FAILED", metadata),
+    ))
+}
+
+/// A status as the google.rpc.Status message its details already are.
+fn rpc_status(status: Status) -> tonic_types::pb::Status {
+    prost::Message::decode(status.details()).unwrap_or_else(|_| tonic_types::pb::Status {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: Vec::new(),
+    })
+}
+
 /// A failed job as an operation's `error`: the code its VBS error code
 /// means (UNKNOWN when it says nothing the table knows), the fail reason,
 /// and ErrorInfo JOB_FAILED with the VBS code and the job id.
@@ -382,13 +410,12 @@ pub(crate) fn job_failure(job: &pb::Job) -> tonic_types::pb::Status {
         "" => "the job failed".to_string(),
         reason => cut(reason, CLIENT_TEXT_LIMIT).into_owned(),
     };
-    let status = Status::with_error_details(code, message, error_info("JOB_FAILED", metadata));
     // The details tonic encodes are the google.rpc.Status itself.
-    prost::Message::decode(status.details()).unwrap_or_else(|_| tonic_types::pb::Status {
-        code: code as i32,
-        message: status.message().to_string(),
-        details: Vec::new(),
-    })
+    rpc_status(Status::with_error_details(
+        code,
+        message,
+        error_info("JOB_FAILED", metadata),
+    ))
 }
 
 /// A status in the parts an idempotency store keeps.

@@ -1,15 +1,18 @@
-//! google.longrunning.Operations as a view of VBS jobs: an operation named
-//! `projects/{project_id}/jobs/{job_id}` is the job (its `metadata`), done once
-//! the job is, with the typed result as `response` or the job's failure as `error`.
+//! google.longrunning.Operations as a view of the work the gateway follows:
+//! `projects/{project_id}/jobs/{job_id}` is a VBS job (its `metadata`), done
+//! once the job is, with the typed result as `response` or the job's failure
+//! as `error`; `projects/{project_id}/checkpoints/{backup_id}` a CSBS backup.
 
 use std::sync::Arc;
 
 use prost::Message;
 use tonic::{Request, Response, Status};
 
+use super::csbs::{self, Csbs};
 use super::jobs::Jobs;
 use super::{Upstream, Violations};
 use crate::error::{self, Error};
+use crate::proto::csbs_pb::{self, csbs_backup_service_server::CsbsBackupService};
 use crate::proto::longrunning::{self as lro, Operation, operation};
 use crate::proto::pb::{self, JobStatus, job_service_server::JobService};
 use crate::rest::CallContext;
@@ -31,28 +34,53 @@ pub(crate) fn operation_name(project_id: &str, job_id: &str) -> String {
     format!("projects/{project_id}/jobs/{job_id}")
 }
 
-/// An operation named `projects/{project_id}/jobs/{job_id}`, both checked.
+/// The collection of VBS jobs in operation names.
+const JOBS: &str = "jobs";
+/// What a name must look like, for the caller who sent another.
+const NAME_FORMS: &str = "must be projects/{project_id}/jobs/{job_id} or projects/{project_id}/checkpoints/{backup_id}";
+
+/// What an operation name names, its ids checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Named {
+    /// A VBS job.
+    Job(JobName),
+    /// A CSBS backup (checkpoint item).
+    Checkpoint { project_id: String, backup_id: String },
+}
+
+/// An operation named `projects/{project_id}/jobs/{job_id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct JobName {
     project_id: String,
     job_id: String,
 }
 
-impl JobName {
-    fn parse(name: &str) -> Result<JobName, Error> {
+impl Named {
+    fn parse(name: &str) -> Result<Named, Error> {
         let parts: Vec<&str> = name.split('/').collect();
-        let (project_id, job_id) = match parts.as_slice() {
-            ["projects", project_id, "jobs", job_id] => (*project_id, *job_id),
-            _ => return Err(Error::invalid("name", "must be projects/{project_id}/jobs/{job_id}")),
+        let ["projects", project_id, collection, id] = parts.as_slice() else {
+            return Err(Error::invalid("name", NAME_FORMS));
         };
         let mut v = Violations::default();
         v.check("name", rules::path_id(project_id));
-        v.check("name", rules::path_id(job_id));
+        v.check("name", rules::path_id(id));
         v.finish()?;
-        Ok(JobName {
-            project_id: project_id.to_string(),
-            job_id: job_id.to_string(),
-        })
+        let (project_id, id) = (project_id.to_string(), id.to_string());
+        match *collection {
+            JOBS => Ok(Named::Job(JobName { project_id, job_id: id })),
+            csbs::OPERATION_COLLECTION => Ok(Named::Checkpoint {
+                project_id,
+                backup_id: id,
+            }),
+            _ => Err(Error::invalid("name", NAME_FORMS)),
+        }
+    }
+
+    fn project_id(&self) -> &str {
+        match self {
+            Named::Job(job) => &job.project_id,
+            Named::Checkpoint { project_id, .. } => project_id,
+        }
     }
 }
 
@@ -90,15 +118,37 @@ pub(crate) async fn started(log: &dyn OperationLog, ctx: &CallContext, job_id: &
     }
 }
 
-/// The Operations service over the job service and the backup reads.
+/// A CSBS backup as an operation: done once AVAILABLE (the backup is the
+/// `response`) or ERROR (its failure is the `error`).
+fn of_checkpoint(name: String, backup: csbs_pb::Backup) -> Operation {
+    let result = match backup.status() {
+        csbs_pb::BackupStatus::Available => Some(operation::Result::Response(pack("csbs.v1.Backup", &backup))),
+        csbs_pb::BackupStatus::Error => Some(operation::Result::Error(error::backup_failure(
+            &backup.fail_code,
+            &backup.fail_reason,
+            &backup.id,
+        ))),
+        _ => None,
+    };
+    Operation {
+        name,
+        metadata: Some(pack("csbs.v1.Backup", &backup)),
+        done: result.is_some(),
+        result,
+    }
+}
+
+/// The Operations service over the job service, the backup reads and the
+/// CSBS service.
 pub(crate) struct Operations {
     upstream: Upstream,
     jobs: Arc<Jobs>,
+    csbs: Arc<Csbs>,
 }
 
 impl Operations {
-    pub(crate) fn new(upstream: Upstream, jobs: Arc<Jobs>) -> Operations {
-        Operations { upstream, jobs }
+    pub(crate) fn new(upstream: Upstream, jobs: Arc<Jobs>, csbs: Arc<Csbs>) -> Operations {
+        Operations { upstream, jobs, csbs }
     }
 
     /// The job as an operation; a successful backup job's backup is read
@@ -212,17 +262,48 @@ impl lro::operations_server::Operations for Operations {
     }
 
     async fn get_operation(&self, request: Request<lro::GetOperationRequest>) -> RpcResult<Operation> {
-        let name = JobName::parse(&request.get_ref().name)?;
-        let ctx = self.upstream.context(&request, &name.project_id)?;
+        let full_name = request.get_ref().name.clone();
+        let named = Named::parse(&full_name)?;
+        let ctx = self.upstream.context(&request, named.project_id())?;
+        let name = match named {
+            Named::Job(name) => name,
+            Named::Checkpoint { project_id, backup_id } => {
+                let (metadata, extensions, _) = request.into_parts();
+                let get = csbs_pb::GetBackupRequest { project_id, backup_id };
+                let reply = self
+                    .csbs
+                    .get_backup(Request::from_parts(metadata, extensions, get))
+                    .await?;
+                let backup = reply.into_inner().backup.unwrap_or_default();
+                return Ok(Response::new(of_checkpoint(full_name, backup)));
+            }
+        };
         let job = self.read_job(request, &name).await?;
         Ok(Response::new(self.of_job(&ctx, job).await?))
     }
 
     async fn wait_operation(&self, request: Request<lro::WaitOperationRequest>) -> RpcResult<Operation> {
-        let name = JobName::parse(&request.get_ref().name)?;
+        let full_name = request.get_ref().name.clone();
+        let named = Named::parse(&full_name)?;
         let timeout = request.get_ref().timeout;
         // The backup read after the wait gets a deadline of its own.
         let (metadata, extensions, _) = request.into_parts();
+        let name = match named {
+            Named::Job(name) => name,
+            Named::Checkpoint { project_id, backup_id } => {
+                let wait = csbs_pb::WaitBackupRequest {
+                    project_id,
+                    backup_id,
+                    timeout,
+                };
+                let reply = self
+                    .csbs
+                    .wait_backup(Request::from_parts(metadata, extensions, wait))
+                    .await?;
+                let backup = reply.into_inner().backup.unwrap_or_default();
+                return Ok(Response::new(of_checkpoint(full_name, backup)));
+            }
+        };
         let wait = pb::WaitJobRequest {
             project_id: name.project_id.clone(),
             job_id: name.job_id.clone(),
@@ -239,19 +320,19 @@ impl lro::operations_server::Operations for Operations {
     }
 
     async fn delete_operation(&self, request: Request<lro::DeleteOperationRequest>) -> RpcResult<()> {
-        JobName::parse(&request.get_ref().name)?;
+        Named::parse(&request.get_ref().name)?;
         Err(Error::OperationUnsupported {
             reason: "OPERATION_DELETE_UNSUPPORTED",
-            what: "VBS keeps its jobs; an operation cannot be deleted",
+            what: "VBS keeps its jobs and CSBS its backups; an operation cannot be deleted",
         }
         .into())
     }
 
     async fn cancel_operation(&self, request: Request<lro::CancelOperationRequest>) -> RpcResult<()> {
-        JobName::parse(&request.get_ref().name)?;
+        Named::parse(&request.get_ref().name)?;
         Err(Error::OperationUnsupported {
             reason: "OPERATION_CANCEL_UNSUPPORTED",
-            what: "VBS cannot cancel a job once started",
+            what: "neither a VBS job nor a CSBS backup can be cancelled once started",
         }
         .into())
     }
@@ -306,10 +387,17 @@ mod tests {
     fn names_round_trip_and_hostile_ones_are_refused() {
         let name = operation_name("p-1", "4010b39b5281d3590152874bfa3b1604");
         assert_eq!(
-            JobName::parse(&name).unwrap(),
-            JobName {
+            Named::parse(&name).unwrap(),
+            Named::Job(JobName {
                 project_id: "p-1".into(),
                 job_id: "4010b39b5281d3590152874bfa3b1604".into()
+            })
+        );
+        assert_eq!(
+            Named::parse(&csbs::operation_name("p", "b")).unwrap(),
+            Named::Checkpoint {
+                project_id: "p".into(),
+                backup_id: "b".into()
             }
         );
         for bad in [
@@ -321,7 +409,7 @@ mod tests {
             "operations/j",
             "projects/p/backups/j",
         ] {
-            assert!(JobName::parse(bad).is_err(), "{bad}");
+            assert!(Named::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(parent_project("projects/p/jobs").unwrap(), "p");
         assert!(parent_project("projects/p").is_err());

@@ -96,10 +96,12 @@ async fn a_server_backup_is_watched_from_protecting_to_available() {
     assert_eq!(backup.status(), BackupStatus::Protecting);
     assert_eq!(backup.resource_id, WEB_SERVER);
     assert_eq!(backup.checkpoint_id, created.checkpoint_id);
+    let operation = created.operation.clone().expect("operation");
     assert_eq!(
-        created.operation,
+        operation.name,
         format!("projects/{PROJECT_ID}/checkpoints/{}", backup.id)
     );
+    assert!(!operation.done);
     let sent = world.csbs_requests();
     assert_eq!(sent[0].method, "POST");
     assert_eq!(
@@ -419,4 +421,64 @@ async fn csbs_calls_are_signed_and_the_simulator_checks_the_signature() {
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     assert!(!refused.message().contains("not-the-secret-key"));
     assert_eq!(wrong.csbs_requests().len(), 1, "a signature refusal is not retried");
+}
+
+#[tokio::test]
+async fn a_server_backup_is_an_operation_done_with_its_backup_or_its_failure() {
+    use prost::Message;
+    use vbs_gateway::proto::longrunning::{self as lro, operation, operations_client::OperationsClient};
+
+    let world = CsbsWorld::start().await;
+    let mut operations = OperationsClient::new(world.world.channel.clone());
+    let name = world.back_up_web_server().await.operation.expect("operation").name;
+    let running = operations
+        .get_operation(lro::GetOperationRequest { name: name.clone() })
+        .await
+        .expect("GetOperation")
+        .into_inner();
+    assert!(!running.done && running.metadata.is_some(), "{running:?}");
+
+    world.csbs.advance(Duration::from_secs(3));
+    let done = operations
+        .wait_operation(lro::WaitOperationRequest {
+            name: name.clone(),
+            timeout: None,
+        })
+        .await
+        .expect("WaitOperation")
+        .into_inner();
+    let Some(operation::Result::Response(response)) = done.result else {
+        panic!("an available backup is the operation's response: {done:?}");
+    };
+    assert_eq!(response.type_url, "type.googleapis.com/csbs.v1.Backup");
+    let backup = pb::Backup::decode(response.value.as_slice()).unwrap();
+    assert_eq!(
+        (backup.status(), name.ends_with(&backup.id)),
+        (BackupStatus::Available, true)
+    );
+
+    world
+        .csbs
+        .fail_next_backups(1, "CSBS.9998", "snapshot of a disk failed");
+    let failing = world.back_up_web_server().await.operation.unwrap().name;
+    world.csbs.advance(Duration::from_secs(3));
+    let failed = operations
+        .get_operation(lro::GetOperationRequest { name: failing })
+        .await
+        .expect("GetOperation of the failed backup")
+        .into_inner();
+    let Some(operation::Result::Error(error)) = failed.result else {
+        panic!("a failed backup is the operation's error: {failed:?}");
+    };
+    assert_eq!(error.message, "snapshot of a disk failed");
+    let status = Status::with_details(
+        Code::from(error.code),
+        error.message.clone(),
+        error.encode_to_vec().into(),
+    );
+    let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.metadata["upstreamCode"].as_str()),
+        ("BACKUP_FAILED", "CSBS.9998")
+    );
 }

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::proto::csbs_pb::{self as pb, csbs_backup_service_server::CsbsBackupService};
 use crate::proto::pb::WaitOutcome;
 use crate::rest::csbs::{self as rest, CsbsApi};
-use crate::rest::{CallContext, Operation, RestError, Transport};
+use crate::rest::{Operation, RestError, Transport};
 use crate::watch::{self, JobHub};
 use source::{CsbsBackupSource, WatchedBackup};
 use vbs_rules as rules;
@@ -50,34 +50,7 @@ pub(crate) struct CsbsBackend {
     pub(crate) hub: JobHub<CsbsBackupSource>,
 }
 
-/// What the operations view learns of one CSBS operation.
-// Read by the google.longrunning Operations view (routing by the
-// `checkpoints` collection); until it lands only the tests call it.
-#[allow(dead_code)]
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OperationState {
-    /// The backup as CSBS reports it now.
-    pub(crate) backup: pb::Backup,
-    /// AVAILABLE or ERROR: the operation is over (ERROR: it failed).
-    pub(crate) done: bool,
-}
-
 impl CsbsBackend {
-    #[allow(dead_code)]
-    /// The state of the operation `projects/{project_id}/checkpoints/{backup_id}`
-    /// (`ctx` carries the project), for the google.longrunning Operations
-    /// view: one read of the backup, validated like GetBackup.
-    pub(crate) async fn operation_state(&self, ctx: &CallContext, backup_id: &str) -> Result<OperationState, Error> {
-        validate_backup_id(backup_id)?;
-        let api = CsbsApi {
-            transport: &self.transport,
-            ctx,
-        };
-        let backup = pb::Backup::from(api.get_backup(backup_id).await?);
-        let done = <CsbsBackupSource as watch::JobSource>::is_terminal(&backup);
-        Ok(OperationState { backup, done })
-    }
-
     /// Stops the backup watches (at shutdown), as the VBS hub's.
     pub(crate) fn shutdown(&self) {
         self.hub.shutdown();
@@ -131,7 +104,10 @@ impl CsbsBackupService for Csbs {
                 .await
                 .map_err(|e| Error::AfterWrite(Box::new(e)))?;
             Ok(pb::CreateBackupResponse {
-                operation: operation_name(&ctx.project_id, &backup.id),
+                operation: Some(crate::proto::longrunning::Operation {
+                    name: operation_name(&ctx.project_id, &backup.id),
+                    ..Default::default()
+                }),
                 backup: Some(backup),
                 checkpoint_id,
             })
