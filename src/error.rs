@@ -1,6 +1,7 @@
 //! The crate's error type and the ONE table that turns errors into gRPC
-//! statuses with google.rpc details (ErrorInfo always, BadRequest for bad
-//! input, RetryInfo when upstream says when to retry). Nothing else builds a Status.
+//! statuses with google.rpc details (ErrorInfo always, BadRequest with a
+//! reason per field for bad input, RetryInfo when waiting helps). Nothing
+//! else builds a Status.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::rest::RestError;
 use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
 use crate::store::idempotency::{Answer, StoreError};
 use crate::watch::WatchError;
+use vbs_rules::Problem;
 
 /// The ErrorInfo domain of every error this gateway returns.
 pub(crate) const DOMAIN: &str = "vbs-gateway";
@@ -71,11 +73,17 @@ const QUOTA_CODES: &[&str] = &[
     "CSBS.0001",
 ];
 
+/// ErrorInfo reason of an invalid request whose violations have different
+/// reasons; each BadRequest violation still carries its own.
+pub(crate) const MULTIPLE_VIOLATIONS: &str = "MULTIPLE_VIOLATIONS";
+
 /// One broken rule of a request field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FieldViolation {
     /// Field path as in the proto, e.g. "scheduled_policy.frequency".
     pub(crate) field: String,
+    /// The kind of rule broken; its reason is what clients match on.
+    pub(crate) problem: Problem,
     pub(crate) description: String,
 }
 
@@ -155,6 +163,9 @@ pub(crate) enum Refusal {
 
 /// A watch slot frees when another watch of the caller ends; a hint, not a promise.
 const WATCH_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// A shutting-down gateway answers no more; another instance behind the same
+/// address can, at once: a short pause lets the balancer take this one out.
+const SHUTDOWN_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl Refusal {
     /// The stable reason, also the metrics label of the refusal.
@@ -241,9 +252,10 @@ impl Error {
         )
     }
 
-    pub(crate) fn invalid(field: impl Into<String>, description: impl Into<String>) -> Error {
+    pub(crate) fn invalid(field: impl Into<String>, problem: Problem, description: impl Into<String>) -> Error {
         Error::InvalidArgument(vec![FieldViolation {
             field: field.into(),
+            problem,
             description: description.into(),
         }])
     }
@@ -269,18 +281,7 @@ impl Row {
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         match error {
-            Error::InvalidArgument(violations) => {
-                tracing::debug!(error = %describe(&violations), "rejected an invalid request");
-                let mut details = error_info("INVALID_ARGUMENT", HashMap::new());
-                for v in &violations {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
-                }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("invalid request: {}", describe(&violations)),
-                    details,
-                )
-            }
+            Error::InvalidArgument(violations) => invalid_argument_status(&violations),
             Error::NotFound { what, id } => {
                 let message = format!("{what} {id} not found");
                 Status::with_error_details(Code::NotFound, message, error_info("NOT_FOUND", HashMap::new()))
@@ -289,13 +290,13 @@ impl From<Error> for Status {
             Error::Watch(WatchError::Upstream(rest)) => rest_status(&rest),
             Error::Watch(WatchError::ShuttingDown) => Status::with_error_details(
                 Code::Unavailable,
-                "the gateway is shutting down; watch again to resume",
-                error_info("SHUTTING_DOWN", HashMap::new()),
+                "the gateway is shutting down; watch again, on another instance, to resume",
+                shutting_down(),
             ),
             Error::Drained => Status::with_error_details(
                 Code::Unavailable,
                 "the gateway shut down before the call finished; it may or may not have reached VBS",
-                error_info("SHUTTING_DOWN", HashMap::new()),
+                shutting_down(),
             ),
             Error::Watch(WatchError::TooManyJobs { limit }) => {
                 let mut details = error_info("TOO_MANY_WATCHED_JOBS", HashMap::new());
@@ -313,7 +314,12 @@ impl From<Error> for Status {
             ),
             Error::RequestIdReused => {
                 let mut details = error_info("REQUEST_ID_REUSED", HashMap::new());
-                details.add_bad_request_violation("request_id", "was already used for a different request");
+                details.set_bad_request(vec![tonic_types::FieldViolation {
+                    field: "request_id".into(),
+                    description: "was already used for a different request".into(),
+                    reason: "REQUEST_ID_REUSED".into(),
+                    localized_message: None,
+                }]);
                 Status::with_error_details(
                     Code::InvalidArgument,
                     "request_id was already used for a different request; use a new one",
@@ -416,6 +422,47 @@ pub(crate) fn job_failure(job: &pb::Job) -> tonic_types::pb::Status {
         message,
         error_info("JOB_FAILED", metadata),
     ))
+}
+
+/// ErrorInfo reason: the violations' one reason, or MULTIPLE_VIOLATIONS;
+/// metadata `fields` names the fields. BadRequest carries each violation
+/// with its own reason.
+fn invalid_argument_status(violations: &[FieldViolation]) -> Status {
+    tracing::debug!(error = %describe(violations), "rejected an invalid request");
+    let reason = match violations.split_first() {
+        Some((first, rest)) if rest.iter().all(|v| v.problem == first.problem) => first.problem.reason(),
+        _ => MULTIPLE_VIOLATIONS,
+    };
+    let mut fields: Vec<&str> = Vec::new();
+    for v in violations {
+        if !fields.contains(&v.field.as_str()) {
+            fields.push(&v.field);
+        }
+    }
+    let mut details = error_info(reason, HashMap::from([("fields".to_string(), fields.join(","))]));
+    details.set_bad_request(
+        violations
+            .iter()
+            .map(|v| tonic_types::FieldViolation {
+                field: v.field.clone(),
+                description: v.description.clone(),
+                reason: v.problem.reason().to_string(),
+                localized_message: None,
+            })
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid request: {}", describe(violations)),
+        details,
+    )
+}
+
+/// SHUTTING_DOWN, with the pause before asking again (elsewhere).
+fn shutting_down() -> ErrorDetails {
+    let mut details = error_info("SHUTTING_DOWN", HashMap::new());
+    details.set_retry_info(Some(SHUTDOWN_RETRY_AFTER));
+    details
 }
 
 /// A status in the parts an idempotency store keeps.
@@ -779,28 +826,66 @@ mod tests {
         status.get_error_details().error_info().unwrap().metadata.clone()
     }
 
+    fn violation(field: &str, problem: Problem) -> FieldViolation {
+        FieldViolation {
+            field: field.into(),
+            problem,
+            description: "is wrong".into(),
+        }
+    }
+
     #[test]
-    fn validation_errors_name_every_field() {
+    fn validation_errors_name_every_field_with_its_reason() {
         let status = Status::from(Error::InvalidArgument(vec![
-            FieldViolation {
-                field: "name".into(),
-                description: "must not be empty".into(),
-            },
-            FieldViolation {
-                field: "volume_id".into(),
-                description: "must be a UUID".into(),
-            },
+            violation("name", Problem::Missing),
+            violation("volume_id", Problem::NotAUuid),
         ]));
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
-        let fields: Vec<_> = details
+        let violations: Vec<_> = details
             .bad_request()
             .unwrap()
             .field_violations
             .iter()
-            .map(|v| v.field.as_str())
+            .map(|v| (v.field.as_str(), v.reason.as_str()))
             .collect();
-        assert_eq!(fields, ["name", "volume_id"]);
-        assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
+        assert_eq!(violations, [("name", "FIELD_REQUIRED"), ("volume_id", "NOT_A_UUID")]);
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, MULTIPLE_VIOLATIONS);
+        assert_eq!(info.metadata.get("fields").map(String::as_str), Some("name,volume_id"));
+    }
+
+    #[test]
+    fn violations_of_one_kind_give_error_info_their_reason() {
+        let status = Status::from(Error::InvalidArgument(vec![
+            violation("job_ids[1]", Problem::Duplicate),
+            violation("job_ids[3]", Problem::Duplicate),
+        ]));
+        assert_eq!(
+            status.get_error_details().error_info().unwrap().reason,
+            "DUPLICATE_VALUE"
+        );
+        let one = Status::from(Error::invalid(
+            "name",
+            Problem::ReservedPrefix,
+            "must not start with \"auto\"",
+        ));
+        let info = one.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "NAME_RESERVED_PREFIX");
+        assert_eq!(info.metadata.get("fields").map(String::as_str), Some("name"));
+    }
+
+    #[test]
+    fn shutting_down_says_when_to_ask_again() {
+        for error in [Error::Drained, Error::Watch(WatchError::ShuttingDown)] {
+            let status = Status::from(error);
+            assert_eq!(status.code(), Code::Unavailable);
+            let details = status.get_error_details();
+            assert_eq!(details.error_info().unwrap().reason, "SHUTTING_DOWN");
+            assert_eq!(
+                details.retry_info().and_then(|r| r.retry_delay),
+                Some(SHUTDOWN_RETRY_AFTER)
+            );
+        }
     }
 }

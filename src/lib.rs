@@ -45,8 +45,8 @@
 //! ```
 //!
 //! Beside the gateway, in `crates/`: `apig-signer` (AK/SK signing and
-//! verification, pure), `vbs-rules` (the reference's field rules, shared with
-//! the simulator) and `vbs-simulator` (the fake VBS and IAM, a library and a
+//! verification, pure), `vbs-rules` (the reference's field rules and the
+//! stable reason of each, shared with the simulator) and `vbs-simulator` (the fake VBS and IAM, a library and a
 //! binary). store/redis/ is the one Redis connection every shared store
 //! uses (`--redis-url`). Dependencies point one way: grpc/ -> watch/, rest/ -> store/ -> the crates;
 //! nothing below grpc/ knows a protobuf type.

@@ -1,5 +1,6 @@
 //! The tower layer every RPC passes through: it gives the call a request id
-//! (the caller's `x-request-id`, or a new one, returned in the response), runs
+//! (the caller's `x-request-id`, or a new one, returned in the response
+//! headers and, on an error, in the trailers too), runs
 //! the call inside an `rpc` span, counts and times it by gRPC code (also when
 //! the client goes away or its deadline passes before the answer), and writes
 //! its access-log line (caller, method, project, resource ids, code, duration).
@@ -129,7 +130,7 @@ where
                     return Err(error);
                 }
             };
-            response.headers_mut().insert(REQUEST_ID, request_id);
+            response.headers_mut().insert(REQUEST_ID, request_id.clone());
             let code_in_headers = grpc_code(response.headers());
             Ok(response.map(|inner| RpcBody {
                 inner,
@@ -137,6 +138,7 @@ where
                 code_in_headers,
                 sent,
                 finish,
+                request_id,
             }))
         })
     }
@@ -288,6 +290,9 @@ pub(crate) struct RpcBody {
     /// Streams send upstream as they are polled.
     sent: SentLedger,
     finish: Option<Finish>,
+    /// Repeated in the trailers of an error: a stream that fails long after
+    /// its headers were read is then still traceable from its status alone.
+    request_id: HeaderValue,
 }
 
 impl RpcBody {
@@ -304,15 +309,21 @@ impl Body for RpcBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
         let this = &mut *self;
-        let polled = {
+        let mut polled = {
             let _entered = this.span.enter();
             let inner = &mut this.inner;
             this.sent.sync_scope(|| Pin::new(inner).poll_frame(cx))
         };
-        match &polled {
+        match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(code) = frame.trailers_ref().and_then(grpc_code) {
-                    this.finish(code);
+                if let Some(trailers) = frame.trailers_mut() {
+                    let code = grpc_code(trailers);
+                    if code.is_some_and(|code| code != tonic::Code::Ok) {
+                        trailers.insert(REQUEST_ID, this.request_id.clone());
+                    }
+                    if let Some(code) = code {
+                        this.finish(code);
+                    }
                 }
             }
             Poll::Ready(Some(Err(status))) => this.finish(status.code()),

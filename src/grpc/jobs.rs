@@ -21,7 +21,7 @@ use crate::proto::pb::{self, WaitOutcome, job_service_server::JobService};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{Operation, RestError};
 use crate::watch::{self, JobHub};
-use vbs_rules as rules;
+use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -237,17 +237,17 @@ fn validate_wait(req: &pb::WaitJobRequest) -> Result<Option<Duration>, Error> {
     let timeout = match req.timeout {
         None => None,
         Some(timeout) if timeout.seconds < 0 || timeout.nanos < 0 => {
-            v.add("timeout", "must not be negative");
+            v.add("timeout", Problem::OutOfRange, "must not be negative");
             None
         }
         Some(timeout) => match Duration::try_from(timeout) {
             Ok(timeout) if timeout <= MAX_WAIT => Some(timeout),
             Ok(_) => {
-                v.add("timeout", "must be at most 1 hour");
+                v.add("timeout", Problem::OutOfRange, "must be at most 1 hour");
                 None
             }
             Err(_) => {
-                v.add("timeout", "is not a valid duration");
+                v.add("timeout", Problem::BadFormat, "is not a valid duration");
                 None
             }
         },
@@ -258,23 +258,16 @@ fn validate_wait(req: &pb::WaitJobRequest) -> Result<Option<Duration>, Error> {
 
 fn validate_job_ids(job_ids: &[String]) -> Result<(), Error> {
     let mut v = Violations::default();
-    if job_ids.is_empty() || job_ids.len() > rules::WATCHED_JOB_IDS_MAX {
-        v.add(
-            "job_ids",
-            format!(
-                "must name 1 to {} jobs, got {}",
-                rules::WATCHED_JOB_IDS_MAX,
-                job_ids.len()
-            ),
-        );
-    }
+    v.non_empty("job_ids", job_ids, "job id");
+    v.check(
+        "job_ids",
+        rules::entries_at_most(job_ids.len(), rules::WATCHED_JOB_IDS_MAX),
+    );
     let mut seen = HashSet::new();
     for (i, job_id) in job_ids.iter().enumerate() {
         let field = format!("job_ids[{i}]");
         v.check(&field, rules::path_id(job_id));
-        if !seen.insert(job_id.as_str()) {
-            v.add(&field, "repeats an earlier job id");
-        }
+        v.unique(&field, !seen.insert(job_id.as_str()), "repeats an earlier job id");
     }
     v.finish()
 }

@@ -25,7 +25,7 @@ use crate::observe::AccessNote;
 use crate::rest::{CallContext, Secret, Transport};
 use crate::store::operations::OperationLog;
 use resource_ids::ResourceIds;
-use vbs_rules as rules;
+use vbs_rules::{self as rules, Problem};
 
 /// What every service needs: the upstream transport and the call defaults.
 #[derive(Debug, Clone)]
@@ -54,6 +54,7 @@ impl Upstream {
             ("", None) => {
                 return Err(Error::invalid(
                     "project_id",
+                    Problem::Missing,
                     "required: the gateway has no default project configured",
                 ));
             }
@@ -87,6 +88,7 @@ impl Upstream {
             Ok(token) if !token.is_empty() && token.len() <= MAX_TOKEN_LEN => Ok(Some(Secret::new(token))),
             _ => Err(Error::invalid(
                 CALLER_TOKEN,
+                Problem::BadFormat,
                 format!("must be 1 to {MAX_TOKEN_LEN} visible ASCII characters"),
             )),
         }
@@ -115,22 +117,39 @@ pub(crate) fn caller_deadline<T>(request: &Request<T>) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// Collects every broken rule of a request, so the caller sees them all at once.
+/// Collects every broken rule of a request, so the caller sees them all at
+/// once, each with the [`Problem`] that names its reason.
 #[derive(Debug, Default)]
 pub(crate) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
     pub(crate) fn check(&mut self, field: &str, check: rules::Check) {
         if let Err(violation) = check {
-            self.add(field, violation.description);
+            self.add(field, violation.problem, violation.description);
         }
     }
 
-    pub(crate) fn add(&mut self, field: &str, description: impl Into<String>) {
+    /// A rule the service checks itself (duplicates, empty lists, enums).
+    pub(crate) fn add(&mut self, field: &str, problem: Problem, description: impl Into<String>) {
         self.0.push(FieldViolation {
             field: field.to_string(),
+            problem,
             description: description.into(),
         });
+    }
+
+    /// A list that needs at least one entry.
+    pub(crate) fn non_empty<T>(&mut self, field: &str, entries: &[T], what: &str) {
+        if entries.is_empty() {
+            self.add(field, Problem::Missing, format!("must list at least one {what}"));
+        }
+    }
+
+    /// An entry that must not repeat an earlier one of its list.
+    pub(crate) fn unique(&mut self, field: &str, repeated: bool, description: &str) {
+        if repeated {
+            self.add(field, Problem::Duplicate, description);
+        }
     }
 
     /// A required UUID.
@@ -159,10 +178,23 @@ impl Violations {
         }
     }
 
+    /// An enum field that needs a value: its unspecified zero is missing,
+    /// a number the contract does not define is unknown.
+    pub(crate) fn required_enum(&mut self, field: &str, value: i32, accepted: bool, description: &str) {
+        if !accepted {
+            let problem = if value == 0 {
+                Problem::Missing
+            } else {
+                Problem::UnknownEnumValue
+            };
+            self.add(field, problem, description);
+        }
+    }
+
     /// An enum field: a value the contract defines.
     pub(crate) fn known_enum(&mut self, field: &str, known: bool) {
         if !known {
-            self.add(field, "is not a value of the enum");
+            self.add(field, Problem::UnknownEnumValue, "is not a value of the enum");
         }
     }
 

@@ -18,7 +18,7 @@ use crate::proto::pb::{self, JobStatus, job_service_server::JobService};
 use crate::rest::CallContext;
 use crate::rest::backups::BackupsApi;
 use crate::store::operations::OperationLog;
-use vbs_rules as rules;
+use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
@@ -59,7 +59,7 @@ impl Named {
     fn parse(name: &str) -> Result<Named, Error> {
         let parts: Vec<&str> = name.split('/').collect();
         let ["projects", project_id, collection, id] = parts.as_slice() else {
-            return Err(Error::invalid("name", NAME_FORMS));
+            return Err(Error::invalid("name", Problem::BadFormat, NAME_FORMS));
         };
         let mut v = Violations::default();
         v.check("name", rules::path_id(project_id));
@@ -72,7 +72,7 @@ impl Named {
                 project_id,
                 backup_id: id,
             }),
-            _ => Err(Error::invalid("name", NAME_FORMS)),
+            _ => Err(Error::invalid("name", Problem::BadFormat, NAME_FORMS)),
         }
     }
 
@@ -93,7 +93,11 @@ fn parent_project(name: &str) -> Result<String, Error> {
             v.finish()?;
             Ok((*project_id).to_string())
         }
-        _ => Err(Error::invalid("name", "must be projects/{project_id}/jobs")),
+        _ => Err(Error::invalid(
+            "name",
+            Problem::BadFormat,
+            "must be projects/{project_id}/jobs",
+        )),
     }
 }
 
@@ -351,13 +355,13 @@ impl TryFrom<&lro::ListOperationsRequest> for ListPage {
     fn try_from(req: &lro::ListOperationsRequest) -> Result<Self, Error> {
         let mut v = Violations::default();
         if !req.filter.is_empty() {
-            v.add("filter", "is not supported: leave it empty");
+            v.add("filter", Problem::NotInSet, "is not supported: leave it empty");
         }
         let size = match usize::try_from(req.page_size) {
             Ok(0) => PAGE_DEFAULT,
             Ok(size) if size <= PAGE_MAX => size,
             _ => {
-                v.add("page_size", format!("must be 0 to {PAGE_MAX}"));
+                v.add("page_size", Problem::OutOfRange, format!("must be 0 to {PAGE_MAX}"));
                 PAGE_DEFAULT
             }
         };
@@ -368,6 +372,7 @@ impl TryFrom<&lro::ListOperationsRequest> for ListPage {
                 _ => {
                     v.add(
                         "page_token",
+                        Problem::NotAPageToken,
                         "is not a page token of this list: pass the previous response's next_page_token unchanged",
                     );
                     None

@@ -4,6 +4,7 @@
 //! lists paged by offset. Callers pass tokens back unchanged.
 
 use super::Violations;
+use vbs_rules::Problem;
 
 /// The request field every token arrives in.
 const FIELD: &str = "page_token";
@@ -54,7 +55,7 @@ pub(crate) fn after_marker(v: &mut Violations, token: &str) -> PageStart {
         return PageStart::First;
     }
     if vbs_rules::uuid(token).is_err() {
-        v.add(FIELD, NOT_A_TOKEN);
+        v.add(FIELD, Problem::NotAPageToken, NOT_A_TOKEN);
         return PageStart::First;
     }
     PageStart::After(token.to_string())
@@ -68,7 +69,7 @@ pub(crate) fn at_position(v: &mut Violations, token: &str) -> PageStart {
     match parse_position(token) {
         Some(position) => PageStart::At(position),
         None => {
-            v.add(FIELD, NOT_A_TOKEN);
+            v.add(FIELD, Problem::NotAPageToken, NOT_A_TOKEN);
             PageStart::First
         }
     }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::proto::pb::{self, PolicyStatus, Weekday, backup_policy_service_server::BackupPolicyService};
 use crate::rest::policies::{self as rest, PoliciesApi, SchedulePatch, TaskQuery};
 use crate::rest::{CallContext, Transport};
-use vbs_rules as rules;
+use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
@@ -291,21 +291,22 @@ fn validate_create(req: &pb::CreateBackupPolicyRequest) -> Result<(), Error> {
     let mut v = Violations::default();
     v.check("backup_policy_name", rules::policy_name(&req.backup_policy_name));
     match &req.scheduled_policy {
-        None => v.add("scheduled_policy", "required"),
+        None => v.add("scheduled_policy", Problem::Missing, "required"),
         Some(schedule) => {
             v.check("scheduled_policy.start_time", rules::start_time(&schedule.start_time));
-            if !matches!(
-                PolicyStatus::try_from(schedule.status),
-                Ok(PolicyStatus::On | PolicyStatus::Off)
-            ) {
-                v.add(
-                    "scheduled_policy.status",
-                    "required: POLICY_STATUS_ON or POLICY_STATUS_OFF",
-                );
-            }
+            v.required_enum(
+                "scheduled_policy.status",
+                schedule.status,
+                matches!(
+                    PolicyStatus::try_from(schedule.status),
+                    Ok(PolicyStatus::On | PolicyStatus::Off)
+                ),
+                "required: POLICY_STATUS_ON or POLICY_STATUS_OFF",
+            );
             if schedule.frequency.is_none() && schedule.week_frequency.is_empty() {
                 v.add(
                     "scheduled_policy.frequency",
+                    Problem::Missing,
                     "required: set frequency or week_frequency",
                 );
             }
@@ -355,6 +356,7 @@ fn check_schedule_numbers(v: &mut Violations, schedule: &pb::ScheduledPolicy, ra
         if !known {
             v.add(
                 &format!("scheduled_policy.week_frequency[{i}]"),
+                Problem::UnknownEnumValue,
                 "must be a day, WEEKDAY_SUN to WEEKDAY_SAT",
             );
         }
@@ -382,9 +384,7 @@ fn validate_policy_id(policy_id: &str) -> Result<(), Error> {
 fn validate_resources(policy_id: &str, resources: &[pb::PolicyResource]) -> Result<(), Error> {
     let mut v = Violations::default();
     v.uuid("backup_policy_id", policy_id);
-    if resources.is_empty() {
-        v.add("resources", "must list at least one disk");
-    }
+    v.non_empty("resources", resources, "disk");
     v.check(
         "resources",
         rules::entries_at_most(resources.len(), rules::POLICY_RESOURCES_MAX),

@@ -110,7 +110,7 @@ impl Writes {
             return send(ctx, request).await.map_err(Status::from);
         }
         if let Err(violation) = rules::uuid(&request_id) {
-            return Err(Error::invalid("request_id", violation.description).into());
+            return Err(Error::invalid("request_id", violation.problem, violation.description).into());
         }
         // Each caller's ids are its own: another caller's same id neither
         // replays its answer nor counts as a reuse.

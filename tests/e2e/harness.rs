@@ -265,25 +265,64 @@ pub(crate) async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHa
     (channel, stop, server)
 }
 
-/// Asserts an INVALID_ARGUMENT naming `field`, with ErrorInfo, and that
-/// nothing reached the simulator.
-pub(crate) fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Status>, field: &str) {
+/// Asserts an INVALID_ARGUMENT naming `field`, and that nothing reached the
+/// simulator. Every BadRequest violation must carry an UPPER_SNAKE reason,
+/// and ErrorInfo their one reason (MULTIPLE_VIOLATIONS when they differ) and
+/// the fields. Returns the reason of `field`'s violation.
+pub(crate) fn assert_rejected<T: std::fmt::Debug>(world: &World, result: Result<T, Status>, field: &str) -> String {
     let status = result.expect_err("the gateway must reject the request");
-    assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-    let details = status.get_error_details();
-    let fields: Vec<&str> = details
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.as_str()).collect())
-        .unwrap_or_default();
-    assert!(
-        fields.contains(&field),
-        "expected a violation of {field}, got {fields:?}"
-    );
-    let info = details.error_info().expect("ErrorInfo");
-    assert_eq!(info.domain, "vbs-gateway");
-    assert_eq!(info.reason, "INVALID_ARGUMENT");
+    let reason = assert_violation(&status, field);
     let sent = world.upstream_requests();
     assert!(sent.is_empty(), "{field}: the gateway sent {sent:?}");
+    reason
+}
+
+/// [`assert_rejected`], and `field`'s violation has `reason`.
+pub(crate) fn assert_rejected_because<T: std::fmt::Debug>(
+    world: &World,
+    result: Result<T, Status>,
+    field: &str,
+    reason: &str,
+) {
+    assert_eq!(assert_rejected(world, result, field), reason, "{field}");
+}
+
+/// Checks the details of an INVALID_ARGUMENT naming `field`, and returns
+/// the reason of `field`'s violation.
+pub(crate) fn assert_violation(status: &Status, field: &str) -> String {
+    assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+    let details = status.get_error_details();
+    let violations = details
+        .bad_request()
+        .map(|b| b.field_violations.clone())
+        .unwrap_or_default();
+    for v in &violations {
+        assert!(
+            !v.reason.is_empty() && v.reason.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+            "{}: reason {:?}",
+            v.field,
+            v.reason
+        );
+    }
+    let Some(mine) = violations.iter().find(|v| v.field == field) else {
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        panic!("expected a violation of {field}, got {fields:?}");
+    };
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(info.domain, "vbs-gateway");
+    let shared = violations.iter().all(|v| v.reason == mine.reason);
+    let expected = if shared {
+        mine.reason.as_str()
+    } else {
+        "MULTIPLE_VIOLATIONS"
+    };
+    assert_eq!(info.reason, expected, "{field}: {violations:?}");
+    let fields = info.metadata.get("fields").map(String::as_str).unwrap_or_default();
+    assert!(
+        fields.split(',').any(|f| f == field),
+        "{field} not in ErrorInfo fields {fields:?}"
+    );
+    mine.reason.clone()
 }
 
 /// The VBS error code an error status carries (ErrorInfo metadata `vbsCode`).

@@ -521,6 +521,12 @@ async fn shutdown_reports_not_serving_and_drains_for_at_most_the_drain_timeout()
     let status = in_flight.await.unwrap().expect_err("cancelled at the end of the drain");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(reason(&status), "SHUTTING_DOWN");
+    assert_eq!(
+        status.get_error_details().retry_info().and_then(|r| r.retry_delay),
+        Some(Duration::from_secs(1)),
+        "ask another instance after a short pause"
+    );
+    assert!(status.metadata().get("x-request-id").is_some(), "{status:?}");
     until("the hung upstream call to be dropped", || {
         hostile.open_connections.load(Ordering::SeqCst) == 0
     })

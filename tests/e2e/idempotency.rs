@@ -8,7 +8,7 @@ use tonic::{Code, Request};
 use tonic_types::StatusExt;
 use vbs_gateway::proto::pb::{self, PolicyStatus};
 
-use crate::harness::{DISK_10GB, UNKNOWN_ID, World, assert_rejected};
+use crate::harness::{DISK_10GB, UNKNOWN_ID, World, assert_rejected_because};
 
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -118,7 +118,7 @@ async fn the_same_request_id_with_another_request_is_refused() {
 async fn a_malformed_request_id_names_the_field() {
     let world = World::start().await;
     let result = world.backups.clone().create_backup(create("bad", "not-a-uuid")).await;
-    assert_rejected(&world, result, "request_id");
+    assert_rejected_because(&world, result, "request_id", "NOT_A_UUID");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! the request id that every response carries back.
 
 use tonic::Request;
+use tonic_types::StatusExt;
 use vbs_gateway::proto::pb;
 use vbs_simulator::SimulatorConfig;
 
@@ -149,12 +150,15 @@ async fn every_response_carries_a_request_id() {
         .to_string();
     assert_eq!(generated.len(), 32, "{generated}");
 
-    let status = backups
-        .get_backup(pb::GetBackupRequest {
-            backup_id: "bad".into(),
-            ..Default::default()
-        })
-        .await
-        .expect_err("invalid");
-    assert!(status.metadata().get("x-request-id").is_some(), "errors carry it too");
+    let mut request = Request::new(pb::GetBackupRequest {
+        backup_id: "bad".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "caller-chosen-id-18".parse().unwrap());
+    let status = backups.get_backup(request).await.expect_err("invalid");
+    // A unary error is trailers-only: its one header block is its trailers.
+    assert_eq!(status.metadata().get("x-request-id").unwrap(), "caller-chosen-id-18");
+    assert_eq!(status.get_error_details().error_info().unwrap().reason, "NOT_A_UUID");
 }

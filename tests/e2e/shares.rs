@@ -5,7 +5,7 @@
 use tonic::Code;
 use vbs_gateway::proto::pb;
 
-use crate::harness::{DISK_10GB, PROJECT_ID, UNKNOWN_ID, World, assert_rejected};
+use crate::harness::{DISK_10GB, PROJECT_ID, UNKNOWN_ID, World, assert_rejected, assert_rejected_because};
 
 const TARGET: &str = "7a7a7a7a7a7a4b4b8c8c9d9d9d9d9d9d";
 const SECOND_TARGET: &str = "7a7a7a7a7a7a4b4b8c8c9d9d9d9d9d9e";
@@ -183,21 +183,29 @@ async fn share_requests_are_checked_before_anything_is_sent() {
         to_project_ids: targets.iter().map(|t| t.to_string()).collect(),
         ..Default::default()
     };
-    assert_rejected(&world, backups.share_backup(request(&[])).await, "to_project_ids");
-    assert_rejected(
+    assert_rejected_because(
+        &world,
+        backups.share_backup(request(&[])).await,
+        "to_project_ids",
+        "FIELD_REQUIRED",
+    );
+    assert_rejected_because(
         &world,
         backups.share_backup(request(&[PROJECT_ID])).await,
         "to_project_ids[0]",
+        "OWN_PROJECT",
     );
-    assert_rejected(
+    assert_rejected_because(
         &world,
         backups.share_backup(request(&[TARGET, TARGET])).await,
         "to_project_ids[1]",
+        "DUPLICATE_VALUE",
     );
-    assert_rejected(
+    assert_rejected_because(
         &world,
         backups.share_backup(request(&["../x"])).await,
         "to_project_ids[0]",
+        "BAD_CHARACTER",
     );
     let get = pb::GetShareRequest {
         share_id: "a/b".into(),

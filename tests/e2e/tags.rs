@@ -4,7 +4,7 @@
 use tonic::Code;
 use vbs_gateway::proto::pb::{self, PolicyStatus, TagAction};
 
-use crate::harness::{UNKNOWN_ID, World, assert_rejected, vbs_code};
+use crate::harness::{UNKNOWN_ID, World, assert_rejected, assert_rejected_because, vbs_code};
 
 async fn create_policy(world: &World, name: &str) -> String {
     world
@@ -189,15 +189,20 @@ async fn tag_rules_are_checked_before_anything_is_sent() {
         ..Default::default()
     };
     let result = policies.batch_policy_tags(batch).await.map(|_| ());
-    assert_rejected(&world, result.clone(), "action");
-    assert_rejected(&world, result, "tags");
+    assert_rejected_because(&world, result.clone(), "action", "FIELD_REQUIRED");
+    assert_rejected_because(&world, result, "tags", "TOO_MANY_ENTRIES");
     let twice = pb::BatchPolicyTagsRequest {
         backup_policy_id: policy_id.clone(),
         action: TagAction::Create as i32,
         tags: vec![tag("k", "1"), tag("k", "2")],
         ..Default::default()
     };
-    assert_rejected(&world, policies.batch_policy_tags(twice).await, "tags[1].key");
+    assert_rejected_because(
+        &world,
+        policies.batch_policy_tags(twice).await,
+        "tags[1].key",
+        "DUPLICATE_VALUE",
+    );
     let search = pb::CountPoliciesByTagsRequest {
         filter: Some(pb::PolicyTagFilter {
             tags_any: vec![pb::TagMatch {

@@ -570,16 +570,10 @@ async fn watching_or_waiting_for_an_unknown_job_is_not_found() {
     until_hub(&gateway.hub, |s| s.active_pollers == 0 && s.active_watchers == 0).await;
 }
 
-/// Asserts INVALID_ARGUMENT naming `field`, and that nothing went upstream.
-fn assert_invalid<T: std::fmt::Debug>(gateway: &Gateway, result: Result<T, Status>, field: &str) {
+/// Asserts INVALID_ARGUMENT naming `field` for `reason`, and that nothing went upstream.
+fn assert_invalid<T: std::fmt::Debug>(gateway: &Gateway, result: Result<T, Status>, field: &str, reason: &str) {
     let status = result.expect_err("must be rejected");
-    assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-    let details = status.get_error_details();
-    let fields: Vec<String> = details
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default();
-    assert!(fields.iter().any(|f| f == field), "expected {field}, got {fields:?}");
+    assert_eq!(crate::harness::assert_violation(&status, field), reason, "{field}");
     assert!(
         gateway.sim.requests().is_empty(),
         "{field}: something was sent upstream"
@@ -590,37 +584,90 @@ fn assert_invalid<T: std::fmt::Debug>(gateway: &Gateway, result: Result<T, Statu
 async fn job_ids_and_timeouts_are_checked_before_anything_is_sent() {
     let gateway = Gateway::start().await;
     let mut jobs = gateway.jobs.clone();
-    for bad in ["", "../backups", "a/b", &"x".repeat(65)] {
-        assert_invalid(&gateway, jobs.watch_job(watch_request(bad)).await, "job_id");
-        assert_invalid(&gateway, jobs.wait_job(wait_request(bad, None)).await, "job_id");
+    let too_long = "x".repeat(65);
+    let bad_ids = [
+        ("", "FIELD_REQUIRED"),
+        ("../backups", "BAD_CHARACTER"),
+        ("a/b", "BAD_CHARACTER"),
+        (too_long.as_str(), "TOO_LONG"),
+    ];
+    for (bad, reason) in bad_ids {
+        assert_invalid(&gateway, jobs.watch_job(watch_request(bad)).await, "job_id", reason);
+        assert_invalid(&gateway, jobs.wait_job(wait_request(bad, None)).await, "job_id", reason);
     }
     let negative = pb::WaitJobRequest {
         timeout: Some(prost_types::Duration { seconds: -1, nanos: 0 }),
         ..wait_request(UNKNOWN_JOB, None)
     };
-    assert_invalid(&gateway, jobs.wait_job(negative).await, "timeout");
+    assert_invalid(&gateway, jobs.wait_job(negative).await, "timeout", "OUT_OF_RANGE");
     let too_long = wait_request(UNKNOWN_JOB, Some(Duration::from_secs(3601)));
-    assert_invalid(&gateway, jobs.wait_job(too_long).await, "timeout");
+    assert_invalid(&gateway, jobs.wait_job(too_long).await, "timeout", "OUT_OF_RANGE");
 
     let watch_jobs = |ids: Vec<String>| pb::WatchJobsRequest {
         job_ids: ids,
         ..Default::default()
     };
-    assert_invalid(&gateway, jobs.watch_jobs(watch_jobs(vec![])).await, "job_ids");
+    let empty = jobs.watch_jobs(watch_jobs(vec![])).await;
+    assert_invalid(&gateway, empty, "job_ids", "FIELD_REQUIRED");
     let many = (0..101).map(|i| format!("job-{i}")).collect();
-    assert_invalid(&gateway, jobs.watch_jobs(watch_jobs(many)).await, "job_ids");
+    let many = jobs.watch_jobs(watch_jobs(many)).await;
+    assert_invalid(&gateway, many, "job_ids", "TOO_MANY_ENTRIES");
     let twice = vec![UNKNOWN_JOB.to_string(), UNKNOWN_JOB.to_string()];
-    assert_invalid(&gateway, jobs.watch_jobs(watch_jobs(twice)).await, "job_ids[1]");
+    let twice = jobs.watch_jobs(watch_jobs(twice)).await;
+    assert_invalid(&gateway, twice, "job_ids[1]", "DUPLICATE_VALUE");
     let bad = vec![UNKNOWN_JOB.to_string(), "../x".to_string()];
-    assert_invalid(&gateway, jobs.watch_jobs(watch_jobs(bad)).await, "job_ids[1]");
+    let bad = jobs.watch_jobs(watch_jobs(bad)).await;
+    assert_invalid(&gateway, bad, "job_ids[1]", "BAD_CHARACTER");
     assert_eq!(gateway.hub.stats().polls_total, 0);
+}
+
+/// A WatchJob stream sent with `request_id` as its `x-request-id`, checked
+/// to come back in the response headers.
+async fn watch_as(gateway: &Gateway, job_id: &str, request_id: &str) -> Streaming<pb::WatchJobResponse> {
+    let mut request = Request::new(watch_request(job_id));
+    request
+        .metadata_mut()
+        .insert("x-request-id", request_id.parse().unwrap());
+    let response = gateway.jobs.clone().watch_job(request).await.expect("WatchJob");
+    assert_eq!(response.metadata().get("x-request-id").unwrap(), request_id);
+    response.into_inner()
+}
+
+/// Reads `stream` until it ends with an error, which it must.
+async fn ending_error<T>(stream: &mut Streaming<T>) -> Status {
+    loop {
+        match next(stream).await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the stream ended with OK"),
+            Err(status) => return status,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_watch_failing_after_it_opened_names_its_request_id_in_the_trailers() {
+    let gateway = Gateway::start().await;
+    let job_id = gateway.start_job(DISK_10GB).await;
+    let mut stream = watch_as(&gateway, &job_id, "watch-then-404").await;
+    assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
+
+    // The job vanishes upstream: the next poll ends the stream with NOT_FOUND.
+    gateway.sim.inject_http_errors(404, 100_000);
+    let status = ending_error(&mut stream).await;
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "UPSTREAM_NOT_FOUND"
+    );
+    // tonic builds a mid-stream status from the trailers alone.
+    assert_eq!(status.metadata().get("x-request-id").unwrap(), "watch-then-404");
 }
 
 #[tokio::test]
 async fn shutdown_ends_open_watches_with_unavailable() {
     let gateway = Gateway::start().await;
     let job_id = gateway.start_job(DISK_10GB).await;
-    let mut stream = gateway.watch(&job_id).await;
+    let mut stream = watch_as(&gateway, &job_id, "watch-at-shutdown").await;
     assert_eq!(next_job(&mut stream).await.status(), JobStatus::Init);
     let mut jobs = gateway.jobs.clone();
     let request = wait_request(&job_id, None);
@@ -637,9 +684,19 @@ async fn shutdown_ends_open_watches_with_unavailable() {
         }
     };
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    assert_eq!(status.get_error_details().error_info().unwrap().reason, "SHUTTING_DOWN");
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "SHUTTING_DOWN");
+    // Watch again, on another instance, after a short pause.
+    assert_eq!(
+        details.retry_info().and_then(|r| r.retry_delay),
+        Some(Duration::from_secs(1))
+    );
+    // The headers went out long ago: the trailers name the call again.
+    assert_eq!(status.metadata().get("x-request-id").unwrap(), "watch-at-shutdown");
     let waited = tokio::time::timeout(PATIENCE, waiting).await.unwrap().unwrap();
-    assert_eq!(waited.expect_err("WaitJob ends too").code(), Code::Unavailable);
+    let waited = waited.expect_err("WaitJob ends too");
+    assert_eq!(waited.code(), Code::Unavailable);
+    assert!(waited.get_error_details().retry_info().is_some(), "{waited:?}");
     tokio::time::timeout(PATIENCE, stopping)
         .await
         .expect("the gateway drains once the watches end")

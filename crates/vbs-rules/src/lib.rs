@@ -84,21 +84,77 @@ const TAG_FORBIDDEN: &[char] = &['=', '*', '<', '>', '\\', ',', '|', '/'];
 /// Longest id accepted as a path segment.
 const ID_MAX: usize = 64;
 
-/// What is wrong with a field; the simulator picks its VBS error code by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is wrong with a field: the simulator picks its VBS error code by it,
+/// the gateway answers its [`reason`](Problem::reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Problem {
-    /// Required and absent (or empty).
+    /// Required and absent, or empty (a text, or a list that needs an entry).
     Missing,
-    /// Longer than the reference allows.
+    /// Text longer than the reference allows.
     TooLong,
+    /// A list with more entries than allowed.
+    TooManyEntries,
     /// Holds a character the reference forbids.
     BadCharacter,
     /// Starts with a prefix the cloud keeps for itself.
     ReservedPrefix,
-    /// Not of the required form (a UUID, a date, a word from a set...).
+    /// Not a UUID in its canonical 8-4-4-4-12 form.
+    NotAUuid,
+    /// Not of the required form (run times, a duration, a credential, a
+    /// reserved path segment).
     BadFormat,
+    /// Not one of a fixed set of words.
+    NotInSet,
+    /// A number the contract's enum does not define, or one it defines but
+    /// the field does not take (a day that is not a day).
+    UnknownEnumValue,
     /// A number outside its documented range.
     OutOfRange,
+    /// Repeats an earlier entry of the same list.
+    Duplicate,
+    /// Names the caller's own project where another one is needed.
+    OwnProject,
+    /// A page token the list did not hand out.
+    NotAPageToken,
+}
+
+impl Problem {
+    /// Every problem, for tables and tests.
+    pub const ALL: [Problem; 13] = [
+        Problem::Missing,
+        Problem::TooLong,
+        Problem::TooManyEntries,
+        Problem::BadCharacter,
+        Problem::ReservedPrefix,
+        Problem::NotAUuid,
+        Problem::BadFormat,
+        Problem::NotInSet,
+        Problem::UnknownEnumValue,
+        Problem::OutOfRange,
+        Problem::Duplicate,
+        Problem::OwnProject,
+        Problem::NotAPageToken,
+    ];
+
+    /// The stable UPPER_SNAKE name clients match on (the gateway's
+    /// BadRequest violation `reason` and ErrorInfo `reason`). Never renamed.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Problem::Missing => "FIELD_REQUIRED",
+            Problem::TooLong => "TOO_LONG",
+            Problem::TooManyEntries => "TOO_MANY_ENTRIES",
+            Problem::BadCharacter => "BAD_CHARACTER",
+            Problem::ReservedPrefix => "NAME_RESERVED_PREFIX",
+            Problem::NotAUuid => "NOT_A_UUID",
+            Problem::BadFormat => "BAD_FORMAT",
+            Problem::NotInSet => "NOT_IN_SET",
+            Problem::UnknownEnumValue => "UNKNOWN_ENUM_VALUE",
+            Problem::OutOfRange => "OUT_OF_RANGE",
+            Problem::Duplicate => "DUPLICATE_VALUE",
+            Problem::OwnProject => "OWN_PROJECT",
+            Problem::NotAPageToken => "INVALID_PAGE_TOKEN",
+        }
+    }
 }
 
 /// A broken rule: the kind of problem and a sentence for the caller.
@@ -180,7 +236,10 @@ pub fn text_at_most(value: &str, max: usize) -> Check {
 /// A list of at most `max` entries.
 pub fn entries_at_most(len: usize, max: usize) -> Check {
     if len > max {
-        return violation(Problem::TooLong, format!("must have at most {max} entries, got {len}"));
+        return violation(
+            Problem::TooManyEntries,
+            format!("must have at most {max} entries, got {len}"),
+        );
     }
     Ok(())
 }
@@ -266,7 +325,7 @@ pub fn uuid(value: &str) -> Check {
             .zip([8, 4, 4, 4, 12])
             .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()));
     if !shaped {
-        return violation(Problem::BadFormat, "must be a UUID (8-4-4-4-12 hex digits)");
+        return violation(Problem::NotAUuid, "must be a UUID (8-4-4-4-12 hex digits)");
     }
     Ok(())
 }
@@ -276,9 +335,15 @@ pub fn path_id(value: &str) -> Check {
     if value.is_empty() {
         return violation(Problem::Missing, "must not be empty");
     }
-    if value.len() > ID_MAX || !value.chars().all(is_name_char) {
+    if value.len() > ID_MAX {
         return violation(
-            Problem::BadFormat,
+            Problem::TooLong,
+            format!("must be 1 to {ID_MAX} letters, digits, underscores or hyphens"),
+        );
+    }
+    if !value.chars().all(is_name_char) {
+        return violation(
+            Problem::BadCharacter,
             format!("must be 1 to {ID_MAX} letters, digits, underscores or hyphens"),
         );
     }
@@ -299,7 +364,7 @@ pub fn start_time(value: &str) -> Check {
     let times = value.split(',').count();
     if times > START_TIMES_MAX {
         return violation(
-            Problem::TooLong,
+            Problem::TooManyEntries,
             format!("must list at most {START_TIMES_MAX} full hours, got {times}"),
         );
     }
@@ -326,7 +391,7 @@ pub fn in_range(value: i64, range: &RangeInclusive<i64>) -> Check {
 /// One of a fixed set of words.
 pub fn one_of(value: &str, allowed: &[&str]) -> Check {
     if !allowed.contains(&value) {
-        return violation(Problem::BadFormat, format!("must be one of {}", allowed.join(", ")));
+        return violation(Problem::NotInSet, format!("must be one of {}", allowed.join(", ")));
     }
     Ok(())
 }
@@ -395,15 +460,17 @@ mod tests {
         assert_eq!(problem(uuid("c68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")), None);
         assert_eq!(
             problem(uuid("c68ae7fb0aa54a97ab01ed02c5b7e768")),
-            Some(Problem::BadFormat)
+            Some(Problem::NotAUuid)
         );
         assert_eq!(
             problem(uuid("g68ae7fb-0aa5-4a97-ab01-ed02c5b7e768")),
-            Some(Problem::BadFormat)
+            Some(Problem::NotAUuid)
         );
         assert_eq!(problem(path_id("4010b39b5281d3590152874bfa3b1604")), None);
-        assert_eq!(problem(path_id("../etc")), Some(Problem::BadFormat));
-        assert_eq!(problem(path_id("a%2Fb")), Some(Problem::BadFormat));
+        assert_eq!(problem(path_id("../etc")), Some(Problem::BadCharacter));
+        assert_eq!(problem(path_id("a%2Fb")), Some(Problem::BadCharacter));
+        assert_eq!(problem(path_id(&"a".repeat(65))), Some(Problem::TooLong));
+        assert_eq!(problem(path_id("")), Some(Problem::Missing));
     }
 
     #[test]
@@ -417,7 +484,7 @@ mod tests {
         let every_hour: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
         assert_eq!(problem(start_time(&every_hour.join(","))), None);
         let one_too_many = format!("{},00:00", every_hour.join(","));
-        assert_eq!(problem(start_time(&one_too_many)), Some(Problem::TooLong));
+        assert_eq!(problem(start_time(&one_too_many)), Some(Problem::TooManyEntries));
     }
 
     #[test]
@@ -425,7 +492,7 @@ mod tests {
         assert_eq!(problem(in_range(1, &FREQUENCY_ON_CREATE)), None);
         assert_eq!(problem(in_range(31, &FREQUENCY_ON_CREATE)), Some(Problem::OutOfRange));
         assert_eq!(problem(one_of("asc", SORT_DIRECTIONS)), None);
-        assert_eq!(problem(one_of("up", SORT_DIRECTIONS)), Some(Problem::BadFormat));
+        assert_eq!(problem(one_of("up", SORT_DIRECTIONS)), Some(Problem::NotInSet));
         assert_eq!(problem(offset(-1)), Some(Problem::OutOfRange));
     }
 
@@ -437,6 +504,21 @@ mod tests {
             Some(Problem::TooLong)
         );
         assert_eq!(problem(entries_at_most(TAGS_MAX, TAGS_MAX)), None);
-        assert_eq!(problem(entries_at_most(TAGS_MAX + 1, TAGS_MAX)), Some(Problem::TooLong));
+        assert_eq!(
+            problem(entries_at_most(TAGS_MAX + 1, TAGS_MAX)),
+            Some(Problem::TooManyEntries)
+        );
+    }
+
+    #[test]
+    fn reasons_are_distinct_upper_snake_names() {
+        let reasons: std::collections::HashSet<&str> = Problem::ALL.iter().map(|p| p.reason()).collect();
+        assert_eq!(reasons.len(), Problem::ALL.len());
+        for reason in reasons {
+            assert!(
+                !reason.is_empty() && reason.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{reason}"
+            );
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::proto::pb::{self, BackupStatus};
 use crate::rest::backups::{Link, next_marker};
 use crate::rest::shares::{self as rest, ShareQuery, SharesApi};
-use vbs_rules as rules;
+use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
@@ -118,9 +118,7 @@ pub(super) async fn delete(
 fn validate_share(req: &pb::ShareBackupRequest, own_project: &str) -> Result<(), Error> {
     let mut v = Violations::default();
     v.uuid("backup_id", &req.backup_id);
-    if req.to_project_ids.is_empty() {
-        v.add("to_project_ids", "must list at least one project");
-    }
+    v.non_empty("to_project_ids", &req.to_project_ids, "project");
     v.check(
         "to_project_ids",
         rules::entries_at_most(req.to_project_ids.len(), TO_PROJECTS_MAX),
@@ -129,11 +127,9 @@ fn validate_share(req: &pb::ShareBackupRequest, own_project: &str) -> Result<(),
         let field = format!("to_project_ids[{i}]");
         v.check(&field, rules::path_id(project));
         if project == own_project {
-            v.add(&field, "is the backup's own project");
+            v.add(&field, Problem::OwnProject, "is the backup's own project");
         }
-        if req.to_project_ids[..i].contains(project) {
-            v.add(&field, "appears twice");
-        }
+        v.unique(&field, req.to_project_ids[..i].contains(project), "appears twice");
     }
     v.finish()
 }

@@ -23,8 +23,8 @@ use crate::rest::csbs::{self as rest, CsbsApi};
 use crate::rest::{Operation, RestError, Transport};
 use crate::watch::{self, JobHub};
 use source::{CsbsBackupSource, WatchedBackup};
-use vbs_rules as rules;
 use vbs_rules::csbs as csbs_rules;
+use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -305,7 +305,11 @@ fn validate_create_backup(req: &pb::CreateBackupRequest) -> Result<(), Error> {
         v.check(&format!("tags[{i}].value"), csbs_rules::tag_value(&tag.value));
     }
     if let Some(i) = csbs_rules::repeated_tag_key(req.tags.iter().map(|t| t.key.as_str())) {
-        v.add(&format!("tags[{i}].key"), "repeats an earlier key; keys must be unique");
+        v.add(
+            &format!("tags[{i}].key"),
+            Problem::Duplicate,
+            "repeats an earlier key; keys must be unique",
+        );
     }
     v.check(
         "extra_info",
@@ -316,7 +320,7 @@ fn validate_create_backup(req: &pb::CreateBackupRequest) -> Result<(), Error> {
     for (key, value) in extra {
         let field = format!("extra_info[{key:?}]");
         if key.is_empty() {
-            v.add(&field, "keys must not be empty");
+            v.add(&field, Problem::Missing, "keys must not be empty");
         }
         v.check(&field, rules::text_at_most(key, csbs_rules::EXTRA_INFO_TEXT_MAX));
         v.check(&field, rules::text_at_most(value, csbs_rules::EXTRA_INFO_TEXT_MAX));
@@ -336,17 +340,17 @@ fn validate_wait(req: &pb::WaitBackupRequest) -> Result<Option<Duration>, Error>
     let timeout = match req.timeout {
         None => None,
         Some(timeout) if timeout.seconds < 0 || timeout.nanos < 0 => {
-            v.add("timeout", "must not be negative");
+            v.add("timeout", Problem::OutOfRange, "must not be negative");
             None
         }
         Some(timeout) => match Duration::try_from(timeout) {
             Ok(timeout) if timeout <= MAX_WAIT => Some(timeout),
             Ok(_) => {
-                v.add("timeout", "must be at most 1 hour");
+                v.add("timeout", Problem::OutOfRange, "must be at most 1 hour");
                 None
             }
             Err(_) => {
-                v.add("timeout", "is not a valid duration");
+                v.add("timeout", Problem::BadFormat, "is not a valid duration");
                 None
             }
         },

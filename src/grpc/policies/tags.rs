@@ -8,7 +8,7 @@ use super::super::{Upstream, Violations, paging, text};
 use crate::error::Error;
 use crate::proto::pb::{self, TagAction};
 use crate::rest::tags::{self as rest, TagsApi};
-use vbs_rules as rules;
+use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
@@ -174,7 +174,7 @@ fn validate_add(req: &pb::AddPolicyTagRequest) -> Result<(), Error> {
     let mut v = Violations::default();
     v.uuid("backup_policy_id", &req.backup_policy_id);
     match &req.tag {
-        None => v.add("tag", "required"),
+        None => v.add("tag", Problem::Missing, "required"),
         Some(tag) => check_tag(&mut v, "tag", tag),
     }
     v.finish()
@@ -188,19 +188,21 @@ fn validate_batch(req: &pb::BatchPolicyTagsRequest) -> Result<&'static str, Erro
         Ok(TagAction::Create) => "create",
         Ok(TagAction::Delete) => "delete",
         _ => {
-            v.add("action", "required: TAG_ACTION_CREATE or TAG_ACTION_DELETE");
+            v.required_enum(
+                "action",
+                req.action,
+                false,
+                "required: TAG_ACTION_CREATE or TAG_ACTION_DELETE",
+            );
             ""
         }
     };
-    if req.tags.is_empty() {
-        v.add("tags", "must list at least one tag");
-    }
+    v.non_empty("tags", &req.tags, "tag");
     v.check("tags", rules::entries_at_most(req.tags.len(), rules::TAGS_MAX));
     for (i, tag) in req.tags.iter().enumerate() {
         check_tag(&mut v, &format!("tags[{i}]"), tag);
-        if req.tags[..i].iter().any(|earlier| earlier.key == tag.key) {
-            v.add(&format!("tags[{i}].key"), "appears twice in the batch");
-        }
+        let repeated = req.tags[..i].iter().any(|earlier| earlier.key == tag.key);
+        v.unique(&format!("tags[{i}].key"), repeated, "appears twice in the batch");
     }
     v.finish().map(|()| action)
 }
