@@ -72,6 +72,7 @@
 //! `main.rs` tells the process lifetime.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 #[cfg(feature = "embedded-simulator")]
 pub mod demo;

@@ -75,6 +75,10 @@ pub(crate) enum Command {
     /// Read a caller's key on stdin and print its `key_sha256 = "..."` line
     /// for the callers file (--callers).
     HashKey,
+    /// The command line for people: `backup`, `policy` and `job`, a gRPC
+    /// client of a running gateway (`crate::cli`).
+    #[command(flatten)]
+    Client(crate::cli::Client),
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +205,8 @@ pub enum Mode {
     },
     /// Print the `key_sha256` line of a key read on stdin (`vbs-gateway hash-key`).
     HashKey,
+    /// Call a running gateway (`vbs-gateway backup|policy|job ...`).
+    Client(Box<crate::cli::Client>),
 }
 
 /// The gateway's validated configuration.
@@ -328,7 +334,7 @@ impl Mode {
             Mode::Serve(config) => Some(config),
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { .. } => None,
-            Mode::HashKey => None,
+            Mode::HashKey | Mode::Client(_) => None,
         }
     }
 
@@ -338,7 +344,7 @@ impl Mode {
             Mode::Serve(config) => config.worker_threads,
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { worker_threads, .. } => *worker_threads,
-            Mode::HashKey => Some(1),
+            Mode::HashKey | Mode::Client(_) => Some(1),
         }
     }
 }
@@ -389,6 +395,7 @@ impl Cli {
             }),
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             Some(Command::HashKey) => Ok(Mode::HashKey),
+            Some(Command::Client(client)) => Ok(Mode::Client(Box::new(client))),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
         }
     }
