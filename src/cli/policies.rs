@@ -441,6 +441,7 @@ async fn get(session: &Session, policy_id: &str) -> Result<Outcome, Failure> {
 fn policy_row(policy: &pb::BackupPolicy) -> Vec<String> {
     let schedule = policy.scheduled_policy.clone().unwrap_or_default();
     let runs = match schedule.frequency {
+        Some(1) => "every day".to_string(),
         Some(days) => format!("every {days} days"),
         None => schedule
             .week_frequency()
