@@ -156,7 +156,12 @@ pub(crate) async fn run(session: Session, command: BackupCommand) -> Result<Outc
                 volume_id,
                 request_id: write.request_id.clone(),
             };
-            let reply = session.backups.clone().restore_backup(session.request(request)).await?.into_inner();
+            let reply = session
+                .backups
+                .clone()
+                .restore_backup(session.request(request))
+                .await?
+                .into_inner();
             started(&session, &reply, &reply.job_id, reply.operation.as_ref(), write.wait).await
         }
         BackupCommand::Delete { backup_id, write } => {
@@ -167,7 +172,11 @@ pub(crate) async fn run(session: Session, command: BackupCommand) -> Result<Outc
             };
             // The one delete that hands back a job, so --wait can follow it.
             #[allow(deprecated)]
-            let reply = session.backups.clone().delete_cloud_backup(session.request(request)).await?;
+            let reply = session
+                .backups
+                .clone()
+                .delete_cloud_backup(session.request(request))
+                .await?;
             let reply = reply.into_inner();
             started(&session, &reply, &reply.job_id, reply.operation.as_ref(), write.wait).await
         }
@@ -185,8 +194,20 @@ async fn create(session: &Session, args: CreateArgs) -> Result<Outcome, Failure>
         full_backup: args.full.then_some(true),
         request_id: args.write.request_id,
     };
-    let reply = session.backups.clone().create_backup(session.request(request)).await?.into_inner();
-    started(session, &reply, &reply.job_id, reply.operation.as_ref(), args.write.wait).await
+    let reply = session
+        .backups
+        .clone()
+        .create_backup(session.request(request))
+        .await?
+        .into_inner();
+    started(
+        session,
+        &reply,
+        &reply.job_id,
+        reply.operation.as_ref(),
+        args.write.wait,
+    )
+    .await
 }
 
 /// A write started a job: follow it with --wait, or say how to.
@@ -235,12 +256,16 @@ async fn list(session: &Session, args: ListArgs) -> Result<Outcome, Failure> {
             break;
         }
         if all.next_page_token == request.page_token {
-            return Err(Failure::Reply("the gateway handed back the same page token twice".into()));
+            return Err(Failure::Reply(
+                "the gateway handed back the same page token twice".into(),
+            ));
         }
         request.page_token = all.next_page_token.clone();
     }
     if args.all && !all.next_page_token.is_empty() {
-        return Err(Failure::Reply(format!("more than {MAX_PAGES} pages; narrow the list with filters")));
+        return Err(Failure::Reply(format!(
+            "more than {MAX_PAGES} pages; narrow the list with filters"
+        )));
     }
     match session.format {
         Format::Json => print_json(&all)?,
@@ -278,7 +303,12 @@ async fn get(session: &Session, backup_id: String) -> Result<Outcome, Failure> {
         project_id: session.project_id.clone(),
         backup_id,
     };
-    let reply = session.backups.clone().get_backup(session.request(request)).await?.into_inner();
+    let reply = session
+        .backups
+        .clone()
+        .get_backup(session.request(request))
+        .await?
+        .into_inner();
     let backup = reply.backup.unwrap_or_default();
     match session.format {
         Format::Json => print_json(&backup)?,

@@ -44,7 +44,12 @@ pub(crate) async fn run(session: Session, command: JobCommand) -> Result<Outcome
                 project_id: session.project_id.clone(),
                 job_id,
             };
-            let reply = session.jobs.clone().get_job(session.request(request)).await?.into_inner();
+            let reply = session
+                .jobs
+                .clone()
+                .get_job(session.request(request))
+                .await?
+                .into_inner();
             show_job(session.format, &reply.job.unwrap_or_default())?;
             Ok(Outcome::Done)
         }

@@ -181,10 +181,19 @@ pub(crate) fn status_text(raw: &str, name: &str, prefix: &str) -> String {
 /// An error status for people: code, message, ErrorInfo reason and metadata,
 /// BadRequest field violations and RetryInfo, one per line.
 pub(crate) fn describe_status(status: &Status) -> String {
-    let mut text = format!("{} ({}): {}", code_name(status.code()), status.code() as i32, clean(status.message()));
+    let mut text = format!(
+        "{} ({}): {}",
+        code_name(status.code()),
+        status.code() as i32,
+        clean(status.message())
+    );
     let details = status.get_error_details();
     if let Some(info) = details.error_info() {
-        text.push_str(&format!("\n  reason: {} ({})", clean(&info.reason), clean(&info.domain)));
+        text.push_str(&format!(
+            "\n  reason: {} ({})",
+            clean(&info.reason),
+            clean(&info.domain)
+        ));
         let mut metadata: Vec<_> = info.metadata.iter().collect();
         metadata.sort();
         for (key, value) in metadata {
@@ -291,14 +300,14 @@ mod tests {
                     "vbs-gateway",
                     [("httpStatus".to_string(), "400".to_string())],
                 )),
-                tonic_types::ErrorDetail::from(tonic_types::BadRequest::with_violation(
-                    "volume_id",
-                    "must be a UUID",
-                )),
+                tonic_types::ErrorDetail::from(tonic_types::BadRequest::with_violation("volume_id", "must be a UUID")),
             ],
         );
         let text = describe_status(&status);
-        assert!(text.starts_with("INVALID_ARGUMENT (3): volume_id: must be a UUID"), "{text}");
+        assert!(
+            text.starts_with("INVALID_ARGUMENT (3): volume_id: must be a UUID"),
+            "{text}"
+        );
         assert!(text.contains("\n  reason: INVALID_ARGUMENT (vbs-gateway)"), "{text}");
         assert!(text.contains("\n  httpStatus: 400"), "{text}");
         assert!(text.contains("\n  field volume_id: must be a UUID"), "{text}");

@@ -232,12 +232,18 @@ pub(crate) async fn run(session: Session, command: PolicyCommand) -> Result<Outc
         PolicyCommand::Get { policy_id } => get(&session, &policy_id).await,
         PolicyCommand::Create(args) => {
             let request = create_request(project_id, args);
-            let reply = client.create_backup_policy(session.request(request)).await?.into_inner();
+            let reply = client
+                .create_backup_policy(session.request(request))
+                .await?
+                .into_inner();
             done(&session, &reply, &[("policy", reply.backup_policy_id.clone())])
         }
         PolicyCommand::Update(args) => {
             let request = update_request(project_id, args);
-            let reply = client.update_backup_policy(session.request(request)).await?.into_inner();
+            let reply = client
+                .update_backup_policy(session.request(request))
+                .await?
+                .into_inner();
             done(&session, &reply, &[("updated", reply.backup_policy_id.clone())])
         }
         PolicyCommand::Delete(id) => {
@@ -246,7 +252,10 @@ pub(crate) async fn run(session: Session, command: PolicyCommand) -> Result<Outc
                 backup_policy_id: id.policy_id.clone(),
                 request_id: id.request_id,
             };
-            let reply = client.delete_backup_policy(session.request(request)).await?.into_inner();
+            let reply = client
+                .delete_backup_policy(session.request(request))
+                .await?
+                .into_inner();
             done(&session, &reply, &[("deleted", id.policy_id)])
         }
         PolicyCommand::Execute(id) => {
@@ -255,7 +264,10 @@ pub(crate) async fn run(session: Session, command: PolicyCommand) -> Result<Outc
                 backup_policy_id: id.policy_id.clone(),
                 request_id: id.request_id,
             };
-            let reply = client.execute_backup_policy(session.request(request)).await?.into_inner();
+            let reply = client
+                .execute_backup_policy(session.request(request))
+                .await?
+                .into_inner();
             done(&session, &reply, &[("executing", id.policy_id)])
         }
         PolicyCommand::Enable(id) => {
@@ -264,7 +276,10 @@ pub(crate) async fn run(session: Session, command: PolicyCommand) -> Result<Outc
                 backup_policy_id: id.policy_id,
                 request_id: id.request_id,
             };
-            let reply = client.enable_backup_policy(session.request(request)).await?.into_inner();
+            let reply = client
+                .enable_backup_policy(session.request(request))
+                .await?
+                .into_inner();
             done(&session, &reply, &[("enabled", reply.backup_policy_id.clone())])
         }
         PolicyCommand::Disable(id) => {
@@ -273,7 +288,10 @@ pub(crate) async fn run(session: Session, command: PolicyCommand) -> Result<Outc
                 backup_policy_id: id.policy_id,
                 request_id: id.request_id,
             };
-            let reply = client.disable_backup_policy(session.request(request)).await?.into_inner();
+            let reply = client
+                .disable_backup_policy(session.request(request))
+                .await?
+                .into_inner();
             done(&session, &reply, &[("disabled", reply.backup_policy_id.clone())])
         }
         PolicyCommand::Tasks(args) => tasks(&session, args).await,
@@ -294,7 +312,10 @@ pub(crate) async fn run(session: Session, command: PolicyCommand) -> Result<Outc
                 resources: volumes(args.volume_id),
                 request_id: args.request_id,
             };
-            let reply = client.disassociate_resources(session.request(request)).await?.into_inner();
+            let reply = client
+                .disassociate_resources(session.request(request))
+                .await?
+                .into_inner();
             resources(&session, &reply, &reply.success_resources, &reply.fail_resources)
         }
     }
@@ -310,7 +331,11 @@ fn done<M: ProtoName>(session: &Session, reply: &M, confirmation: &[(&str, Strin
 }
 
 fn create_request(project_id: String, args: CreateArgs) -> pb::CreateBackupPolicyRequest {
-    let status = if args.disabled { PolicyStatus::Off } else { PolicyStatus::On };
+    let status = if args.disabled {
+        PolicyStatus::Off
+    } else {
+        PolicyStatus::On
+    };
     pb::CreateBackupPolicyRequest {
         project_id,
         backup_policy_name: args.name,
@@ -381,7 +406,9 @@ async fn policies(session: &Session, page: &PageArgs) -> Result<pb::ListBackupPo
             return Ok(all);
         }
         if all.next_page_token == request.page_token {
-            return Err(Failure::Reply("the gateway handed back the same page token twice".into()));
+            return Err(Failure::Reply(
+                "the gateway handed back the same page token twice".into(),
+            ));
         }
         request.page_token = all.next_page_token.clone();
     }
@@ -411,7 +438,11 @@ async fn get(session: &Session, policy_id: &str) -> Result<Outcome, Failure> {
         all: true,
     };
     let all = policies(session, &every).await?;
-    let Some(policy) = all.backup_policies.into_iter().find(|p| p.backup_policy_id == policy_id) else {
+    let Some(policy) = all
+        .backup_policies
+        .into_iter()
+        .find(|p| p.backup_policy_id == policy_id)
+    else {
         return Err(Failure::Status(tonic::Status::not_found(format!(
             "no backup policy {policy_id} in the project"
         ))));
@@ -493,7 +524,9 @@ async fn tasks(session: &Session, args: TasksArgs) -> Result<Outcome, Failure> {
             break;
         }
         if all.next_page_token == request.page_token {
-            return Err(Failure::Reply("the gateway handed back the same page token twice".into()));
+            return Err(Failure::Reply(
+                "the gateway handed back the same page token twice".into(),
+            ));
         }
         request.page_token = all.next_page_token.clone();
     }
@@ -530,7 +563,12 @@ fn resources<M: ProtoName>(
         Format::Table => {
             let mut table = Table::new(&["DISK", "RESULT", "CODE", "MESSAGE"]);
             for done in succeeded {
-                table.row(vec![done.resource_id.clone(), "ok".into(), String::new(), String::new()]);
+                table.row(vec![
+                    done.resource_id.clone(),
+                    "ok".into(),
+                    String::new(),
+                    String::new(),
+                ]);
             }
             for failure in failed {
                 table.row(vec![

@@ -163,7 +163,7 @@ pub(crate) fn is_terminal(job: &pb::Job) -> bool {
 /// How a followed job ended.
 pub(crate) enum Followed {
     /// Its terminal state.
-    Over(pb::Job),
+    Over(Box<pb::Job>),
     /// Ctrl-C first.
     Interrupted,
 }
@@ -199,7 +199,7 @@ pub(crate) async fn follow(session: &Session, job_id: &str, each_state: bool) ->
                         progress.job(job.clone())?;
                         if over {
                             progress.finish()?;
-                            return Ok(Followed::Over(job));
+                            return Ok(Followed::Over(Box::new(job)));
                         }
                     }
                     Some(watch_job_response::Event::Heartbeat(beat)) => progress.heartbeat(&beat)?,
@@ -236,7 +236,7 @@ mod tests {
         }
     }
 
-    fn subs_again() -> Vec<pb::Job> {
+    fn three_sub_jobs() -> Vec<pb::Job> {
         vec![
             job(JobStatus::Success, vec![]),
             job(JobStatus::Fail, vec![]),
@@ -246,9 +246,9 @@ mod tests {
 
     #[test]
     fn the_line_shows_status_elapsed_time_and_sub_jobs() {
-        let state = state_text(&job(JobStatus::Running, subs_again()), None);
+        let state = state_text(&job(JobStatus::Running, three_sub_jobs()), None);
         assert_eq!(state, "job 4010b39b RUNNING sub-jobs 2/3 (1 failed)");
-        let running = job(JobStatus::Running, subs_again());
+        let running = job(JobStatus::Running, three_sub_jobs());
         assert_eq!(
             line(&running, None, Some(Duration::from_secs(65))),
             "job 4010b39b RUNNING 1m05s sub-jobs 2/3 (1 failed)"

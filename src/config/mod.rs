@@ -78,7 +78,7 @@ pub(crate) enum Command {
     /// The command line for people: `backup`, `policy` and `job`, a gRPC
     /// client of a running gateway (`crate::cli`).
     #[command(flatten)]
-    Client(crate::cli::Client),
+    Client(Box<crate::cli::Client>),
 }
 
 #[derive(Debug, Args)]
@@ -395,7 +395,7 @@ impl Cli {
             }),
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             Some(Command::HashKey) => Ok(Mode::HashKey),
-            Some(Command::Client(client)) => Ok(Mode::Client(Box::new(client))),
+            Some(Command::Client(client)) => Ok(Mode::Client(client)),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
         }
     }
@@ -841,6 +841,21 @@ mod tests {
         let mut argv: Vec<OsString> = vec!["vbs-gateway".into()];
         argv.extend(args.iter().map(OsString::from));
         Cli::load_from(argv, None)
+    }
+
+    #[test]
+    fn client_commands_take_their_connection_flags_before_or_after_the_command() {
+        for args in [
+            vec!["backup", "--server", "http://gateway:1", "list", "-o", "json"],
+            vec!["backup", "list", "--server", "http://gateway:1", "--output", "json"],
+        ] {
+            let Ok(Mode::Client(client)) = load_args(&args) else {
+                panic!("{args:?}: expected a client command")
+            };
+            let text = format!("{client:?}");
+            assert!(text.contains("http://gateway:1") && text.contains("Json"), "{text}");
+        }
+        assert!(load_args(&["job", "wait"]).is_err(), "a job id is required");
     }
 
     #[test]

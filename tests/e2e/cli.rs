@@ -121,7 +121,10 @@ async fn create_wait_piped_prints_a_plain_line_per_state_then_the_job() {
     );
     let (code, stdout, stderr) = drive(&world, command).await;
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(!stdout.contains('\r') && !stdout.contains('\x1b'), "piped output is plain: {stdout:?}");
+    assert!(
+        !stdout.contains('\r') && !stdout.contains('\x1b'),
+        "piped output is plain: {stdout:?}"
+    );
     let states: Vec<&str> = stdout.lines().filter_map(progress_status).collect();
     assert_eq!(states, ["INIT", "RUNNING", "SUCCESS"], "{stdout}");
     assert_eq!(field(&stdout, "status"), Some("SUCCESS"), "{stdout}");
@@ -154,7 +157,10 @@ async fn list_all_follows_every_page_and_one_page_says_how_to_go_on() {
     listed.sort();
     made.sort();
     assert_eq!(listed, made);
-    assert!(json.get("nextPageToken").is_none(), "the last page has no token: {json}");
+    assert!(
+        json.get("nextPageToken").is_none(),
+        "the last page has no token: {json}"
+    );
     let pages = world
         .upstream_requests()
         .iter()
@@ -167,7 +173,11 @@ async fn list_all_follows_every_page_and_one_page_says_how_to_go_on() {
     let table = text(&one.stdout);
     assert_eq!(table.lines().count(), 2, "a header and one backup: {table}");
     assert!(table.starts_with("ID "), "{table}");
-    assert!(text(&one.stderr).contains("more: --page-token "), "{}", text(&one.stderr));
+    assert!(
+        text(&one.stderr).contains("more: --page-token "),
+        "{}",
+        text(&one.stderr)
+    );
 }
 
 #[tokio::test]
@@ -181,7 +191,11 @@ async fn get_shows_a_backup_as_a_table_or_as_protobuf_json() {
     assert_eq!(field(&table, "status"), Some("available"), "{table}");
     assert_eq!(field(&table, "size"), Some("20 GB"), "{table}");
 
-    let json = run(&mut cli(&server(&world), &["backup", "get", &backup_id, "--output", "json"])).await;
+    let json = run(&mut cli(
+        &server(&world),
+        &["backup", "get", &backup_id, "--output", "json"],
+    ))
+    .await;
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON on stdout");
     assert_eq!(json["id"], backup_id.as_str());
     assert_eq!(json["status"], "BACKUP_STATUS_AVAILABLE");
@@ -213,7 +227,15 @@ async fn a_failed_job_exits_2_with_its_reason() {
     world.sim.fail_next_jobs(1, "VolumeBackup.0064", "the disk went away");
     let command = cli(
         &server(&world),
-        &["backup", "create", "--volume-id", DISK_10GB, "--name", "doomed", "--wait"],
+        &[
+            "backup",
+            "create",
+            "--volume-id",
+            DISK_10GB,
+            "--name",
+            "doomed",
+            "--wait",
+        ],
     );
     let (code, stdout, stderr) = drive(&world, command).await;
     assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
@@ -227,7 +249,16 @@ async fn job_wait_exits_3_when_the_timeout_runs_out_first() {
     let world = World::start().await;
     let created = run(&mut cli(
         &server(&world),
-        &["backup", "create", "--volume-id", DISK_10GB, "--name", "slow", "-o", "json"],
+        &[
+            "backup",
+            "create",
+            "--volume-id",
+            DISK_10GB,
+            "--name",
+            "slow",
+            "-o",
+            "json",
+        ],
     ))
     .await;
     let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON on stdout");
@@ -240,7 +271,11 @@ async fn job_wait_exits_3_when_the_timeout_runs_out_first() {
     let waited = run(&mut cli(&server(&world), &["job", "wait", &job_id, "--timeout", "0s"])).await;
     assert_eq!(waited.status.code(), Some(3), "{}", text(&waited.stderr));
     assert_eq!(field(&text(&waited.stdout), "status"), Some("INIT"));
-    assert!(text(&waited.stderr).contains("is still INIT"), "{}", text(&waited.stderr));
+    assert!(
+        text(&waited.stderr).contains("is still INIT"),
+        "{}",
+        text(&waited.stderr)
+    );
 
     world.finish_job(&job_id).await;
     let waited = run(&mut cli(&server(&world), &["job", "wait", &job_id, "-o", "json"])).await;
@@ -274,13 +309,20 @@ async fn policies_are_created_listed_run_and_deleted() {
     assert!(created.status.success(), "{}", text(&created.stderr));
     let policy_id = field(&text(&created.stdout), "policy").expect("the new id").to_string();
 
-    let associated = run(&mut cli(&address, &["policy", "associate", &policy_id, "--volume-id", DISK_10GB])).await;
+    let associated = run(&mut cli(
+        &address,
+        &["policy", "associate", &policy_id, "--volume-id", DISK_10GB],
+    ))
+    .await;
     assert!(associated.status.success(), "{}", text(&associated.stderr));
     assert!(text(&associated.stdout).contains(&format!("{DISK_10GB}  ok")));
 
     let listed = run(&mut cli(&address, &["policy", "list"])).await;
     let listed = text(&listed.stdout);
-    let row = listed.lines().find(|l| l.starts_with(&policy_id)).expect("the policy is listed");
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&policy_id))
+        .expect("the policy is listed");
     for expected in ["nightly", "ON", "02:00", "every day", "7 backups"] {
         assert!(row.contains(expected), "{expected} in {row}");
     }
@@ -311,9 +353,17 @@ async fn an_unreachable_gateway_exits_69() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let output = run(&mut cli(&format!("http://{address}"), &["job", "get", "4010b39b5281d3590152874bfa3b1604"])).await;
+    let output = run(&mut cli(
+        &format!("http://{address}"),
+        &["job", "get", "4010b39b5281d3590152874bfa3b1604"],
+    ))
+    .await;
     assert_eq!(output.status.code(), Some(69), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("cannot reach the gateway"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("cannot reach the gateway"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[tokio::test]
@@ -339,13 +389,20 @@ async fn the_bearer_key_comes_from_the_environment_or_a_file_and_is_never_printe
     assert!(with_env.status.success(), "{}", text(&with_env.stderr));
     let key_file = callers.with_file_name("key");
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
-    let with_file = run(&mut cli(&address, &["backup", "list", "--key-file", key_file.to_str().unwrap()])).await;
+    let with_file = run(&mut cli(
+        &address,
+        &["backup", "list", "--key-file", key_file.to_str().unwrap()],
+    ))
+    .await;
     assert!(with_file.status.success(), "{}", text(&with_file.stderr));
 
     let wrong = run(cli(&address, &["backup", "list"]).env("VBS_GATEWAY_KEY", "not-the-key-93c1")).await;
     assert_eq!(wrong.status.code(), Some(1));
     let stderr = text(&wrong.stderr);
-    assert!(stderr.contains("UNAUTHENTICATED") && stderr.contains("CALLER_UNKNOWN"), "{stderr}");
+    assert!(
+        stderr.contains("UNAUTHENTICATED") && stderr.contains("CALLER_UNKNOWN"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("not-the-key"), "the key is never printed: {stderr}");
 
     let plain = run(cli("http://192.0.2.1:50051", &["backup", "list"]).env("VBS_GATEWAY_KEY", KEY)).await;
@@ -387,11 +444,24 @@ async fn tls_is_verified_against_the_given_ca_with_a_client_certificate() {
     // Without the private CA the gateway's certificate is not trusted.
     let untrusted = run(&mut cli(
         &address,
-        &["backup", "list", "--tls-server-name", "localhost", "--tls-cert", &cert, "--tls-key", &key],
+        &[
+            "backup",
+            "list",
+            "--tls-server-name",
+            "localhost",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
     ))
     .await;
     assert_eq!(untrusted.status.code(), Some(69), "{}", text(&untrusted.stderr));
-    assert!(text(&untrusted.stderr).contains("cannot reach the gateway"), "{}", text(&untrusted.stderr));
+    assert!(
+        text(&untrusted.stderr).contains("cannot reach the gateway"),
+        "{}",
+        text(&untrusted.stderr)
+    );
 }
 
 /// A pseudo-terminal: (controller, terminal the child writes to), the
@@ -457,7 +527,7 @@ impl Screen {
     }
 
     /// Reads to the end (the child closed the terminal).
-    async fn to_end(&mut self) {
+    async fn read_to_end(&mut self) {
         let ended = tokio::time::timeout(PATIENCE, async {
             while let Some(chunk) = self.chunks.recv().await {
                 self.bytes.extend(chunk);
@@ -501,7 +571,7 @@ async fn on_a_terminal_job_watch_redraws_one_line_and_ends_with_the_final_status
         .unwrap()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    screen.to_end().await;
+    screen.read_to_end().await;
 
     let shown = screen.text();
     let (progress, table) = shown.split_once('\n').expect("the line ends when the job does");
