@@ -78,8 +78,14 @@
 //!
 //! `config/` reads flags, environment and an optional config file once;
 //! `main.rs` tells the process lifetime.
+//!
+//! `cli/` is the other use of the binary: `vbs-gateway backup|policy|job`,
+//! a gRPC client of a running gateway (generated clients over one channel,
+//! `cli/connect.rs`; tables and protobuf JSON, `cli/output.rs`; the live job
+//! line, `cli/progress.rs`; one file per area). It starts nothing of the server.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 #[cfg(feature = "embedded-simulator")]
 pub mod demo;

@@ -1,6 +1,7 @@
 //! The process lifetime: parse and validate the configuration (exit 64 when it
 //! is bad), start logging, start the embedded simulator when no endpoint is
-//! set, serve gRPC, and drain in-flight calls on SIGINT or SIGTERM.
+//! set, serve gRPC, and drain in-flight calls on SIGINT or SIGTERM; or run one
+//! client command (`backup`, `policy`, `job`: `vbs_gateway::cli`) and exit.
 
 use std::process::ExitCode;
 
@@ -46,6 +47,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The client calls a gateway and starts none of the server's machinery.
+    let mode = match mode {
+        Mode::Client(client) => return runtime.block_on(client.run()),
+        mode => mode,
+    };
     let result = runtime.block_on(async {
         match mode {
             Mode::Serve(config) => serve(*config).await,
@@ -53,7 +59,7 @@ fn main() -> ExitCode {
             Mode::Simulator {
                 listen, simulator, log, ..
             } => simulate(listen, *simulator, &log).await,
-            Mode::HashKey => Ok(()),
+            Mode::HashKey | Mode::Client(_) => Ok(()),
         }
     });
     match result {

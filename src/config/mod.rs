@@ -78,6 +78,10 @@ pub(crate) enum Command {
     /// Read a caller's key on stdin and print its `key_sha256 = "..."` line
     /// for the callers file (--callers).
     HashKey,
+    /// The command line for people: `backup`, `policy` and `job`, a gRPC
+    /// client of a running gateway (`crate::cli`).
+    #[command(flatten)]
+    Client(Box<crate::cli::Client>),
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +210,8 @@ pub enum Mode {
     },
     /// Print the `key_sha256` line of a key read on stdin (`vbs-gateway hash-key`).
     HashKey,
+    /// Call a running gateway (`vbs-gateway backup|policy|job ...`).
+    Client(Box<crate::cli::Client>),
 }
 
 /// The gateway's validated configuration.
@@ -335,7 +341,7 @@ impl Mode {
             Mode::Serve(config) => Some(config),
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { .. } => None,
-            Mode::HashKey => None,
+            Mode::HashKey | Mode::Client(_) => None,
         }
     }
 
@@ -345,7 +351,7 @@ impl Mode {
             Mode::Serve(config) => config.worker_threads,
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator { worker_threads, .. } => *worker_threads,
-            Mode::HashKey => Some(1),
+            Mode::HashKey | Mode::Client(_) => Some(1),
         }
     }
 }
@@ -396,6 +402,7 @@ impl Cli {
             }),
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             Some(Command::HashKey) => Ok(Mode::HashKey),
+            Some(Command::Client(client)) => Ok(Mode::Client(client)),
             None => Ok(Mode::Serve(Box::new(Config::from_args(self.serve)?))),
         }
     }
@@ -849,6 +856,21 @@ mod tests {
         let mut argv: Vec<OsString> = vec!["vbs-gateway".into()];
         argv.extend(args.iter().map(OsString::from));
         Cli::load_from(argv, None)
+    }
+
+    #[test]
+    fn client_commands_take_their_connection_flags_before_or_after_the_command() {
+        for args in [
+            vec!["backup", "--server", "http://gateway:1", "list", "-o", "json"],
+            vec!["backup", "list", "--server", "http://gateway:1", "--output", "json"],
+        ] {
+            let Ok(Mode::Client(client)) = load_args(&args) else {
+                panic!("{args:?}: expected a client command")
+            };
+            let text = format!("{client:?}");
+            assert!(text.contains("http://gateway:1") && text.contains("Json"), "{text}");
+        }
+        assert!(load_args(&["job", "wait"]).is_err(), "a job id is required");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (`crate::AUTH`), each on port 0, and gRPC clients connected to the gateway.
 //! Nothing is shared between tests and nothing sleeps for a fixed time.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -53,6 +54,8 @@ pub(crate) struct World {
     pub(crate) policies: BackupPolicyServiceClient<Channel>,
     pub(crate) jobs: JobServiceClient<Channel>,
     pub(crate) channel: Channel,
+    /// Where the gateway listens (for clients other than `channel`, such as the command line).
+    pub(crate) address: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     /// http://.../metrics when the test turned metrics on (config.metrics_listen).
@@ -80,13 +83,14 @@ impl World {
             Some(_) => Some(serve_metrics(&app).await),
             None => None,
         };
-        let (channel, stop, server) = serve_app(app).await;
+        let (channel, address, stop, server) = serve_app_at(app).await;
         World {
             sim,
             backups: BackupServiceClient::new(channel.clone()),
             policies: BackupPolicyServiceClient::new(channel.clone()),
             jobs: JobServiceClient::new(channel.clone()),
             channel,
+            address,
             stop: Some(stop),
             server: Some(server),
             metrics_url,
@@ -247,6 +251,12 @@ pub(crate) async fn serve(config: &Config) -> (Channel, oneshot::Sender<()>, Joi
 
 /// Serves `app` on port 0 and connects a channel to it.
 pub(crate) async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHandle<()>) {
+    let (channel, _, stop, server) = serve_app_at(app).await;
+    (channel, stop, server)
+}
+
+/// Serves `app` on port 0 and connects a channel to it; also says where it listens.
+async fn serve_app_at(app: App) -> (Channel, SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let address = listener.local_addr().expect("gateway address");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -262,7 +272,7 @@ pub(crate) async fn serve_app(app: App) -> (Channel, oneshot::Sender<()>, JoinHa
         .connect()
         .await
         .expect("connect to gateway");
-    (channel, stop, server)
+    (channel, address, stop, server)
 }
 
 /// Asserts an INVALID_ARGUMENT naming `field`, and that nothing reached the

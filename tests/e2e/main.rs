@@ -9,6 +9,7 @@ mod auth;
 mod backups;
 mod budget;
 mod callers;
+mod cli;
 mod csbs;
 mod errors;
 mod fidelity;
