@@ -9,6 +9,7 @@ mod auth;
 mod backups;
 mod budget;
 mod callers;
+mod clients;
 mod errors;
 mod fidelity;
 mod harness;
