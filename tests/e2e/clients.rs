@@ -160,11 +160,11 @@ fn succeeded(output: &Output) -> String {
 }
 
 /// The rest of the line starting with `step: `; exactly one such line.
-fn step<'a>(stdout: &'a str, step: &str) -> &'a str {
-    let prefix = format!("{step}: ");
+fn step<'a>(stdout: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name}: ");
     let lines: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix(&prefix)).collect();
     let [line] = lines.as_slice() else {
-        panic!("one '{step}' line expected in:\n{stdout}");
+        panic!("one '{name}' line expected in:\n{stdout}");
     };
     line
 }
@@ -177,7 +177,12 @@ fn assert_watched_to_success(watched: &str, backup_id: &str) {
     let order = ["JOB_STATUS_INIT", "JOB_STATUS_RUNNING", "JOB_STATUS_SUCCESS"];
     let ranks: Vec<usize> = statuses
         .split(' ')
-        .map(|s| order.iter().position(|o| *o == s).unwrap_or_else(|| panic!("status {s} in {watched}")))
+        .map(|s| {
+            order
+                .iter()
+                .position(|o| *o == s)
+                .unwrap_or_else(|| panic!("status {s} in {watched}"))
+        })
         .collect();
     assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{watched}");
     assert_eq!(ranks.last(), Some(&2), "{watched}");
@@ -253,9 +258,11 @@ async fn the_python_client_follows_its_backup_with_the_operation_helper_and_watc
     let world = ClientWorld::start().await;
     world.make_earlier_backups().await;
     let mut command = tokio::process::Command::new(python);
-    command
-        .arg(repo_path("tests/clients/python/client.py"))
-        .args([&world.address.to_string(), DISK_10GB, "from-python"]);
+    command.arg(repo_path("tests/clients/python/client.py")).args([
+        &world.address.to_string(),
+        DISK_10GB,
+        "from-python",
+    ]);
     let stdout = succeeded(&run(&mut command).await);
 
     assert_eq!(step(&stdout, "stubs"), "4 files of vbs/v2 generated");
