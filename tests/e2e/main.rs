@@ -10,6 +10,7 @@ mod backups;
 mod budget;
 mod callers;
 mod cli;
+mod clients;
 mod csbs;
 mod errors;
 mod fidelity;
