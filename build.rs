@@ -1,5 +1,6 @@
-//! Compiles the vbs.v2 protos in pure Rust (protox, no protoc) and writes the
-//! descriptor set that the reflection service serves.
+//! Compiles the contract's protos (vbs.v2 and the other backup services') in
+//! pure Rust (protox, no protoc) and writes the descriptor set that the
+//! reflection service serves.
 
 use std::{env, fs, path::PathBuf};
 
@@ -8,6 +9,7 @@ const CONTRACT: &[&str] = &[
     "vbs/v2/backup.proto",
     "vbs/v2/backup_policy.proto",
     "vbs/v2/job.proto",
+    "taurusdb/v3/taurusdb.proto",
 ];
 
 /// Served by reflection beside the contract so grpcurl can decode error details.

@@ -1,6 +1,7 @@
 //! Wiring: one upstream transport shared by the backup, policy and job
 //! services, the job hub behind job watching, plus health and reflection,
-//! served by tonic until shutdown (which first ends open watches).
+//! served by tonic until shutdown (which first ends open watches). The other
+//! backup services (TaurusDB) get a transport and job hub each.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,8 +11,11 @@ use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 
 use crate::config::Config;
+use crate::rest::credentials::Credentials;
+use reqwest::Url;
 use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::taurusdb::{TaurusDb, job_source::TaurusDbJobSource};
 use crate::grpc::writes::Writes;
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
 use crate::metrics::Metrics;
@@ -20,13 +24,14 @@ use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
+use crate::proto::taurusdb::v3::taurus_db_backup_service_server::TaurusDbBackupServiceServer;
 use crate::rest::UpstreamObserver;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::Rate;
 use crate::store::idempotency::Retention;
 use crate::store::redis::{RedisFleet, RedisLink};
-use crate::watch::{HubMonitor, JobHub, WatchConfig};
+use crate::watch::{HubMonitor, JobHub, JobSource, WatchConfig};
 
 /// After the drain timeout, how long cancelled calls get to send their answer.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -68,6 +73,8 @@ pub struct App {
     drain_timeout: Duration,
     listener: Listener,
     redis: Option<RedisLink>,
+    /// TaurusDbBackupService, and its job hub when TaurusDB is configured.
+    taurusdb: (TaurusDb, Option<JobHub<TaurusDbJobSource>>),
 }
 
 impl App {
@@ -84,26 +91,30 @@ impl App {
             })
             .transpose();
         let redis = redis.map_err(|e| AppError::Redis(e.to_string()))?;
-        let transport = Arc::new(Transport::new(TransportConfig {
-            endpoint,
-            timeout: config.upstream_timeout,
-            connect_timeout: config.connect_timeout,
-            insecure_skip_tls_verify: config.insecure_skip_tls_verify,
-            ca_certificates_pem: config.ca_certificates_pem.clone(),
-            credentials: config.credentials.clone(),
-            pass_through_token: config.pass_through_token,
-            retry: config.retry,
-            observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
-            max_body: config.bounds.max_upstream_body,
-            default_deadline: config.bounds.default_deadline,
-            budget: config.budget.rate.map(|per_second| {
-                let rate = Rate {
-                    per_second,
-                    burst: config.budget.burst,
-                };
-                crate::store::upstream_budget(redis.as_ref(), rate)
-            }),
-        })?);
+        let transport_to = |endpoint: Url, credentials: Credentials| {
+            Transport::new(TransportConfig {
+                endpoint,
+                timeout: config.upstream_timeout,
+                connect_timeout: config.connect_timeout,
+                insecure_skip_tls_verify: config.insecure_skip_tls_verify,
+                ca_certificates_pem: config.ca_certificates_pem.clone(),
+                credentials,
+                pass_through_token: config.pass_through_token,
+                retry: config.retry,
+                observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
+                max_body: config.bounds.max_upstream_body,
+                default_deadline: config.bounds.default_deadline,
+                budget: config.budget.rate.map(|per_second| {
+                    let rate = Rate {
+                        per_second,
+                        burst: config.budget.burst,
+                    };
+                    crate::store::upstream_budget(redis.as_ref(), rate)
+                }),
+            })
+            .map(Arc::new)
+        };
+        let transport = transport_to(endpoint, config.credentials.clone())?;
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
         if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {
             tracing::warn!(
@@ -114,17 +125,34 @@ impl App {
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
-        Ok(App {
-            upstream: Upstream {
-                transport: transport.clone(),
+        let upstream = Upstream {
+            transport: transport.clone(),
                 default_project_id: config.default_project_id.clone(),
                 pass_through_token: config.pass_through_token,
-                writes: Writes::new(
-                    crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
-                    metrics.clone(),
-                ),
-                default_deadline: config.bounds.default_deadline,
-            },
+            writes: Writes::new(
+                crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
+                metrics.clone(),
+            ),
+            default_deadline: config.bounds.default_deadline,
+        };
+        // TaurusDB: its own endpoint and transport (its credentials, else the
+        // gateway's), the gateway's call defaults, and a job hub of its own.
+        let taurusdb = match &config.taurusdb.endpoint {
+            Some(endpoint) => {
+                let credentials = config.taurusdb.credentials.clone();
+                let transport = transport_to(endpoint.clone(), credentials.unwrap_or(config.credentials.clone()))?;
+                let source = TaurusDbJobSource::new(transport.clone(), poll_deadline);
+                let hub = job_hub(config, source, redis.as_ref());
+                let upstream = Upstream {
+                    transport,
+                    ..upstream.clone()
+                };
+                (TaurusDb::new(upstream, hub.clone()), Some(hub))
+            }
+            None => (TaurusDb::unconfigured(), None),
+        };
+        Ok(App {
+            upstream,
             hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),
             listener: Listener::new(&config.front_door, metrics.clone()).map_err(|e| AppError::Tls(e.to_string()))?,
@@ -133,6 +161,7 @@ impl App {
             reflection: config.callers.reflection,
             drain_timeout: config.bounds.drain_timeout,
             redis,
+            taurusdb,
         })
     }
 
@@ -179,6 +208,7 @@ impl App {
         health.set_serving::<BackupServiceServer<Backups>>().await;
         health.set_serving::<BackupPolicyServiceServer<Policies>>().await;
         health.set_serving::<JobServiceServer<Jobs>>().await;
+        health.set_serving::<TaurusDbBackupServiceServer<TaurusDb>>().await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -193,6 +223,8 @@ impl App {
         let policies = BackupPolicyServiceServer::new(Policies::new(self.upstream.clone()));
         let writes = self.upstream.writes.clone();
         let jobs = JobServiceServer::new(Jobs::new(self.upstream, self.hub.clone()));
+        let (taurusdb, taurusdb_hub) = self.taurusdb;
+        let taurusdb = TaurusDbBackupServiceServer::new(taurusdb);
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;
@@ -202,11 +234,15 @@ impl App {
             health.set_not_serving::<BackupServiceServer<Backups>>().await;
             health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
             health.set_not_serving::<JobServiceServer<Jobs>>().await;
+            health.set_not_serving::<TaurusDbBackupServiceServer<TaurusDb>>().await;
             // "" is the whole server, what most load balancers ask about.
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
             hub.shutdown();
+            if let Some(hub) = taurusdb_hub {
+                hub.shutdown();
+            }
             let _ = draining.send(());
         };
         let drain_timeout = self.drain_timeout;
@@ -231,7 +267,8 @@ impl App {
             .add_optional_service(self.reflection.then_some(reflection_v1alpha))
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip));
+            .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(taurusdb.accept_compressed(gzip).send_compressed(gzip));
         let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
         tokio::pin!(drain_over);
@@ -260,8 +297,9 @@ impl App {
     }
 }
 
-/// The job hub; with --redis-url its pollers are shared by every replica.
-fn job_hub(config: &Config, source: VbsJobSource, redis: Option<&RedisLink>) -> JobHub<VbsJobSource> {
+/// A job hub (VBS's or another service's); with --redis-url its pollers are
+/// shared by every replica.
+fn job_hub<S: JobSource>(config: &Config, source: S, redis: Option<&RedisLink>) -> JobHub<S> {
     match redis {
         Some(link) => JobHub::shared(source, config.watch.clone(), Arc::new(RedisFleet::new(link.clone()))),
         None => JobHub::new(source, config.watch.clone()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::rest::RestError;
+use crate::rest::{Operation, RestError};
 use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
 use crate::store::idempotency::{Answer, StoreError};
 use crate::watch::WatchError;
@@ -93,6 +93,10 @@ pub(crate) enum Error {
     /// The front door turned the call away; nothing was read or sent.
     #[error("{0}")]
     Refused(Refusal),
+    /// The RPC's upstream service has no endpoint here (and no embedded
+    /// simulator stands in for it); `flag` is what would enable it.
+    #[error("{service} is not configured (no {flag})")]
+    NotConfigured { service: &'static str, flag: &'static str },
 }
 
 /// Why the front door turned a call away. Never holds a key.
@@ -309,6 +313,17 @@ impl From<Error> for Status {
             }
             Error::AfterWrite(error) => Status::from(*error),
             Error::Refused(refusal) => refusal_status(&refusal),
+            Error::NotConfigured { service, flag } => Status::with_error_details(
+                Code::Unimplemented,
+                format!("{service} is not configured on this gateway; start it with {flag}"),
+                error_info(
+                    "SERVICE_NOT_CONFIGURED",
+                    HashMap::from([
+                        ("service".to_string(), service.to_string()),
+                        ("flag".to_string(), flag.to_string()),
+                    ]),
+                ),
+            ),
         }
     }
 }
@@ -386,6 +401,7 @@ fn retry_delay(status: u16, retry_after: Option<Duration>) -> Option<Duration> {
 
 fn row_for(error: &RestError) -> Row {
     let operation = error.operation();
+    let service = operation.service();
     match error {
         RestError::UnsafePathSegment { segment, .. } => Row::new(
             Code::InvalidArgument,
@@ -400,24 +416,32 @@ fn row_for(error: &RestError) -> Row {
         RestError::Transport {
             kind: TransportKind::Timeout,
             ..
-        } => Row::new(Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "VBS did not answer in time"),
-        RestError::Transport { .. } => Row::new(Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unreachable"),
+        } => Row::new(
+            Code::DeadlineExceeded,
+            "UPSTREAM_TIMEOUT",
+            format!("{service} did not answer in time"),
+        ),
+        RestError::Transport { .. } => Row::new(
+            Code::Unavailable,
+            "UPSTREAM_UNAVAILABLE",
+            format!("{service} is unreachable"),
+        ),
         RestError::DeadlineExceeded { .. } => Row::new(
             Code::DeadlineExceeded,
             "DEADLINE_EXCEEDED",
-            "the call's deadline passed before VBS answered",
+            format!("the call's deadline passed before {service} answered"),
         ),
         RestError::Decode { .. } => Row::new(
             Code::Internal,
             "UPSTREAM_BAD_RESPONSE",
-            "VBS sent a response the gateway cannot read",
+            format!("{service} sent a response the gateway cannot read"),
         ),
         // INTERNAL, not UNAVAILABLE: the same request would most likely get
         // the same oversized answer, so a client should not simply retry.
         RestError::BodyTooLarge { limit, .. } => Row::new(
             Code::Internal,
             "UPSTREAM_BODY_TOO_LARGE",
-            format!("VBS sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
+            format!("{service} sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
         ),
         RestError::BudgetExhausted { .. } => Row::new(
             Code::ResourceExhausted,
@@ -434,11 +458,12 @@ fn row_for(error: &RestError) -> Row {
             "CREDENTIALS_UNAVAILABLE",
             "the gateway could not obtain an IAM token",
         ),
-        RestError::Status { status, fault, .. } => status_row(*status, fault, operation.creates()),
+        RestError::Status { status, fault, .. } => status_row(*status, fault, operation),
     }
 }
 
-fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
+fn status_row(status: u16, fault: &UpstreamFault, operation: Operation) -> Row {
+    let creates = operation.creates();
     let code_is = |set: &[&str]| fault.code.as_deref().is_some_and(|c| set.contains(&c));
     let (code, reason, summary) = match status {
         400 if code_is(STATE_CODES) => (
@@ -449,25 +474,25 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         400 if code_is(QUOTA_CODES) => (
             Code::ResourceExhausted,
             "UPSTREAM_QUOTA_EXCEEDED",
-            "a VBS quota or limit is used up",
+            "a {service} quota or limit is used up",
         ),
         401 => (
             Code::Unauthenticated,
             "UPSTREAM_UNAUTHENTICATED",
-            "VBS did not accept the call's credentials",
+            "{service} did not accept the call's credentials",
         ),
         403 => (
             Code::PermissionDenied,
             "UPSTREAM_PERMISSION_DENIED",
-            "VBS denied the operation",
+            "{service} denied the operation",
         ),
-        404 => (Code::NotFound, "UPSTREAM_NOT_FOUND", "VBS could not find the resource"),
+        404 => (Code::NotFound, "UPSTREAM_NOT_FOUND", "{service} could not find the resource"),
         405 | 501 => (
             Code::Unimplemented,
             "UPSTREAM_UNIMPLEMENTED",
-            "VBS does not support this operation",
+            "{service} does not support this operation",
         ),
-        408 | 504 => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "VBS did not answer in time"),
+        408 | 504 => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "{service} did not answer in time"),
         409 if creates => (
             Code::AlreadyExists,
             "UPSTREAM_ALREADY_EXISTS",
@@ -481,17 +506,19 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         429 => (
             Code::ResourceExhausted,
             "UPSTREAM_RATE_LIMITED",
-            "VBS is rate limiting the gateway",
+            "{service} is rate limiting the gateway",
         ),
-        500 => (Code::Internal, "UPSTREAM_INTERNAL", "VBS failed internally"),
-        502 | 503 => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
+        500 => (Code::Internal, "UPSTREAM_INTERNAL", "{service} failed internally"),
+        502 | 503 => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "{service} is unavailable"),
         400..=499 => (
             Code::InvalidArgument,
             "UPSTREAM_INVALID_ARGUMENT",
-            "VBS rejected the request",
+            "{service} rejected the request",
         ),
-        _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
+        _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "{service} is unavailable"),
     };
+    // One sentence per status for every upstream service: the service is named in it.
+    let summary = summary.replace("{service}", operation.service());
     let message = match (&fault.code, &fault.message) {
         (Some(c), Some(m)) => format!("{summary} ({c}: {})", cut(m, CLIENT_TEXT_LIMIT)),
         (Some(c), None) => format!("{summary} ({c})"),
@@ -521,7 +548,6 @@ fn log(error: &RestError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::Operation;
 
     fn upstream(status: u16, code: Option<&str>, operation: Operation) -> Status {
         Status::from(RestError::Status {

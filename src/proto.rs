@@ -1,5 +1,6 @@
-//! The generated vbs.v2 contract, included once (lints are relaxed only
-//! here), and the codec every generated service and client uses.
+//! The generated contract (vbs.v2 and the other backup services' packages),
+//! included once (lints are relaxed only here), and the codec every generated
+//! service and client uses.
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 use std::marker::PhantomData;
@@ -11,6 +12,13 @@ use tonic_prost::ProstCodec;
 pub mod vbs {
     pub mod v2 {
         tonic::include_proto!("vbs.v2");
+    }
+}
+
+/// TaurusDB manual backups (`taurusdb.v3.TaurusDbBackupService`).
+pub mod taurusdb {
+    pub mod v3 {
+        tonic::include_proto!("taurusdb.v3");
     }
 }
 

@@ -28,6 +28,7 @@ mod credentials;
 mod front_door;
 mod idempotency;
 mod replicas;
+mod taurusdb;
 mod watch;
 
 pub use crate::frontdoor::{FrontDoorConfig, TlsFiles};
@@ -43,6 +44,8 @@ use idempotency::IdempotencyArgs;
 pub use idempotency::IdempotencyConfig;
 use replicas::RedisArgs;
 pub use replicas::RedisConfig;
+use taurusdb::TaurusDbArgs;
+pub use taurusdb::TaurusDbConfig;
 use watch::WatchArgs;
 
 /// Project used with the embedded simulator when none is configured.
@@ -137,6 +140,8 @@ pub(crate) struct ServeArgs {
     pub budget: BudgetArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub taurusdb: TaurusDbArgs,
 }
 
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
@@ -249,6 +254,8 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// The Redis server replicas share state through; None: all in memory.
     pub redis: Option<RedisConfig>,
+    /// TaurusDB manual backups: endpoint (none: not served) and own credentials.
+    pub taurusdb: TaurusDbConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -447,12 +454,13 @@ impl Config {
             None => None,
         };
         let sends_credentials = !matches!(credentials, Credentials::Anonymous) || args.pass_through_token;
-        if sends_credentials {
+        let taurusdb = args.taurusdb.to_config()?;
+        if sends_credentials || taurusdb.credentials.is_some() {
             let iam = match &credentials {
                 Credentials::Iam(user) if !embedded => Some(&user.endpoint),
                 _ => None,
             };
-            let endpoints: Vec<&Url> = args.endpoint.iter().chain(iam).collect();
+            let endpoints: Vec<&Url> = args.endpoint.iter().chain(iam).chain(&taurusdb.endpoint).collect();
             args.bounds.check_plaintext(&endpoints)?;
         }
         Ok(Config {
@@ -478,6 +486,7 @@ impl Config {
             front_door: args.front_door.into_config()?,
             budget,
             redis: args.redis.to_config()?,
+            taurusdb,
         })
     }
 
@@ -512,6 +521,7 @@ impl Config {
             front_door: FrontDoorConfig::default(),
             budget: BudgetConfig::unlimited(),
             redis: None,
+            taurusdb: TaurusDbConfig::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ pub(crate) trait ResourceIds {
     fn resource_ids(&self) -> String;
 }
 
-fn describe<'a>(pairs: impl IntoIterator<Item = (&'static str, &'a str)>) -> String {
+pub(super) fn describe<'a>(pairs: impl IntoIterator<Item = (&'static str, &'a str)>) -> String {
     let mut out = String::new();
     let mut named = 0;
     for (field, id) in pairs.into_iter().filter(|(_, id)| !id.is_empty()) {

@@ -1,6 +1,6 @@
-//! The upstream VBS REST client: one pooled HTTP transport, one authorizer per
-//! credential mode, and one typed client per area (backups, shares, policies,
-//! tags, jobs).
+//! The upstream REST clients: one pooled HTTP transport, one authorizer per
+//! credential mode, and one typed client per area (VBS backups, shares,
+//! policies, tags, jobs; TaurusDB backups and jobs in taurusdb.rs).
 //! Nothing here knows about gRPC or metrics.
 
 pub(crate) mod auth;
@@ -16,6 +16,7 @@ pub(crate) mod policies;
 pub(crate) mod retry;
 pub(crate) mod shares;
 pub(crate) mod tags;
+pub(crate) mod taurusdb;
 pub(crate) mod transport;
 
 use std::time::Instant;
@@ -25,8 +26,9 @@ pub(crate) use error::RestError;
 pub(crate) use observer::UpstreamObserver;
 pub(crate) use transport::Transport;
 
-/// Every VBS REST operation the gateway calls. Names the call in errors, logs
-/// and metrics, and tells the error table which calls create things.
+/// Every upstream REST operation the gateway calls (VBS's, then the other
+/// backup services'). Names the call in errors, logs and metrics, and tells
+/// the error table which calls create things and which service answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Operation {
     CreateBackup,
@@ -57,6 +59,8 @@ pub(crate) enum Operation {
     ListShares,
     GetShare,
     DeleteShare,
+    TaurusDbCreateBackup,
+    TaurusDbGetJob,
 }
 
 impl Operation {
@@ -90,6 +94,16 @@ impl Operation {
             Operation::ListShares => "ListShares",
             Operation::GetShare => "GetShare",
             Operation::DeleteShare => "DeleteShare",
+            Operation::TaurusDbCreateBackup => "TaurusDbCreateBackup",
+            Operation::TaurusDbGetJob => "TaurusDbGetJob",
+        }
+    }
+
+    /// The upstream service the call goes to, as messages name it.
+    pub(crate) fn service(self) -> &'static str {
+        match self {
+            Operation::TaurusDbCreateBackup | Operation::TaurusDbGetJob => "TaurusDB",
+            _ => "VBS",
         }
     }
 
@@ -101,6 +115,7 @@ impl Operation {
                 | Operation::CreateNativeBackup
                 | Operation::CreateBackupPolicy
                 | Operation::ShareBackup
+                | Operation::TaurusDbCreateBackup
         )
     }
 }
