@@ -11,8 +11,6 @@ use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 
 use crate::config::Config;
-use crate::rest::credentials::Credentials;
-use reqwest::Url;
 use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::taurusdb::{TaurusDb, job_source::TaurusDbJobSource};
@@ -26,12 +24,14 @@ use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::proto::taurusdb::v3::taurus_db_backup_service_server::TaurusDbBackupServiceServer;
 use crate::rest::UpstreamObserver;
+use crate::rest::credentials::Credentials;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::Rate;
 use crate::store::idempotency::Retention;
 use crate::store::redis::{RedisFleet, RedisLink};
 use crate::watch::{HubMonitor, JobHub, JobSource, WatchConfig};
+use reqwest::Url;
 
 /// After the drain timeout, how long cancelled calls get to send their answer.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -127,8 +127,8 @@ impl App {
         }
         let upstream = Upstream {
             transport: transport.clone(),
-                default_project_id: config.default_project_id.clone(),
-                pass_through_token: config.pass_through_token,
+            default_project_id: config.default_project_id.clone(),
+            pass_through_token: config.pass_through_token,
             writes: Writes::new(
                 crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
                 metrics.clone(),

@@ -1,5 +1,7 @@
 //! The no-setup demo: the VBS simulator started in-process on a loopback port
-//! when no endpoint is configured, checking exactly the gateway's own credentials.
+//! when no endpoint is configured, checking exactly the gateway's own
+//! credentials, and beside it the other backup services (TaurusDB) that have
+//! no endpoint of their own.
 
 use reqwest::Url;
 use tokio::net::TcpListener;
@@ -19,13 +21,33 @@ pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error:
         Credentials::Anonymous => config.credentials = Credentials::AccessKey(generated_access_key()),
         Credentials::Token(_) | Credentials::AccessKey(_) => {}
     }
+    let mut auth = accepting(&config.credentials);
+    if let Some(own) = &config.taurusdb.credentials {
+        auth = also_accepting(auth, own);
+    }
     let simulator_config = vbs_simulator::SimulatorConfig {
-        auth: accepting(&config.credentials),
+        auth,
         ..config.simulator.clone()
     };
     let simulator = Simulator::start(simulator_config, listener).await?;
     config.endpoint = Some(url);
+    if config.taurusdb.endpoint.is_none() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        config.taurusdb.endpoint = Some(simulator.serve_taurusdb(listener)?.parse()?);
+    }
     Ok(simulator)
+}
+
+/// What the embedded simulator serves besides VBS, for start-up output.
+pub fn describe_other_services(simulator: &Simulator) -> String {
+    let mut lines = Vec::new();
+    if let Some(url) = simulator.taurusdb_url() {
+        let instances = vbs_simulator::taurusdb::describe_instances(&simulator.taurusdb_instances());
+        lines.push(format!(
+            "TaurusDB: embedded simulator at {url}; simulated instances:\n{instances}"
+        ));
+    }
+    lines.join("\n")
 }
 
 /// A simulator that checks for exactly these credentials (none: no checks).
@@ -50,6 +72,20 @@ fn accepting(credentials: &Credentials) -> AuthConfig {
         }
     }
     auth
+}
+
+/// `auth` extended by credentials of another service's own (TaurusDB's): the
+/// simulated services share one API gateway check.
+fn also_accepting(auth: AuthConfig, credentials: &Credentials) -> AuthConfig {
+    let extra = accepting(credentials);
+    if !auth.enforce {
+        return auth;
+    }
+    AuthConfig {
+        access_keys: [auth.access_keys, extra.access_keys].concat(),
+        static_tokens: [auth.static_tokens, extra.static_tokens].concat(),
+        ..auth
+    }
 }
 
 /// Fresh credentials for the embedded simulator, so `cargo run` signs its

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::rest::{Operation, RestError};
 use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
+use crate::rest::{Operation, RestError};
 use crate::store::idempotency::{Answer, StoreError};
 use crate::watch::WatchError;
 
@@ -486,13 +486,21 @@ fn status_row(status: u16, fault: &UpstreamFault, operation: Operation) -> Row {
             "UPSTREAM_PERMISSION_DENIED",
             "{service} denied the operation",
         ),
-        404 => (Code::NotFound, "UPSTREAM_NOT_FOUND", "{service} could not find the resource"),
+        404 => (
+            Code::NotFound,
+            "UPSTREAM_NOT_FOUND",
+            "{service} could not find the resource",
+        ),
         405 | 501 => (
             Code::Unimplemented,
             "UPSTREAM_UNIMPLEMENTED",
             "{service} does not support this operation",
         ),
-        408 | 504 => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "{service} did not answer in time"),
+        408 | 504 => (
+            Code::DeadlineExceeded,
+            "UPSTREAM_TIMEOUT",
+            "{service} did not answer in time",
+        ),
         409 if creates => (
             Code::AlreadyExists,
             "UPSTREAM_ALREADY_EXISTS",

@@ -21,6 +21,9 @@
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
 //!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
+//!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService: its rules (vbs-rules::taurusdb), its own
+//!                    │                    transport (rest/taurusdb.rs) and JobHub (taurusdb/job_source.rs);
+//!                    │                    grpc/follow.rs: watch and wait over any hub
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop;

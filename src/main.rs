@@ -177,6 +177,10 @@ fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config, credentials
         "simulated volumes:\n{}",
         vbs_simulator::describe_volumes(&simulator.volumes())
     );
+    let others = vbs_gateway::demo::describe_other_services(simulator);
+    if !others.is_empty() {
+        println!("{others}");
+    }
 }
 
 #[cfg(not(feature = "embedded-simulator"))]

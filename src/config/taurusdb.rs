@@ -95,3 +95,57 @@ pub(super) fn usable_endpoint(endpoint: &Url) -> bool {
         && endpoint.query().is_none()
         && endpoint.fragment().is_none()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taurusdb(args: &[&str]) -> Result<TaurusDbConfig, ConfigError> {
+        let mut argv = vec!["vbs-gateway", "--endpoint", "https://vbs.example.com"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("arguments parse").into_mode()? {
+            Mode::Serve(config) => Ok(config.taurusdb),
+            _ => panic!("expected serve"),
+        }
+    }
+
+    #[test]
+    fn taurusdb_is_optional_and_takes_one_credential_mode() {
+        let none = taurusdb(&[]).unwrap();
+        assert!(none.endpoint.is_none() && none.credentials.is_none());
+        let endpoint = ["--taurusdb-endpoint", "https://gaussdb-mysql.example.com"];
+        let with = |extra: &[&str]| taurusdb(&[&endpoint[..], extra].concat());
+        assert!(
+            with(&[]).unwrap().credentials.is_none(),
+            "the gateway's own credentials"
+        );
+        assert!(matches!(
+            with(&["--taurusdb-token", "MIIPAgYJKoZIhvcNAQcCo"])
+                .unwrap()
+                .credentials,
+            Some(Credentials::Token(_))
+        ));
+        assert!(matches!(
+            with(&["--taurusdb-access-key", "AK", "--taurusdb-secret-key", "SK"])
+                .unwrap()
+                .credentials,
+            Some(Credentials::AccessKey(_))
+        ));
+        assert!(with(&["--taurusdb-access-key", "AK"]).is_err());
+        assert!(with(&["--taurusdb-token", "t", "--taurusdb-access-key", "AK"]).is_err());
+        assert!(taurusdb(&["--taurusdb-endpoint", "ftp://x"]).is_err());
+        assert!(taurusdb(&["--taurusdb-endpoint", "http://gaussdb.example.com", "--token", "t"]).is_err());
+    }
+
+    #[test]
+    fn taurusdb_secrets_do_not_show_in_debug_output() {
+        let config = taurusdb(&[
+            "--taurusdb-endpoint",
+            "https://gaussdb-mysql.example.com",
+            "--taurusdb-token",
+            "MIIPAgYJKoZIhvcNAQcCo",
+        ])
+        .unwrap();
+        assert!(!format!("{config:?}").contains("MIIPAg"));
+    }
+}

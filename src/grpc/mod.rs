@@ -187,9 +187,9 @@ pub(crate) fn timestamp(text: Option<&str>) -> Option<prost_types::Timestamp> {
         .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .map(|t| t.to_utc())
         .or_else(|_| {
-        let naive = text.trim_end_matches(['Z', 'z']).replacen(' ', "T", 1);
-        NaiveDateTime::parse_from_str(&naive, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
-    });
+            let naive = text.trim_end_matches(['Z', 'z']).replacen(' ', "T", 1);
+            NaiveDateTime::parse_from_str(&naive, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        });
     match utc {
         Ok(t) => Some(prost_types::Timestamp {
             seconds: t.timestamp(),

@@ -73,6 +73,9 @@ impl World {
             .expect("start simulator");
         let mut config = Config::for_testing(sim.url().parse().expect("simulator URL"));
         config.credentials = gateway_credentials(crate::AUTH, &sim.url());
+        let taurusdb_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TaurusDB");
+        let taurusdb_url = sim.serve_taurusdb(taurusdb_listener).expect("serve TaurusDB");
+        config.taurusdb.endpoint = Some(taurusdb_url.parse().expect("TaurusDB URL"));
         adjust(&mut config);
         let app = App::new(&config).expect("gateway config");
         let metrics_url = match config.metrics_listen {

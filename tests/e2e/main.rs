@@ -21,6 +21,7 @@ mod python_client;
 mod server;
 mod shares;
 mod tags;
+mod taurusdb;
 mod tls;
 mod validation;
 mod watch;

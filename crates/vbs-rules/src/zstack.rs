@@ -47,7 +47,10 @@ pub fn description(value: &str) -> Check {
 /// A bandwidth limit in bytes per second: more than zero when given.
 pub fn bandwidth(value: i64) -> Check {
     if value <= 0 {
-        return violation(Problem::OutOfRange, format!("must be more than 0 bytes per second, got {value}"));
+        return violation(
+            Problem::OutOfRange,
+            format!("must be more than 0 bytes per second, got {value}"),
+        );
     }
     Ok(())
 }
@@ -83,8 +86,14 @@ mod tests {
     fn uuids_are_32_hex_digits() {
         assert_eq!(uuid("2ae6b881bb1239cd907d48993e86a2e8"), Ok(()));
         assert_eq!(problem(uuid("")), Some(Problem::Missing));
-        assert_eq!(problem(uuid("2ae6b881-bb12-39cd-907d-48993e86a2e8")), Some(Problem::BadFormat));
-        assert_eq!(problem(uuid("2ae6b881bb1239cd907d48993e86a2eg")), Some(Problem::BadFormat));
+        assert_eq!(
+            problem(uuid("2ae6b881-bb12-39cd-907d-48993e86a2e8")),
+            Some(Problem::BadFormat)
+        );
+        assert_eq!(
+            problem(uuid("2ae6b881bb1239cd907d48993e86a2eg")),
+            Some(Problem::BadFormat)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The embedded VBS simulator: an axum app that answers like the VBS REST API,
 //! with volumes, backups, policies and jobs in memory, a clock tests can step,
-//! and hooks to make jobs fail or the service go down.
+//! and hooks to make jobs fail or the service go down. The other backup
+//! services (`taurusdb`) are served beside it, each on a listener of its own.
 
 mod apig;
 mod auth;
@@ -11,6 +12,7 @@ mod clock;
 mod faults;
 mod routes;
 mod state;
+pub mod taurusdb;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -262,6 +264,10 @@ pub struct SimState {
 
 struct Shared {
     world: Mutex<World>,
+    /// TaurusDB's instances and jobs, served on a listener of their own.
+    taurusdb: Mutex<taurusdb::TaurusDbState>,
+    /// Where TaurusDB is served, once it is.
+    taurusdb_url: std::sync::OnceLock<String>,
     /// The most recent requests, at most `REQUEST_LOG_LIMIT`.
     requests: Mutex<VecDeque<RecordedRequest>>,
     auth: AuthState,
@@ -281,6 +287,11 @@ impl SimState {
         let auth = AuthState::new(config.auth.clone());
         Ok(SimState {
             inner: Arc::new(Shared {
+                taurusdb: Mutex::new(taurusdb::TaurusDbState::new(
+                    taurusdb::default_instances(),
+                    config.job_timing,
+                )),
+                taurusdb_url: std::sync::OnceLock::new(),
                 world: Mutex::new(World::new(config)),
                 requests: Mutex::new(VecDeque::new()),
                 auth,
@@ -307,6 +318,11 @@ impl SimState {
 
     fn addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    /// TaurusDB's state; its jobs read their status off `now()`.
+    fn taurusdb(&self) -> MutexGuard<'_, taurusdb::TaurusDbState> {
+        lock(&self.inner.taurusdb)
     }
 
     fn auth(&self) -> &AuthState {
@@ -431,6 +447,42 @@ impl Simulator {
     /// 401 (APIGW.0307), as after a revocation upstream. Static tokens stay.
     pub fn revoke_tokens(&self) {
         self.state.auth().revoke_all();
+    }
+
+    /// Serves the simulated TaurusDB on `listener`, beside the VBS API and
+    /// sharing its clock, credentials, faults and request log, until
+    /// `shutdown`; returns its base URL.
+    pub fn serve_taurusdb(&self, listener: TcpListener) -> std::io::Result<String> {
+        let url = self.serve_beside(listener, taurusdb::router(self.state.clone()), "TaurusDB")?;
+        let _ = self.state.inner.taurusdb_url.set(url.clone());
+        Ok(url)
+    }
+
+    /// The simulated TaurusDB's base URL, once `serve_taurusdb` serves it.
+    pub fn taurusdb_url(&self) -> Option<String> {
+        self.state.inner.taurusdb_url.get().cloned()
+    }
+
+    /// The TaurusDB instances every project can back up.
+    pub fn taurusdb_instances(&self) -> Vec<taurusdb::TaurusDbInstance> {
+        self.state.taurusdb().instances().to_vec()
+    }
+
+    /// The next `count` TaurusDB backup jobs end Failed with `reason`.
+    pub fn fail_next_taurusdb_jobs(&self, count: usize, reason: &str) {
+        self.state.taurusdb().fail_next_jobs(count, reason);
+    }
+
+    /// Serves another service's `app` on `listener` until shutdown.
+    fn serve_beside(&self, listener: TcpListener, app: axum::Router, service: &'static str) -> std::io::Result<String> {
+        let url = format!("http://{}", reachable(listener.local_addr()?));
+        let stop = self.shutdown.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                tracing::error!(%error, service, "simulator stopped serving");
+            }
+        });
+        Ok(url)
     }
 
     /// Stops accepting connections and lets requests in flight finish.
