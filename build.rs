@@ -10,6 +10,7 @@ const CONTRACT: &[&str] = &[
     "vbs/v2/backup_policy.proto",
     "vbs/v2/job.proto",
     "taurusdb/v3/taurusdb.proto",
+    "zstack/v1/zstack.proto",
 ];
 
 /// Served by reflection beside the contract so grpcurl can decode error details.

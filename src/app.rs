@@ -1,7 +1,7 @@
 //! Wiring: one upstream transport shared by the backup, policy and job
 //! services, the job hub behind job watching, plus health and reflection,
 //! served by tonic until shutdown (which first ends open watches). The other
-//! backup services (TaurusDB) get a transport and job hub each.
+//! backup services (TaurusDB, ZStack) get a transport and job hub each.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::taurusdb::{TaurusDb, job_source::TaurusDbJobSource};
 use crate::grpc::writes::Writes;
+use crate::grpc::zstack::{ZStack, job_source::ZStackJobSource};
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
@@ -23,6 +24,7 @@ use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
 use crate::proto::taurusdb::v3::taurus_db_backup_service_server::TaurusDbBackupServiceServer;
+use crate::proto::zstack::v1::z_stack_backup_service_server::ZStackBackupServiceServer;
 use crate::rest::UpstreamObserver;
 use crate::rest::credentials::Credentials;
 pub use crate::rest::transport::TransportBuildError;
@@ -75,6 +77,8 @@ pub struct App {
     redis: Option<RedisLink>,
     /// TaurusDbBackupService, and its job hub when TaurusDB is configured.
     taurusdb: (TaurusDb, Option<JobHub<TaurusDbJobSource>>),
+    /// ZStackBackupService, and its job hub when ZStack is configured.
+    zstack: (ZStack, Option<JobHub<ZStackJobSource>>),
 }
 
 impl App {
@@ -91,7 +95,7 @@ impl App {
             })
             .transpose();
         let redis = redis.map_err(|e| AppError::Redis(e.to_string()))?;
-        let transport_to = |endpoint: Url, credentials: Credentials| {
+        let transport_to = |endpoint: Url, credentials: Credentials, pass_through_token: bool| {
             Transport::new(TransportConfig {
                 endpoint,
                 timeout: config.upstream_timeout,
@@ -99,7 +103,7 @@ impl App {
                 insecure_skip_tls_verify: config.insecure_skip_tls_verify,
                 ca_certificates_pem: config.ca_certificates_pem.clone(),
                 credentials,
-                pass_through_token: config.pass_through_token,
+                pass_through_token,
                 retry: config.retry,
                 observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
                 max_body: config.bounds.max_upstream_body,
@@ -114,7 +118,7 @@ impl App {
             })
             .map(Arc::new)
         };
-        let transport = transport_to(endpoint, config.credentials.clone())?;
+        let transport = transport_to(endpoint, config.credentials.clone(), config.pass_through_token)?;
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
         if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {
             tracing::warn!(
@@ -140,7 +144,8 @@ impl App {
         let taurusdb = match &config.taurusdb.endpoint {
             Some(endpoint) => {
                 let credentials = config.taurusdb.credentials.clone();
-                let transport = transport_to(endpoint.clone(), credentials.unwrap_or(config.credentials.clone()))?;
+                let credentials = credentials.unwrap_or(config.credentials.clone());
+                let transport = transport_to(endpoint.clone(), credentials, config.pass_through_token)?;
                 let source = TaurusDbJobSource::new(transport.clone(), poll_deadline);
                 let hub = job_hub(config, source, redis.as_ref());
                 let upstream = Upstream {
@@ -150,6 +155,22 @@ impl App {
                 (TaurusDb::new(upstream, hub.clone()), Some(hub))
             }
             None => (TaurusDb::unconfigured(), None),
+        };
+        // ZStack: logged in with its own account; a caller's IAM token means
+        // nothing there, so it never passes through.
+        let zstack = match config.zstack.login() {
+            Some(account) => {
+                let endpoint = account.endpoint.clone();
+                let transport = transport_to(endpoint, Credentials::ZStack(account), false)?;
+                let hub = job_hub(
+                    config,
+                    ZStackJobSource::new(transport.clone(), poll_deadline),
+                    redis.as_ref(),
+                );
+                let service = ZStack::new(transport, config.bounds.default_deadline, hub.clone());
+                (service, Some(hub))
+            }
+            None => (ZStack::unconfigured(), None),
         };
         Ok(App {
             upstream,
@@ -162,6 +183,7 @@ impl App {
             drain_timeout: config.bounds.drain_timeout,
             redis,
             taurusdb,
+            zstack,
         })
     }
 
@@ -209,6 +231,7 @@ impl App {
         health.set_serving::<BackupPolicyServiceServer<Policies>>().await;
         health.set_serving::<JobServiceServer<Jobs>>().await;
         health.set_serving::<TaurusDbBackupServiceServer<TaurusDb>>().await;
+        health.set_serving::<ZStackBackupServiceServer<ZStack>>().await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -225,6 +248,8 @@ impl App {
         let jobs = JobServiceServer::new(Jobs::new(self.upstream, self.hub.clone()));
         let (taurusdb, taurusdb_hub) = self.taurusdb;
         let taurusdb = TaurusDbBackupServiceServer::new(taurusdb);
+        let (zstack, zstack_hub) = self.zstack;
+        let zstack = ZStackBackupServiceServer::new(zstack);
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;
@@ -235,12 +260,16 @@ impl App {
             health.set_not_serving::<BackupPolicyServiceServer<Policies>>().await;
             health.set_not_serving::<JobServiceServer<Jobs>>().await;
             health.set_not_serving::<TaurusDbBackupServiceServer<TaurusDb>>().await;
+            health.set_not_serving::<ZStackBackupServiceServer<ZStack>>().await;
             // "" is the whole server, what most load balancers ask about.
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
             hub.shutdown();
             if let Some(hub) = taurusdb_hub {
+                hub.shutdown();
+            }
+            if let Some(hub) = zstack_hub {
                 hub.shutdown();
             }
             let _ = draining.send(());
@@ -268,7 +297,8 @@ impl App {
             .add_service(backups.accept_compressed(gzip).send_compressed(gzip))
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(taurusdb.accept_compressed(gzip).send_compressed(gzip));
+            .add_service(taurusdb.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(zstack.accept_compressed(gzip).send_compressed(gzip));
         let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
         tokio::pin!(drain_over);

@@ -1,6 +1,6 @@
 //! The no-setup demo: the VBS simulator started in-process on a loopback port
 //! when no endpoint is configured, checking exactly the gateway's own
-//! credentials, and beside it the other backup services (TaurusDB) that have
+//! credentials, and beside it the other backup services (TaurusDB, ZStack) that have
 //! no endpoint of their own.
 
 use reqwest::Url;
@@ -19,7 +19,7 @@ pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error:
     match &mut config.credentials {
         Credentials::Iam(user) => user.endpoint = url.clone(),
         Credentials::Anonymous => config.credentials = Credentials::AccessKey(generated_access_key()),
-        Credentials::Token(_) | Credentials::AccessKey(_) => {}
+        Credentials::Token(_) | Credentials::AccessKey(_) | Credentials::ZStack(_) => {}
     }
     let mut auth = accepting(&config.credentials);
     if let Some(own) = &config.taurusdb.credentials {
@@ -35,8 +35,22 @@ pub async fn start(config: &mut Config) -> Result<Simulator, Box<dyn std::error:
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         config.taurusdb.endpoint = Some(simulator.serve_taurusdb(listener)?.parse()?);
     }
+    if config.zstack.endpoint.is_none() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let zstack = &mut config.zstack;
+        zstack.endpoint = Some(simulator.serve_zstack(listener)?.parse()?);
+        let account = zstack.account.get_or_insert_with(|| DEMO_ZSTACK_ACCOUNT.to_string());
+        // No password given: a fresh one, known to the gateway and the simulator only.
+        let password = zstack
+            .password
+            .get_or_insert_with(|| Secret::new(uuid::Uuid::new_v4().simple().to_string()));
+        simulator.add_zstack_account(account, password);
+    }
     Ok(simulator)
 }
+
+/// The ZStack account the demo logs in with when none is configured.
+const DEMO_ZSTACK_ACCOUNT: &str = "admin";
 
 /// What the embedded simulator serves besides VBS, for start-up output.
 pub fn describe_other_services(simulator: &Simulator) -> String {
@@ -61,6 +75,8 @@ fn accepting(credentials: &Credentials) -> AuthConfig {
             secret_key: key.secret_key.clone(),
             security_token: key.security_token.clone(),
         }),
+        // The simulated ZStack checks its accounts itself.
+        Credentials::ZStack(_) => {}
         Credentials::Iam(user) => {
             let (ProjectScope::Name(project) | ProjectScope::Id(project)) = &user.project;
             auth.users.push(vbs_simulator::IamUser {

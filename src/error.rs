@@ -448,6 +448,17 @@ fn row_for(error: &RestError) -> Row {
             "UPSTREAM_BUDGET_EXHAUSTED",
             "the project's budget of upstream requests (--upstream-rate) is used up; retry later",
         ),
+        // ZStack sessions come from ZStack's own login, not from IAM.
+        RestError::Credentials { rejected: true, .. } if service == "ZStack" => Row::new(
+            Code::Unauthenticated,
+            "CREDENTIALS_REJECTED",
+            "ZStack refused the gateway's login; check --zstack-account and its password",
+        ),
+        RestError::Credentials { .. } if service == "ZStack" => Row::new(
+            Code::Unavailable,
+            "CREDENTIALS_UNAVAILABLE",
+            "the gateway could not log in to ZStack",
+        ),
         RestError::Credentials { rejected: true, .. } => Row::new(
             Code::Unauthenticated,
             "CREDENTIALS_REJECTED",

@@ -22,6 +22,13 @@ pub mod taurusdb {
     }
 }
 
+/// ZStack VM backups (`zstack.v1.ZStackBackupService`).
+pub mod zstack {
+    pub mod v1 {
+        tonic::include_proto!("zstack.v1");
+    }
+}
+
 pub use vbs::v2 as pb;
 
 /// Encoded descriptors of the contract and google.rpc error details, for reflection.

@@ -30,6 +30,7 @@ mod idempotency;
 mod replicas;
 mod taurusdb;
 mod watch;
+mod zstack;
 
 pub use crate::frontdoor::{FrontDoorConfig, TlsFiles};
 use bounds::BoundsArgs;
@@ -47,6 +48,8 @@ pub use replicas::RedisConfig;
 use taurusdb::TaurusDbArgs;
 pub use taurusdb::TaurusDbConfig;
 use watch::WatchArgs;
+use zstack::ZStackArgs;
+pub use zstack::ZStackConfig;
 
 /// Project used with the embedded simulator when none is configured.
 pub const DEMO_PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
@@ -142,6 +145,8 @@ pub(crate) struct ServeArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub taurusdb: TaurusDbArgs,
+    #[command(flatten)]
+    pub zstack: ZStackArgs,
 }
 
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
@@ -256,6 +261,8 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// TaurusDB manual backups: endpoint (none: not served) and own credentials.
     pub taurusdb: TaurusDbConfig,
+    /// ZStack VM backups: endpoint (none: not served) and the account logging in.
+    pub zstack: ZStackConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -455,6 +462,9 @@ impl Config {
         };
         let sends_credentials = !matches!(credentials, Credentials::Anonymous) || args.pass_through_token;
         let taurusdb = args.taurusdb.to_config()?;
+        let zstack = args.zstack.to_config()?;
+        args.bounds
+            .check_plaintext(&zstack.endpoint.iter().collect::<Vec<_>>())?;
         if sends_credentials || taurusdb.credentials.is_some() {
             let iam = match &credentials {
                 Credentials::Iam(user) if !embedded => Some(&user.endpoint),
@@ -487,6 +497,7 @@ impl Config {
             budget,
             redis: args.redis.to_config()?,
             taurusdb,
+            zstack,
         })
     }
 
@@ -522,6 +533,7 @@ impl Config {
             budget: BudgetConfig::unlimited(),
             redis: None,
             taurusdb: TaurusDbConfig::default(),
+            zstack: ZStackConfig::default(),
         }
     }
 }

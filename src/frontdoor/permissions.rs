@@ -72,6 +72,11 @@ const TABLE: &[(&str, Role)] = &[
     ("GetBackupJob", Role::Reader),
     ("WatchBackupJob", Role::Reader),
     ("WaitBackupJob", Role::Reader),
+    // ZStackBackupService
+    ("CreateVmBackup", Role::Operator),
+    ("GetVmBackupJob", Role::Reader),
+    ("WatchVmBackupJob", Role::Reader),
+    ("WaitVmBackupJob", Role::Reader),
 ];
 
 /// The least role that may call `method`; admin for a method not in the table.
@@ -86,7 +91,13 @@ pub(crate) fn required_role(method: &str) -> Role {
 pub(crate) fn is_watch(method: &str) -> bool {
     matches!(
         method,
-        "WatchJob" | "WatchJobs" | "WaitJob" | "WatchBackupJob" | "WaitBackupJob"
+        "WatchJob"
+            | "WatchJobs"
+            | "WaitJob"
+            | "WatchBackupJob"
+            | "WaitBackupJob"
+            | "WatchVmBackupJob"
+            | "WaitVmBackupJob"
     )
 }
 

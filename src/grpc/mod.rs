@@ -11,6 +11,7 @@ mod resource_ids;
 pub(crate) mod taurusdb;
 mod wire;
 pub(crate) mod writes;
+pub(crate) mod zstack;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The upstream REST clients: one pooled HTTP transport, one authorizer per
 //! credential mode, and one typed client per area (VBS backups, shares,
-//! policies, tags, jobs; TaurusDB backups and jobs in taurusdb.rs).
+//! policies, tags, jobs; TaurusDB's in taurusdb.rs, ZStack's in zstack.rs).
 //! Nothing here knows about gRPC or metrics.
 
 pub(crate) mod auth;
@@ -18,6 +18,7 @@ pub(crate) mod shares;
 pub(crate) mod tags;
 pub(crate) mod taurusdb;
 pub(crate) mod transport;
+pub(crate) mod zstack;
 
 use std::time::Instant;
 
@@ -61,6 +62,8 @@ pub(crate) enum Operation {
     DeleteShare,
     TaurusDbCreateBackup,
     TaurusDbGetJob,
+    ZStackCreateVmBackup,
+    ZStackGetApiJob,
 }
 
 impl Operation {
@@ -96,6 +99,8 @@ impl Operation {
             Operation::DeleteShare => "DeleteShare",
             Operation::TaurusDbCreateBackup => "TaurusDbCreateBackup",
             Operation::TaurusDbGetJob => "TaurusDbGetJob",
+            Operation::ZStackCreateVmBackup => "ZStackCreateVmBackup",
+            Operation::ZStackGetApiJob => "ZStackGetApiJob",
         }
     }
 
@@ -103,8 +108,14 @@ impl Operation {
     pub(crate) fn service(self) -> &'static str {
         match self {
             Operation::TaurusDbCreateBackup | Operation::TaurusDbGetJob => "TaurusDB",
+            Operation::ZStackCreateVmBackup | Operation::ZStackGetApiJob => "ZStack",
             _ => "VBS",
         }
+    }
+
+    /// Whether the call names a cloud project (X-Project-Id); ZStack has none.
+    pub(crate) fn in_project(self) -> bool {
+        self.service() != "ZStack"
     }
 
     /// Calls that create a resource: upstream 409 means it already exists.
@@ -116,6 +127,7 @@ impl Operation {
                 | Operation::CreateBackupPolicy
                 | Operation::ShareBackup
                 | Operation::TaurusDbCreateBackup
+                | Operation::ZStackCreateVmBackup
         )
     }
 }

@@ -25,6 +25,7 @@ mod taurusdb;
 mod tls;
 mod validation;
 mod watch;
+mod zstack;
 
 /// How the gateway authenticates in this binary's worlds.
 pub(crate) const AUTH: harness::AuthMode = harness::AuthMode::AkSk;

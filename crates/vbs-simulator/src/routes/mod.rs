@@ -171,7 +171,13 @@ pub(crate) async fn record_unredacted(State(state): State<SimState>, request: Re
     .await
 }
 
-async fn record(state: &SimState, request: Request, next: Next, body_of: fn(&str, &[u8]) -> String) -> Response {
+/// Records the request, its body as `body_of` keeps it (by path and bytes).
+pub(crate) async fn record(
+    state: &SimState,
+    request: Request,
+    next: Next,
+    body_of: fn(&str, &[u8]) -> String,
+) -> Response {
     if is_admin_path(request.uri().path()) {
         return next.run(request).await;
     }

@@ -61,7 +61,7 @@ struct CreateBody {
 }
 
 async fn create_backup(State(state): State<SimState>, Path(project_id): Path<String>, body: Bytes) -> Response {
-    if let Err(refusal) = check_project(&project_id) {
+    if let Some(refusal) = project_refusal(&project_id) {
         return refusal;
     }
     let body: CreateBody = match serde_json::from_slice(&body) {
@@ -109,7 +109,7 @@ async fn show_job(
     Path(project_id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refusal) = check_project(&project_id) {
+    if let Some(refusal) = project_refusal(&project_id) {
         return refusal;
     }
     let Some(job_id) = query.iter().find(|(key, _)| key == "id").map(|(_, id)| id.as_str()) else {
@@ -146,13 +146,10 @@ fn job_body(job: &BackupJob, now: DateTime<Utc>) -> Value {
     })
 }
 
-/// The document's project ids: 32 letters and digits.
-fn check_project(project_id: &str) -> Result<(), Response> {
-    if project_id.len() == 32 && project_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(invalid("project_id must be 32 letters and digits".into()))
-    }
+/// The refusal of a project id that is not the document's 32 letters and digits.
+fn project_refusal(project_id: &str) -> Option<Response> {
+    let valid = project_id.len() == 32 && project_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    (!valid).then(|| invalid("project_id must be 32 letters and digits".into()))
 }
 
 /// "2020-07-07T01:17:05+0800", as the document writes times.
