@@ -21,8 +21,9 @@
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
 //!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
-//!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService: its rules (vbs-rules::taurusdb), its own
-//!                    │                    transport (rest/taurusdb.rs) and JobHub (taurusdb/job_source.rs);
+//!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService ┐ each: its rules (vbs-rules::taurusdb, ::zstack),
+//!                    ├─ grpc/zstack.rs    ZStackBackupService   ┘ its own transport (rest/taurusdb.rs, rest/zstack.rs;
+//!                    │                    ZStack sessions in rest/auth/zstack_session.rs) and JobHub (<area>/job_source.rs);
 //!                    │                    grpc/follow.rs: watch and wait over any hub
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models

@@ -183,8 +183,8 @@ mod tests {
         };
         assert_eq!(check(30, 0), (Some(Duration::from_secs(30)), true));
         assert_eq!(check(3600, 0), (Some(MAX_WAIT), true));
-        assert_eq!(check(3601, 0).1, false);
-        assert_eq!(check(-1, 0).1, false);
+        assert!(!check(3601, 0).1);
+        assert!(!check(-1, 0).1);
         let mut v = Violations::default();
         assert_eq!(wait_timeout(&mut v, None), None);
     }
