@@ -61,6 +61,13 @@ pub fn describe_other_services(simulator: &Simulator) -> String {
             "TaurusDB: embedded simulator at {url}; simulated instances:\n{instances}"
         ));
     }
+    if let Some(url) = simulator.zstack_url() {
+        let (vms, storages) = simulator.zstack_inventory();
+        let table = vbs_simulator::zstack::describe(&vms, &storages);
+        lines.push(format!(
+            "ZStack: embedded simulator at {url}; simulated VMs and backup storages:\n{table}"
+        ));
+    }
     lines.join("\n")
 }
 
@@ -132,6 +139,9 @@ mod tests {
                 panic!("expected generated AK/SK")
             };
             assert_eq!(config.endpoint.unwrap().as_str(), format!("{}/", simulator.url()));
+            assert!(config.taurusdb.endpoint.is_some() && config.zstack.login().is_some());
+            let others = describe_other_services(&simulator);
+            assert!(others.contains("TaurusDB") && others.contains("ZStack"), "{others}");
             access_keys.push(key);
         }
         assert_eq!(access_keys[0].access_key.expose().len(), 20);
