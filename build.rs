@@ -1,6 +1,6 @@
-//! Compiles the vbs.v2 and csbs.v1 protos and the google.longrunning
-//! Operations service in pure Rust (protox, no protoc) and writes the
-//! descriptor set that the reflection service serves.
+//! Compiles the contract's protos (vbs.v2 and the other backup services') in
+//! pure Rust (protox, no protoc) and writes the descriptor set that the
+//! reflection service serves.
 
 use std::{env, fs, path::PathBuf};
 
@@ -11,6 +11,8 @@ const CONTRACT: &[&str] = &[
     "vbs/v2/job.proto",
     "google/longrunning/operations.proto",
     "csbs/v1/csbs.proto",
+    "taurusdb/v3/taurusdb.proto",
+    "zstack/v1/zstack.proto",
 ];
 
 /// Served by reflection beside the contract so grpcurl can decode error details.

@@ -1,6 +1,7 @@
 //! Wiring: one upstream transport shared by the backup, policy and job
 //! services, the job hub behind job watching, plus health and reflection,
-//! served by tonic until shutdown (which first ends open watches).
+//! served by tonic until shutdown (which first ends open watches). The other
+//! backup services (TaurusDB, ZStack) get a transport and job hub each.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::csbs::source::CsbsBackupSource;
 use crate::grpc::csbs::{Csbs, CsbsBackend};
 use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::taurusdb::{TaurusDb, job_source::TaurusDbJobSource};
 use crate::grpc::writes::Writes;
+use crate::grpc::zstack::{ZStack, job_source::ZStackJobSource};
 use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, operations::Operations, policies::Policies};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
@@ -24,14 +27,18 @@ use crate::proto::longrunning::operations_server::OperationsServer;
 use crate::proto::pb::backup_policy_service_server::BackupPolicyServiceServer;
 use crate::proto::pb::backup_service_server::BackupServiceServer;
 use crate::proto::pb::job_service_server::JobServiceServer;
+use crate::proto::taurusdb::v3::taurus_db_backup_service_server::TaurusDbBackupServiceServer;
+use crate::proto::zstack::v1::z_stack_backup_service_server::ZStackBackupServiceServer;
 use crate::rest::UpstreamObserver;
+use crate::rest::credentials::Credentials;
 pub use crate::rest::transport::TransportBuildError;
 use crate::rest::transport::{Transport, TransportConfig};
 use crate::store::budget::Rate;
 use crate::store::idempotency::Retention;
 use crate::store::operations::LogBounds;
 use crate::store::redis::{RedisFleet, RedisLink};
-use crate::watch::{HubMonitor, JobHub, WatchConfig};
+use crate::watch::{HubMonitor, JobHub, JobSource, WatchConfig};
+use reqwest::Url;
 
 /// After the drain timeout, how long cancelled calls get to send their answer.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -75,6 +82,10 @@ pub struct App {
     redis: Option<RedisLink>,
     /// CSBS, when it has an endpoint; None: its RPCs answer UNIMPLEMENTED.
     csbs: Option<CsbsBackend>,
+    /// TaurusDbBackupService, and its job hub when TaurusDB is configured.
+    taurusdb: (TaurusDb, Option<JobHub<TaurusDbJobSource>>),
+    /// ZStackBackupService, and its job hub when ZStack is configured.
+    zstack: (ZStack, Option<JobHub<ZStackJobSource>>),
 }
 
 impl App {
@@ -99,21 +110,24 @@ impl App {
             };
             crate::store::upstream_budget(redis.as_ref(), rate)
         });
-        let transport_config = |endpoint, credentials| TransportConfig {
-            endpoint,
-            timeout: config.upstream_timeout,
-            connect_timeout: config.connect_timeout,
-            insecure_skip_tls_verify: config.insecure_skip_tls_verify,
-            ca_certificates_pem: config.ca_certificates_pem.clone(),
-            credentials,
-            pass_through_token: config.pass_through_token,
-            retry: config.retry,
-            observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
-            max_body: config.bounds.max_upstream_body,
-            default_deadline: config.bounds.default_deadline,
-            budget: budget.clone(),
+        let transport_to = |endpoint: Url, credentials: Credentials, pass_through_token: bool| {
+            Transport::new(TransportConfig {
+                endpoint,
+                timeout: config.upstream_timeout,
+                connect_timeout: config.connect_timeout,
+                insecure_skip_tls_verify: config.insecure_skip_tls_verify,
+                ca_certificates_pem: config.ca_certificates_pem.clone(),
+                credentials,
+                pass_through_token,
+                retry: config.retry,
+                observer: metrics.clone().map(|m| Arc::new(m) as Arc<dyn UpstreamObserver>),
+                max_body: config.bounds.max_upstream_body,
+                default_deadline: config.bounds.default_deadline,
+                budget: budget.clone(),
+            })
+            .map(Arc::new)
         };
-        let transport = Arc::new(Transport::new(transport_config(endpoint, config.credentials.clone()))?);
+        let transport = transport_to(endpoint, config.credentials.clone(), config.pass_through_token)?;
         let front_door = FrontDoor::new(config.callers.front_door(), metrics.clone())?;
         if config.callers.allow_unauthenticated && config.callers.callers_file.is_none() {
             tracing::warn!(
@@ -124,7 +138,7 @@ impl App {
         let csbs = match &config.csbs.endpoint {
             Some(endpoint) => {
                 let credentials = config.csbs.effective_credentials(&config.credentials);
-                let transport = Arc::new(Transport::new(transport_config(endpoint.clone(), credentials))?);
+                let transport = transport_to(endpoint.clone(), credentials, config.pass_through_token)?;
                 let source = CsbsBackupSource::new(transport.clone(), poll_deadline);
                 Some(CsbsBackend {
                     transport,
@@ -136,18 +150,52 @@ impl App {
         if config.insecure_skip_tls_verify {
             tracing::warn!("upstream TLS certificates are NOT verified (--insecure-skip-tls-verify)");
         }
+        let upstream = Upstream {
+            transport: transport.clone(),
+            default_project_id: config.default_project_id.clone(),
+            pass_through_token: config.pass_through_token,
+            writes: Writes::new(
+                crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
+                metrics.clone(),
+            ),
+            default_deadline: config.bounds.default_deadline,
+            operations: crate::store::operation_log(redis.as_ref(), LogBounds::default()),
+        };
+        // TaurusDB: its own endpoint and transport (its credentials, else the
+        // gateway's), the gateway's call defaults, and a job hub of its own.
+        let taurusdb = match &config.taurusdb.endpoint {
+            Some(endpoint) => {
+                let credentials = config.taurusdb.credentials.clone();
+                let credentials = credentials.unwrap_or(config.credentials.clone());
+                let transport = transport_to(endpoint.clone(), credentials, config.pass_through_token)?;
+                let source = TaurusDbJobSource::new(transport.clone(), poll_deadline);
+                let hub = job_hub(config, source, redis.as_ref());
+                let upstream = Upstream {
+                    transport,
+                    ..upstream.clone()
+                };
+                (TaurusDb::new(upstream, hub.clone()), Some(hub))
+            }
+            None => (TaurusDb::unconfigured(), None),
+        };
+        // ZStack: logged in with its own account; a caller's IAM token means
+        // nothing there, so it never passes through.
+        let zstack = match config.zstack.login() {
+            Some(account) => {
+                let endpoint = account.endpoint.clone();
+                let transport = transport_to(endpoint, Credentials::ZStack(account), false)?;
+                let hub = job_hub(
+                    config,
+                    ZStackJobSource::new(transport.clone(), poll_deadline),
+                    redis.as_ref(),
+                );
+                let service = ZStack::new(transport, config.bounds.default_deadline, hub.clone());
+                (service, Some(hub))
+            }
+            None => (ZStack::unconfigured(), None),
+        };
         Ok(App {
-            upstream: Upstream {
-                transport: transport.clone(),
-                default_project_id: config.default_project_id.clone(),
-                pass_through_token: config.pass_through_token,
-                writes: Writes::new(
-                    crate::store::idempotency_store(redis.as_ref(), retention(config), claim_lifetime(config)),
-                    metrics.clone(),
-                ),
-                default_deadline: config.bounds.default_deadline,
-                operations: crate::store::operation_log(redis.as_ref(), LogBounds::default()),
-            },
+            upstream,
             hub: job_hub(config, VbsJobSource::new(transport, poll_deadline), redis.as_ref()),
             watch: config.watch.clone(),
             listener: Listener::new(&config.front_door, metrics.clone()).map_err(|e| AppError::Tls(e.to_string()))?,
@@ -157,6 +205,8 @@ impl App {
             drain_timeout: config.bounds.drain_timeout,
             redis,
             csbs,
+            taurusdb,
+            zstack,
         })
     }
 
@@ -205,6 +255,8 @@ impl App {
         health.set_serving::<JobServiceServer<Jobs>>().await;
         health.set_serving::<OperationsServer<Operations>>().await;
         health.set_serving::<CsbsBackupServiceServer<Csbs>>().await;
+        health.set_serving::<TaurusDbBackupServiceServer<TaurusDb>>().await;
+        health.set_serving::<ZStackBackupServiceServer<ZStack>>().await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -224,6 +276,10 @@ impl App {
         let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone(), csbs.clone()));
         let jobs = JobServiceServer::from_arc(jobs);
         let csbs = CsbsBackupServiceServer::from_arc(csbs);
+        let (taurusdb, taurusdb_hub) = self.taurusdb;
+        let taurusdb = TaurusDbBackupServiceServer::new(taurusdb);
+        let (zstack, zstack_hub) = self.zstack;
+        let zstack = ZStackBackupServiceServer::new(zstack);
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;
@@ -235,6 +291,8 @@ impl App {
             health.set_not_serving::<JobServiceServer<Jobs>>().await;
             health.set_not_serving::<OperationsServer<Operations>>().await;
             health.set_not_serving::<CsbsBackupServiceServer<Csbs>>().await;
+            health.set_not_serving::<TaurusDbBackupServiceServer<TaurusDb>>().await;
+            health.set_not_serving::<ZStackBackupServiceServer<ZStack>>().await;
             // "" is the whole server, what most load balancers ask about.
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
@@ -242,6 +300,12 @@ impl App {
             hub.shutdown();
             if let Some(csbs) = &csbs_backend {
                 csbs.shutdown();
+            }
+            if let Some(hub) = taurusdb_hub {
+                hub.shutdown();
+            }
+            if let Some(hub) = zstack_hub {
+                hub.shutdown();
             }
             let _ = draining.send(());
         };
@@ -269,7 +333,9 @@ impl App {
             .add_service(policies.accept_compressed(gzip).send_compressed(gzip))
             .add_service(jobs.accept_compressed(gzip).send_compressed(gzip))
             .add_service(operations.accept_compressed(gzip).send_compressed(gzip))
-            .add_service(csbs.accept_compressed(gzip).send_compressed(gzip));
+            .add_service(csbs.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(taurusdb.accept_compressed(gzip).send_compressed(gzip))
+            .add_service(zstack.accept_compressed(gzip).send_compressed(gzip));
         let serving = self.listener.serve(router, listener, shutdown);
         tokio::pin!(serving);
         tokio::pin!(drain_over);
@@ -298,9 +364,9 @@ impl App {
     }
 }
 
-/// A job hub (VBS jobs, CSBS backups); with --redis-url its pollers are
+/// A job hub (VBS's or another service's); with --redis-url its pollers are
 /// shared by every replica.
-fn job_hub<S: crate::watch::JobSource>(config: &Config, source: S, redis: Option<&RedisLink>) -> JobHub<S> {
+fn job_hub<S: JobSource>(config: &Config, source: S, redis: Option<&RedisLink>) -> JobHub<S> {
     match redis {
         Some(link) => JobHub::shared(source, config.watch.clone(), Arc::new(RedisFleet::new(link.clone()))),
         None => JobHub::new(source, config.watch.clone()),

@@ -1,7 +1,7 @@
 //! The no-setup demo: the VBS simulator started in-process on a loopback port
 //! when no endpoint is configured, checking exactly the gateway's own
-//! credentials, and beside it a CSBS simulator on a port of its own when no
-//! --csbs-endpoint is given.
+//! credentials, and beside it the other backup services (CSBS, TaurusDB,
+//! ZStack) that have no endpoint of their own, each on a port of its own.
 
 use reqwest::Url;
 use tokio::net::TcpListener;
@@ -58,14 +58,33 @@ async fn start_vbs(config: &mut Config) -> Result<Simulator, Box<dyn std::error:
     match &mut config.credentials {
         Credentials::Iam(user) => user.endpoint = url.clone(),
         Credentials::Anonymous => config.credentials = Credentials::AccessKey(generated_access_key()),
-        Credentials::Token(_) | Credentials::AccessKey(_) => {}
+        Credentials::Token(_) | Credentials::AccessKey(_) | Credentials::ZStack(_) => {}
+    }
+    let mut auth = accepting(&config.credentials);
+    if let Some(own) = &config.taurusdb.credentials {
+        auth = also_accepting(auth, own);
     }
     let simulator_config = vbs_simulator::SimulatorConfig {
-        auth: accepting(&config.credentials),
+        auth,
         ..config.simulator.clone()
     };
     let simulator = Simulator::start(simulator_config, listener).await?;
     config.endpoint = Some(url);
+    if config.taurusdb.endpoint.is_none() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        config.taurusdb.endpoint = Some(simulator.serve_taurusdb(listener)?.parse()?);
+    }
+    if config.zstack.endpoint.is_none() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let zstack = &mut config.zstack;
+        zstack.endpoint = Some(simulator.serve_zstack(listener)?.parse()?);
+        let account = zstack.account.get_or_insert_with(|| DEMO_ZSTACK_ACCOUNT.to_string());
+        // No password given: a fresh one, known to the gateway and the simulator only.
+        let password = zstack
+            .password
+            .get_or_insert_with(|| Secret::new(uuid::Uuid::new_v4().simple().to_string()));
+        simulator.add_zstack_account(account, password);
+    }
     Ok(simulator)
 }
 
@@ -88,6 +107,28 @@ async fn start_csbs(config: &mut Config) -> Result<CsbsSimulator, Box<dyn std::e
     Ok(simulator)
 }
 
+/// The ZStack account the demo logs in with when none is configured.
+const DEMO_ZSTACK_ACCOUNT: &str = "admin";
+
+/// What the embedded simulator serves besides VBS, for start-up output.
+pub fn describe_other_services(simulator: &Simulator) -> String {
+    let mut lines = Vec::new();
+    if let Some(url) = simulator.taurusdb_url() {
+        let instances = vbs_simulator::taurusdb::describe_instances(&simulator.taurusdb_instances());
+        lines.push(format!(
+            "TaurusDB: embedded simulator at {url}; simulated instances:\n{instances}"
+        ));
+    }
+    if let Some(url) = simulator.zstack_url() {
+        let (vms, storages) = simulator.zstack_inventory();
+        let table = vbs_simulator::zstack::describe(&vms, &storages);
+        lines.push(format!(
+            "ZStack: embedded simulator at {url}; simulated VMs and backup storages:\n{table}"
+        ));
+    }
+    lines.join("\n")
+}
+
 /// A simulator that checks for exactly these credentials (none: no checks).
 fn accepting(credentials: &Credentials) -> AuthConfig {
     let mut auth = AuthConfig::enforcing();
@@ -99,6 +140,8 @@ fn accepting(credentials: &Credentials) -> AuthConfig {
             secret_key: key.secret_key.clone(),
             security_token: key.security_token.clone(),
         }),
+        // The simulated ZStack checks its accounts itself.
+        Credentials::ZStack(_) => {}
         Credentials::Iam(user) => {
             let (ProjectScope::Name(project) | ProjectScope::Id(project)) = &user.project;
             auth.users.push(vbs_simulator::IamUser {
@@ -110,6 +153,20 @@ fn accepting(credentials: &Credentials) -> AuthConfig {
         }
     }
     auth
+}
+
+/// `auth` extended by credentials of another service's own (TaurusDB's): the
+/// simulated services share one API gateway check.
+fn also_accepting(auth: AuthConfig, credentials: &Credentials) -> AuthConfig {
+    let extra = accepting(credentials);
+    if !auth.enforce {
+        return auth;
+    }
+    AuthConfig {
+        access_keys: [auth.access_keys, extra.access_keys].concat(),
+        static_tokens: [auth.static_tokens, extra.static_tokens].concat(),
+        ..auth
+    }
 }
 
 /// Fresh credentials for the embedded simulator, so `cargo run` signs its
@@ -140,6 +197,9 @@ mod tests {
                 panic!("expected generated AK/SK")
             };
             assert_eq!(config.endpoint.unwrap().as_str(), format!("{}/", simulator.url()));
+            assert!(config.taurusdb.endpoint.is_some() && config.zstack.login().is_some());
+            let others = describe_other_services(&simulator.vbs);
+            assert!(others.contains("TaurusDB") && others.contains("ZStack"), "{others}");
             access_keys.push(key);
         }
         assert_eq!(access_keys[0].access_key.expose().len(), 20);

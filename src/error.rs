@@ -11,8 +11,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::proto::pb;
-use crate::rest::RestError;
 use crate::rest::error::{CLIENT_TEXT_LIMIT, TransportKind, UpstreamFault, cut};
+use crate::rest::{Operation, RestError};
 use crate::store::idempotency::{Answer, StoreError};
 use crate::watch::WatchError;
 use vbs_rules::Problem;
@@ -491,7 +491,7 @@ impl From<RestError> for Status {
 /// By reference, because a failed poll is shared by every watcher of the job.
 fn rest_status(error: &RestError) -> Status {
     log(error);
-    let row = named_for_service(row_for(error), error.operation().service());
+    let row = row_for(error);
     let mut metadata = HashMap::from([("operation".to_string(), error.operation().name().to_string())]);
     if error.operation().service() != "VBS" {
         metadata.insert("service".into(), error.operation().service().to_string());
@@ -541,6 +541,7 @@ fn retry_delay(status: u16, retry_after: Option<Duration>) -> Option<Duration> {
 
 fn row_for(error: &RestError) -> Row {
     let operation = error.operation();
+    let service = operation.service();
     match error {
         RestError::UnsafePathSegment { segment, .. } => Row::new(
             Code::InvalidArgument,
@@ -555,29 +556,48 @@ fn row_for(error: &RestError) -> Row {
         RestError::Transport {
             kind: TransportKind::Timeout,
             ..
-        } => Row::new(Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "VBS did not answer in time"),
-        RestError::Transport { .. } => Row::new(Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unreachable"),
+        } => Row::new(
+            Code::DeadlineExceeded,
+            "UPSTREAM_TIMEOUT",
+            format!("{service} did not answer in time"),
+        ),
+        RestError::Transport { .. } => Row::new(
+            Code::Unavailable,
+            "UPSTREAM_UNAVAILABLE",
+            format!("{service} is unreachable"),
+        ),
         RestError::DeadlineExceeded { .. } => Row::new(
             Code::DeadlineExceeded,
             "DEADLINE_EXCEEDED",
-            "the call's deadline passed before VBS answered",
+            format!("the call's deadline passed before {service} answered"),
         ),
         RestError::Decode { .. } => Row::new(
             Code::Internal,
             "UPSTREAM_BAD_RESPONSE",
-            "VBS sent a response the gateway cannot read",
+            format!("{service} sent a response the gateway cannot read"),
         ),
         // INTERNAL, not UNAVAILABLE: the same request would most likely get
         // the same oversized answer, so a client should not simply retry.
         RestError::BodyTooLarge { limit, .. } => Row::new(
             Code::Internal,
             "UPSTREAM_BODY_TOO_LARGE",
-            format!("VBS sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
+            format!("{service} sent a response over the gateway's {limit}-byte limit (--max-upstream-body)"),
         ),
         RestError::BudgetExhausted { .. } => Row::new(
             Code::ResourceExhausted,
             "UPSTREAM_BUDGET_EXHAUSTED",
             "the project's budget of upstream requests (--upstream-rate) is used up; retry later",
+        ),
+        // ZStack sessions come from ZStack's own login, not from IAM.
+        RestError::Credentials { rejected: true, .. } if service == "ZStack" => Row::new(
+            Code::Unauthenticated,
+            "CREDENTIALS_REJECTED",
+            "ZStack refused the gateway's login; check --zstack-account and its password",
+        ),
+        RestError::Credentials { .. } if service == "ZStack" => Row::new(
+            Code::Unavailable,
+            "CREDENTIALS_UNAVAILABLE",
+            "the gateway could not log in to ZStack",
         ),
         RestError::Credentials { rejected: true, .. } => Row::new(
             Code::Unauthenticated,
@@ -589,26 +609,19 @@ fn row_for(error: &RestError) -> Row {
             "CREDENTIALS_UNAVAILABLE",
             "the gateway could not obtain an IAM token",
         ),
-        RestError::Status { status, fault, .. } => status_row(*status, fault, operation.creates()),
+        RestError::Status { status, fault, .. } => status_row(*status, fault, operation),
     }
 }
 
-/// The table's messages speak of VBS; a row for another service's call
-/// (CSBS) names that service instead.
-fn named_for_service(row: Row, service: &str) -> Row {
-    if service == "VBS" {
-        return row;
-    }
-    Row {
-        message: row.message.replacen("VBS", service, 1),
-        ..row
-    }
-}
-
-fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
+fn status_row(status: u16, fault: &UpstreamFault, operation: Operation) -> Row {
+    let creates = operation.creates();
     let code_is = |set: &[&str]| fault.code.as_deref().is_some_and(|c| set.contains(&c));
     let (code, reason, summary) = match status {
-        400 if code_is(NOT_FOUND_CODES) => (Code::NotFound, "UPSTREAM_NOT_FOUND", "VBS could not find the resource"),
+        400 if code_is(NOT_FOUND_CODES) => (
+            Code::NotFound,
+            "UPSTREAM_NOT_FOUND",
+            "{service} could not find the resource",
+        ),
         400 if code_is(STATE_CODES) => (
             Code::FailedPrecondition,
             "UPSTREAM_FAILED_PRECONDITION",
@@ -617,25 +630,33 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         400 if code_is(QUOTA_CODES) => (
             Code::ResourceExhausted,
             "UPSTREAM_QUOTA_EXCEEDED",
-            "a VBS quota or limit is used up",
+            "a {service} quota or limit is used up",
         ),
         401 => (
             Code::Unauthenticated,
             "UPSTREAM_UNAUTHENTICATED",
-            "VBS did not accept the call's credentials",
+            "{service} did not accept the call's credentials",
         ),
         403 => (
             Code::PermissionDenied,
             "UPSTREAM_PERMISSION_DENIED",
-            "VBS denied the operation",
+            "{service} denied the operation",
         ),
-        404 => (Code::NotFound, "UPSTREAM_NOT_FOUND", "VBS could not find the resource"),
+        404 => (
+            Code::NotFound,
+            "UPSTREAM_NOT_FOUND",
+            "{service} could not find the resource",
+        ),
         405 | 501 => (
             Code::Unimplemented,
             "UPSTREAM_UNIMPLEMENTED",
-            "VBS does not support this operation",
+            "{service} does not support this operation",
         ),
-        408 | 504 => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT", "VBS did not answer in time"),
+        408 | 504 => (
+            Code::DeadlineExceeded,
+            "UPSTREAM_TIMEOUT",
+            "{service} did not answer in time",
+        ),
         409 if creates => (
             Code::AlreadyExists,
             "UPSTREAM_ALREADY_EXISTS",
@@ -649,17 +670,19 @@ fn status_row(status: u16, fault: &UpstreamFault, creates: bool) -> Row {
         429 => (
             Code::ResourceExhausted,
             "UPSTREAM_RATE_LIMITED",
-            "VBS is rate limiting the gateway",
+            "{service} is rate limiting the gateway",
         ),
-        500 => (Code::Internal, "UPSTREAM_INTERNAL", "VBS failed internally"),
-        502 | 503 => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
+        500 => (Code::Internal, "UPSTREAM_INTERNAL", "{service} failed internally"),
+        502 | 503 => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "{service} is unavailable"),
         400..=499 => (
             Code::InvalidArgument,
             "UPSTREAM_INVALID_ARGUMENT",
-            "VBS rejected the request",
+            "{service} rejected the request",
         ),
-        _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "VBS is unavailable"),
+        _ => (Code::Unavailable, "UPSTREAM_UNAVAILABLE", "{service} is unavailable"),
     };
+    // One sentence per status for every upstream service: the service is named in it.
+    let summary = summary.replace("{service}", operation.service());
     let message = match (&fault.code, &fault.message) {
         (Some(c), Some(m)) => format!("{summary} ({c}: {})", cut(m, CLIENT_TEXT_LIMIT)),
         (Some(c), None) => format!("{summary} ({c})"),
@@ -689,7 +712,6 @@ fn log(error: &RestError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::Operation;
 
     fn upstream(status: u16, code: Option<&str>, operation: Operation) -> Status {
         Status::from(RestError::Status {

@@ -24,6 +24,10 @@
 //!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
 //!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
+//!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService ┐ each: its rules (vbs-rules::taurusdb, ::zstack),
+//!                    ├─ grpc/zstack.rs    ZStackBackupService   ┘ its own transport (rest/taurusdb.rs, rest/zstack.rs;
+//!                    │                    ZStack sessions in rest/auth/zstack_session.rs) and JobHub (<area>/job_source.rs);
+//!                    │                    grpc/follow.rs: watch and wait over any hub
 //!                    └─ grpc/csbs/        CsbsBackupService: server backups through CSBS (vbs-rules'
 //!                         │               csbs rules, rest/csbs.rs over a transport of its own,
 //!                         │               --csbs-endpoint), followed by a JobHub of its own over

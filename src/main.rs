@@ -187,6 +187,10 @@ fn describe_embedded(simulator: &EmbeddedSimulator, config: &Config, credentials
             vbs_simulator::csbs::describe_servers(&csbs.servers())
         );
     }
+    let others = vbs_gateway::demo::describe_other_services(&simulator.vbs);
+    if !others.is_empty() {
+        println!("{others}");
+    }
 }
 
 #[cfg(not(feature = "embedded-simulator"))]

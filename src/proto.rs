@@ -1,5 +1,6 @@
-//! The generated vbs.v2 and csbs.v1 contracts, included once (lints are relaxed only
-//! here), and the codec every generated service and client uses.
+//! The generated contract (vbs.v2 and the other backup services' packages),
+//! included once (lints are relaxed only here), and the codec every generated
+//! service and client uses.
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 use std::marker::PhantomData;
@@ -31,6 +32,20 @@ pub mod csbs {
 }
 
 pub use csbs::v1 as csbs_pb;
+/// TaurusDB manual backups (`taurusdb.v3.TaurusDbBackupService`).
+pub mod taurusdb {
+    pub mod v3 {
+        tonic::include_proto!("taurusdb.v3");
+    }
+}
+
+/// ZStack VM backups (`zstack.v1.ZStackBackupService`).
+pub mod zstack {
+    pub mod v1 {
+        tonic::include_proto!("zstack.v1");
+    }
+}
+
 pub use vbs::v2 as pb;
 
 /// Encoded descriptors of the contract and google.rpc error details, for reflection.

@@ -29,7 +29,9 @@ mod csbs;
 mod front_door;
 mod idempotency;
 mod replicas;
+mod taurusdb;
 mod watch;
+mod zstack;
 
 pub use crate::frontdoor::{FrontDoorConfig, TlsFiles};
 use bounds::BoundsArgs;
@@ -46,7 +48,11 @@ use idempotency::IdempotencyArgs;
 pub use idempotency::IdempotencyConfig;
 use replicas::RedisArgs;
 pub use replicas::RedisConfig;
+use taurusdb::TaurusDbArgs;
+pub use taurusdb::TaurusDbConfig;
 use watch::WatchArgs;
+use zstack::ZStackArgs;
+pub use zstack::ZStackConfig;
 
 /// Project used with the embedded simulator when none is configured.
 pub const DEMO_PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
@@ -146,6 +152,10 @@ pub(crate) struct ServeArgs {
     pub budget: BudgetArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub taurusdb: TaurusDbArgs,
+    #[command(flatten)]
+    pub zstack: ZStackArgs,
 }
 
 /// `vbs-gateway simulator`: the simulator's own options plus the process's.
@@ -262,6 +272,10 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// Cloud Server Backup Service: where it is and its credentials.
     pub csbs: CsbsConfig,
+    /// TaurusDB manual backups: endpoint (none: not served) and own credentials.
+    pub taurusdb: TaurusDbConfig,
+    /// ZStack VM backups: endpoint (none: not served) and the account logging in.
+    pub zstack: ZStackConfig,
 }
 
 /// A setting that cannot be used, named as the user gave it.
@@ -462,7 +476,11 @@ impl Config {
             None => None,
         };
         let sends_credentials = !matches!(credentials, Credentials::Anonymous) || args.pass_through_token;
-        if sends_credentials {
+        let taurusdb = args.taurusdb.to_config()?;
+        let zstack = args.zstack.to_config()?;
+        args.bounds
+            .check_plaintext(&zstack.endpoint.iter().collect::<Vec<_>>())?;
+        if sends_credentials || taurusdb.credentials.is_some() {
             let iam = match &credentials {
                 Credentials::Iam(user) if !embedded => Some(&user.endpoint),
                 _ => None,
@@ -472,6 +490,7 @@ impl Config {
                 .iter()
                 .chain(iam)
                 .chain(&args.csbs.csbs_endpoint)
+                .chain(&taurusdb.endpoint)
                 .collect();
             args.bounds.check_plaintext(&endpoints)?;
         }
@@ -499,6 +518,8 @@ impl Config {
             budget,
             redis: args.redis.to_config()?,
             csbs,
+            taurusdb,
+            zstack,
         })
     }
 
@@ -534,6 +555,8 @@ impl Config {
             budget: BudgetConfig::unlimited(),
             redis: None,
             csbs: CsbsConfig::default(),
+            taurusdb: TaurusDbConfig::default(),
+            zstack: ZStackConfig::default(),
         }
     }
 }

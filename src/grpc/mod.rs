@@ -4,14 +4,17 @@
 
 pub(crate) mod backups;
 pub(crate) mod csbs;
+pub(crate) mod follow;
 pub(crate) mod job_source;
 pub(crate) mod jobs;
 pub(crate) mod operations;
 mod paging;
 pub(crate) mod policies;
 mod resource_ids;
+pub(crate) mod taurusdb;
 mod wire;
 pub(crate) mod writes;
+pub(crate) mod zstack;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -208,16 +211,20 @@ impl Violations {
 }
 
 /// Upstream times come as "2013-06-27T08:48:03.000000", "2016-12-03T06:24:34.467"
-/// (UTC without a zone) or "2016-01-28T16:14:09.466Z" / "+08:00".
+/// (UTC without a zone), "2016-01-28T16:14:09.466Z" / "+08:00" or "+0800".
 pub(crate) fn timestamp(text: Option<&str>) -> Option<prost_types::Timestamp> {
     let text = text?.trim();
     if text.is_empty() {
         return None;
     }
-    let utc = DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).or_else(|_| {
-        let naive = text.trim_end_matches(['Z', 'z']).replacen(' ', "T", 1);
-        NaiveDateTime::parse_from_str(&naive, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
-    });
+    let utc = DateTime::parse_from_rfc3339(text)
+        // TaurusDB writes offsets without a colon: "2020-07-07T01:17:05+0800".
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .map(|t| t.to_utc())
+        .or_else(|_| {
+            let naive = text.trim_end_matches(['Z', 'z']).replacen(' ', "T", 1);
+            NaiveDateTime::parse_from_str(&naive, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        });
     match utc {
         Ok(t) => Some(prost_types::Timestamp {
             seconds: t.timestamp(),
@@ -255,6 +262,7 @@ mod tests {
         assert_eq!(seconds("2016-01-28T16:14:09.466Z"), Some((1_453_997_649, 466_000_000)));
         assert_eq!(seconds("2016-01-28T18:14:09+02:00"), Some((1_453_997_649, 0)));
         assert_eq!(seconds("2016-01-28 16:14:09"), Some((1_453_997_649, 0)));
+        assert_eq!(seconds("2016-01-29T00:14:09+0800"), Some((1_453_997_649, 0)));
         assert_eq!(seconds("yesterday"), None);
         assert_eq!(seconds(""), None);
     }

@@ -74,6 +74,17 @@ pub struct IamUser {
     pub project: ProjectScope,
 }
 
+/// A ZStack account the gateway logs in with for sessions.
+#[derive(Debug, Clone)]
+pub struct ZStackAccount {
+    /// The ZStack management node, e.g. `http://zstack.example.com:8080`.
+    pub endpoint: Url,
+    /// The account's name.
+    pub account: String,
+    /// The account's password; sent only as its SHA-512 hex digest.
+    pub password: Secret,
+}
+
 /// How the gateway authenticates its upstream calls.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -85,6 +96,8 @@ pub enum Credentials {
     AccessKey(AccessKey),
     /// Tokens issued by IAM for this user, cached and refreshed.
     Iam(IamUser),
+    /// Sessions of a ZStack account, logged in and renewed (ZStack only).
+    ZStack(ZStackAccount),
 }
 
 /// Secrets shorter than this are not scrubbed: they would match ordinary words.

@@ -161,9 +161,12 @@ impl UpstreamFault {
         // OpenStack wraps the fault in one object named after its kind.
         top.values()
             .find_map(|inner| match inner {
+                // ZStack's error object says it in `details` and `description`.
                 Value::Object(fault) => Some(UpstreamFault {
                     code: text(fault.get("code")),
-                    message: text(fault.get("message")),
+                    message: text(fault.get("message"))
+                        .or_else(|| text(fault.get("details")))
+                        .or_else(|| text(fault.get("description"))),
                 }),
                 _ => None,
             })
@@ -235,6 +238,12 @@ mod tests {
             expected
         );
         assert_eq!(fault(r#"{"code":"VolumeBackup.0005","message":"bad"}"#), expected);
+        assert_eq!(
+            fault(
+                r#"{"error":{"code":"ID.1001","description":"Session expired","details":"session s is expired","cause":null}}"#
+            ),
+            (Some("ID.1001".into()), Some("session s is expired".into()))
+        );
         assert_eq!(
             fault(r#"{"itemNotFound":{"message":"Backup x could not be found.","code":404}}"#),
             (Some("404".into()), Some("Backup x could not be found.".into()))

@@ -1,6 +1,6 @@
-//! The upstream VBS REST client: one pooled HTTP transport, one authorizer per
-//! credential mode, and one typed client per area (backups, shares, policies,
-//! tags, jobs).
+//! The upstream REST clients: one pooled HTTP transport, one authorizer per
+//! credential mode, and one typed client per area (VBS backups, shares,
+//! policies, tags, jobs; TaurusDB's in taurusdb.rs, ZStack's in zstack.rs).
 //! Nothing here knows about gRPC or metrics.
 
 pub(crate) mod auth;
@@ -17,7 +17,9 @@ pub(crate) mod policies;
 pub(crate) mod retry;
 pub(crate) mod shares;
 pub(crate) mod tags;
+pub(crate) mod taurusdb;
 pub(crate) mod transport;
+pub(crate) mod zstack;
 
 use std::time::Instant;
 
@@ -26,8 +28,9 @@ pub(crate) use error::RestError;
 pub(crate) use observer::UpstreamObserver;
 pub(crate) use transport::Transport;
 
-/// Every VBS REST operation the gateway calls. Names the call in errors, logs
-/// and metrics, and tells the error table which calls create things.
+/// Every upstream REST operation the gateway calls (VBS's, then the other
+/// backup services'). Names the call in errors, logs and metrics, and tells
+/// the error table which calls create things and which service answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Operation {
     CreateBackup,
@@ -64,6 +67,10 @@ pub(crate) enum Operation {
     CsbsListBackups,
     /// CSBS: one backup (checkpoint item).
     CsbsGetBackup,
+    TaurusDbCreateBackup,
+    TaurusDbGetJob,
+    ZStackCreateVmBackup,
+    ZStackGetApiJob,
 }
 
 impl Operation {
@@ -100,15 +107,26 @@ impl Operation {
             Operation::CsbsProtect => "CsbsProtect",
             Operation::CsbsListBackups => "CsbsListBackups",
             Operation::CsbsGetBackup => "CsbsGetBackup",
+            Operation::TaurusDbCreateBackup => "TaurusDbCreateBackup",
+            Operation::TaurusDbGetJob => "TaurusDbGetJob",
+            Operation::ZStackCreateVmBackup => "ZStackCreateVmBackup",
+            Operation::ZStackGetApiJob => "ZStackGetApiJob",
         }
     }
 
-    /// The upstream service the call goes to, as errors name it.
+    /// The upstream service the call goes to, as messages name it.
     pub(crate) fn service(self) -> &'static str {
         match self {
             Operation::CsbsProtect | Operation::CsbsListBackups | Operation::CsbsGetBackup => "CSBS",
+            Operation::TaurusDbCreateBackup | Operation::TaurusDbGetJob => "TaurusDB",
+            Operation::ZStackCreateVmBackup | Operation::ZStackGetApiJob => "ZStack",
             _ => "VBS",
         }
+    }
+
+    /// Whether the call names a cloud project (X-Project-Id); ZStack has none.
+    pub(crate) fn in_project(self) -> bool {
+        self.service() != "ZStack"
     }
 
     /// Calls that create a resource: upstream 409 means it already exists.
@@ -120,6 +138,8 @@ impl Operation {
                 | Operation::CreateBackupPolicy
                 | Operation::ShareBackup
                 | Operation::CsbsProtect
+                | Operation::TaurusDbCreateBackup
+                | Operation::ZStackCreateVmBackup
         )
     }
 }

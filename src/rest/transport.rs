@@ -418,11 +418,13 @@ fn time_left(deadline: Instant) -> Duration {
 }
 
 /// The headers every attempt sends before its authorization: content type and
-/// project. The authorizer signs them as they are.
+/// project (for the calls in one). The authorizer signs them as they are.
 fn base_headers(ctx: &CallContext, operation: Operation) -> Result<HeaderMap, RestError> {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-    headers.insert("x-project-id", header_value(operation, &ctx.project_id)?);
+    if operation.in_project() {
+        headers.insert("x-project-id", header_value(operation, &ctx.project_id)?);
+    }
     Ok(headers)
 }
 

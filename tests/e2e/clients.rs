@@ -208,7 +208,7 @@ async fn assert_common_steps(world: &ClientWorld, stdout: &str, name: &str) -> (
     );
     assert_eq!(
         step(stdout, "error"),
-        "INVALID_ARGUMENT reason INVALID_ARGUMENT domain vbs-gateway violations volume_id (must not be empty)"
+        "INVALID_ARGUMENT reason FIELD_REQUIRED domain vbs-gateway violations volume_id (must not be empty, FIELD_REQUIRED)"
     );
     (backup, job_id)
 }

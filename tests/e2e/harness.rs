@@ -36,6 +36,9 @@ pub(crate) const SECRET_KEY: &str = "vbsGwTestSecretKey0000000000000000000001";
 pub(crate) const IAM_USER: &str = "e2e-user";
 pub(crate) const IAM_PASSWORD: &str = "e2e-password-never-logged";
 pub(crate) const IAM_DOMAIN: &str = "e2e-domain";
+/// The ZStack account the gateway logs in with.
+pub(crate) const ZSTACK_ACCOUNT: &str = "e2e-zstack-admin";
+pub(crate) const ZSTACK_PASSWORD: &str = "zstack-password-never-logged";
 /// The project the gateway defaults to (config::DEMO_PROJECT_ID).
 pub(crate) const PROJECT_ID: &str = "5f0e1d2c3b4a49586776a5b4c3d2e1f0";
 
@@ -77,6 +80,17 @@ impl World {
             .expect("start simulator");
         let mut config = Config::for_testing(sim.url().parse().expect("simulator URL"));
         config.credentials = gateway_credentials(crate::AUTH, &sim.url());
+        let taurusdb_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TaurusDB");
+        let taurusdb_url = sim.serve_taurusdb(taurusdb_listener).expect("serve TaurusDB");
+        config.taurusdb.endpoint = Some(taurusdb_url.parse().expect("TaurusDB URL"));
+        let zstack_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind ZStack");
+        let zstack_url = sim.serve_zstack(zstack_listener).expect("serve ZStack");
+        sim.add_zstack_account(ZSTACK_ACCOUNT, &Secret::new(ZSTACK_PASSWORD));
+        config.zstack = vbs_gateway::config::ZStackConfig {
+            endpoint: Some(zstack_url.parse().expect("ZStack URL")),
+            account: Some(ZSTACK_ACCOUNT.into()),
+            password: Some(Secret::new(ZSTACK_PASSWORD)),
+        };
         adjust(&mut config);
         let app = App::new(&config).expect("gateway config");
         let metrics_url = match config.metrics_listen {

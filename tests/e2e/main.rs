@@ -25,9 +25,11 @@ mod python_client;
 mod server;
 mod shares;
 mod tags;
+mod taurusdb;
 mod tls;
 mod validation;
 mod watch;
+mod zstack;
 
 /// How the gateway authenticates in this binary's worlds.
 pub(crate) const AUTH: harness::AuthMode = harness::AuthMode::AkSk;

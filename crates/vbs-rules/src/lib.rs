@@ -1,9 +1,12 @@
 //! The field rules the VBS API reference states, as pure checks shared by the
 //! gateway's request validation and the simulator, so both enforce one reading.
+//! `taurusdb` and `zstack` hold the rules of those services' backup documents.
 
 use std::ops::RangeInclusive;
 
 pub mod csbs;
+pub mod taurusdb;
+pub mod zstack;
 
 /// Backup names: 1 to 64 characters.
 pub const BACKUP_NAME_MAX: usize = 64;

@@ -1,6 +1,7 @@
 //! The embedded VBS simulator: an axum app that answers like the VBS REST API,
 //! with volumes, backups, policies and jobs in memory, a clock tests can step,
-//! and hooks to make jobs fail or the service go down.
+//! and hooks to make jobs fail or the service go down. The other backup
+//! services (`taurusdb`, `zstack`) are served beside it, each on a listener of its own.
 
 mod apig;
 mod auth;
@@ -12,6 +13,8 @@ pub mod csbs;
 mod faults;
 mod routes;
 mod state;
+pub mod taurusdb;
+pub mod zstack;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -263,6 +266,14 @@ pub struct SimState {
 
 struct Shared {
     world: Mutex<World>,
+    /// TaurusDB's instances and jobs, served on a listener of their own.
+    taurusdb: Mutex<taurusdb::TaurusDbState>,
+    /// Where TaurusDB is served, once it is.
+    taurusdb_url: std::sync::OnceLock<String>,
+    /// ZStack's accounts, sessions, VMs and API jobs, on a listener of their own.
+    zstack: Mutex<zstack::ZStackState>,
+    /// Where ZStack is served, once it is.
+    zstack_url: std::sync::OnceLock<String>,
     /// The most recent requests, at most `REQUEST_LOG_LIMIT`.
     requests: Mutex<VecDeque<RecordedRequest>>,
     auth: AuthState,
@@ -282,6 +293,17 @@ impl SimState {
         let auth = AuthState::new(config.auth.clone());
         Ok(SimState {
             inner: Arc::new(Shared {
+                taurusdb: Mutex::new(taurusdb::TaurusDbState::new(
+                    taurusdb::default_instances(),
+                    config.job_timing,
+                )),
+                taurusdb_url: std::sync::OnceLock::new(),
+                zstack: Mutex::new(zstack::ZStackState::new(
+                    zstack::default_vms(),
+                    zstack::default_backup_storages(),
+                    config.job_timing,
+                )),
+                zstack_url: std::sync::OnceLock::new(),
                 world: Mutex::new(World::new(config)),
                 requests: Mutex::new(VecDeque::new()),
                 auth,
@@ -308,6 +330,16 @@ impl SimState {
 
     fn addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    /// ZStack's state; its sessions and jobs read the time off `now()`.
+    fn zstack(&self) -> MutexGuard<'_, zstack::ZStackState> {
+        lock(&self.inner.zstack)
+    }
+
+    /// TaurusDB's state; its jobs read their status off `now()`.
+    fn taurusdb(&self) -> MutexGuard<'_, taurusdb::TaurusDbState> {
+        lock(&self.inner.taurusdb)
     }
 
     fn auth(&self) -> &AuthState {
@@ -432,6 +464,77 @@ impl Simulator {
     /// 401 (APIGW.0307), as after a revocation upstream. Static tokens stay.
     pub fn revoke_tokens(&self) {
         self.state.auth().revoke_all();
+    }
+
+    /// Serves the simulated TaurusDB on `listener`, beside the VBS API and
+    /// sharing its clock, credentials, faults and request log, until
+    /// `shutdown`; returns its base URL.
+    pub fn serve_taurusdb(&self, listener: TcpListener) -> std::io::Result<String> {
+        let url = self.serve_beside(listener, taurusdb::router(self.state.clone()), "TaurusDB")?;
+        let _ = self.state.inner.taurusdb_url.set(url.clone());
+        Ok(url)
+    }
+
+    /// The simulated TaurusDB's base URL, once `serve_taurusdb` serves it.
+    pub fn taurusdb_url(&self) -> Option<String> {
+        self.state.inner.taurusdb_url.get().cloned()
+    }
+
+    /// The TaurusDB instances every project can back up.
+    pub fn taurusdb_instances(&self) -> Vec<taurusdb::TaurusDbInstance> {
+        self.state.taurusdb().instances().to_vec()
+    }
+
+    /// The next `count` TaurusDB backup jobs end Failed with `reason`.
+    pub fn fail_next_taurusdb_jobs(&self, count: usize, reason: &str) {
+        self.state.taurusdb().fail_next_jobs(count, reason);
+    }
+
+    /// Serves the simulated ZStack on `listener`, beside the VBS API and
+    /// sharing its clock, faults and request log, until `shutdown`; returns
+    /// its base URL. It accepts the accounts `add_zstack_account` adds.
+    pub fn serve_zstack(&self, listener: TcpListener) -> std::io::Result<String> {
+        let url = self.serve_beside(listener, zstack::router(self.state.clone()), "ZStack")?;
+        let _ = self.state.inner.zstack_url.set(url.clone());
+        Ok(url)
+    }
+
+    /// The simulated ZStack's base URL, once `serve_zstack` serves it.
+    pub fn zstack_url(&self) -> Option<String> {
+        self.state.inner.zstack_url.get().cloned()
+    }
+
+    /// Lets account `name` log in to the simulated ZStack with `password`.
+    pub fn add_zstack_account(&self, name: &str, password: &apig_signer::Secret) {
+        self.state.zstack().add_account(name, password.expose());
+    }
+
+    /// The VMs whose root volumes can be backed up, and the backup storages.
+    pub fn zstack_inventory(&self) -> (Vec<zstack::ZStackVm>, Vec<zstack::ZStackBackupStorage>) {
+        let zstack = self.state.zstack();
+        (zstack.vms().to_vec(), zstack.storages().to_vec())
+    }
+
+    /// How many sessions ZStack logins have opened so far.
+    pub fn zstack_login_count(&self) -> usize {
+        self.state.zstack().logins()
+    }
+
+    /// The next `count` VM backups end with ZStack error `code` and `details`.
+    pub fn fail_next_zstack_backups(&self, count: usize, code: &str, details: &str) {
+        self.state.zstack().fail_next_backups(count, code, details);
+    }
+
+    /// Serves another service's `app` on `listener` until shutdown.
+    fn serve_beside(&self, listener: TcpListener, app: axum::Router, service: &'static str) -> std::io::Result<String> {
+        let url = format!("http://{}", reachable(listener.local_addr()?));
+        let stop = self.shutdown.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                tracing::error!(%error, service, "simulator stopped serving");
+            }
+        });
+        Ok(url)
     }
 
     /// Stops accepting connections and lets requests in flight finish.

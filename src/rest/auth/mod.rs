@@ -7,6 +7,7 @@ mod anonymous;
 mod iam_tokens;
 mod pass_through;
 mod static_token;
+mod zstack_session;
 
 use std::fmt;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub(crate) use anonymous::Anonymous;
 pub(crate) use iam_tokens::IamTokens;
 pub(crate) use pass_through::PassThrough;
 pub(crate) use static_token::StaticToken;
+pub(crate) use zstack_session::{ZSTACK_DATE, ZStackSessions};
 
 /// Header of a bearer token (the gateway's, or a caller's own).
 const AUTH_TOKEN: &str = "x-auth-token";
@@ -100,6 +102,7 @@ pub(crate) fn for_credentials(
         Credentials::Token(token) => Box::new(StaticToken::new(token)),
         Credentials::AccessKey(key) => Box::new(AccessKeySignature::new(key)),
         Credentials::Iam(user) => Box::new(IamTokens::new(http.clone(), user, timeout)),
+        Credentials::ZStack(account) => Box::new(ZStackSessions::new(http.clone(), account, timeout)),
     };
     if pass_through {
         Box::new(PassThrough::new(configured))

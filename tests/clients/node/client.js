@@ -79,7 +79,7 @@ function describeError(types, error) {
   const info = details.find((d) => d.name === 'google.rpc.ErrorInfo').message;
   const badRequest = details.find((d) => d.name === 'google.rpc.BadRequest');
   const violations = badRequest
-    ? badRequest.message.field_violations.map((v) => `${v.field} (${v.description})`)
+    ? badRequest.message.field_violations.map((v) => `${v.field} (${v.description}, ${v.reason})`)
     : [];
   return `${grpc.status[error.code]} reason ${info.reason} domain ${info.domain} violations ${violations.join(' ')}`;
 }

@@ -175,7 +175,7 @@ def decode_error(channel):
             elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
                 bad_request = error_details_pb2.BadRequest()
                 detail.Unpack(bad_request)
-                violations += [f"{v.field} ({v.description})" for v in bad_request.field_violations]
+                violations += [f"{v.field} ({v.description}, {v.reason})" for v in bad_request.field_violations]
         print(f"error: {error.code().name} reason {info.reason} domain {info.domain} "
               f"violations {' '.join(violations)}")
         return

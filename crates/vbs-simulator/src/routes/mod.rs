@@ -159,6 +159,25 @@ fn admin_routes(state: SimState) -> Router {
 }
 
 pub(crate) async fn record_requests(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    record(&state, request, next, recorded_body).await
+}
+
+/// Records every request with its body as received: for the other services'
+/// listeners, whose requests carry no password.
+pub(crate) async fn record_unredacted(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    record(&state, request, next, |_, bytes| {
+        String::from_utf8_lossy(bytes).into_owned()
+    })
+    .await
+}
+
+/// Records the request, its body as `body_of` keeps it (by path and bytes).
+pub(crate) async fn record(
+    state: &SimState,
+    request: Request,
+    next: Next,
+    body_of: fn(&str, &[u8]) -> String,
+) -> Response {
     if is_admin_path(request.uri().path()) {
         return next.run(request).await;
     }
@@ -178,7 +197,7 @@ pub(crate) async fn record_requests(State(state): State<SimState>, request: Requ
                 (name.as_str().to_ascii_lowercase(), value)
             })
             .collect(),
-        body: recorded_body(parts.uri.path(), &bytes),
+        body: body_of(parts.uri.path(), &bytes),
     });
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

@@ -1,0 +1,245 @@
+//! TaurusDbBackupService: validates a manual backup by the TaurusDB document's
+//! rules, sends it through TaurusDB's own transport, and follows its job
+//! through a job hub of its own (`job_source`). Unconfigured, every RPC
+//! answers UNIMPLEMENTED and names the flag that enables it.
+
+mod convert;
+pub(crate) mod job_source;
+
+use tonic::{Request, Response, Status};
+
+use super::follow::{self, ResponseStream};
+use super::resource_ids::{ResourceIds, describe};
+use super::{Upstream, Violations, caller_deadline};
+use crate::error::Error;
+use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::TaurusDbBackupService};
+use crate::rest::taurusdb::{CreateManualBackup, TaurusDbApi};
+use crate::rest::{CallContext, Operation};
+use crate::watch::{Event, JobHub};
+use job_source::{TaurusDbJobSource, WatchedTaurusDbJob};
+use vbs_rules::{self as rules, taurusdb as taurus_rules};
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+/// The collection of TaurusDB jobs in operation names:
+/// `projects/{project_id}/taurusdb-jobs/{job_id}`.
+pub(crate) const OPERATION_COLLECTION: &str = "taurusdb-jobs";
+/// What enables the service, for the UNIMPLEMENTED answer.
+const ENABLING_FLAG: &str = "--taurusdb-endpoint";
+
+/// The job's name as a long-running operation.
+pub(crate) fn operation_name(project_id: &str, job_id: &str) -> String {
+    format!("projects/{project_id}/{OPERATION_COLLECTION}/{job_id}")
+}
+
+/// The service; without a backend (no TaurusDB endpoint) it answers UNIMPLEMENTED.
+pub(crate) struct TaurusDb {
+    backend: Option<Backend>,
+}
+
+/// What the service needs when TaurusDB is configured.
+struct Backend {
+    /// The gateway's call defaults, with TaurusDB's transport.
+    upstream: Upstream,
+    hub: JobHub<TaurusDbJobSource>,
+}
+
+impl TaurusDb {
+    /// The service calling TaurusDB through `upstream` and following its jobs with `hub`.
+    pub(crate) fn new(upstream: Upstream, hub: JobHub<TaurusDbJobSource>) -> TaurusDb {
+        TaurusDb {
+            backend: Some(Backend { upstream, hub }),
+        }
+    }
+
+    /// The service of a gateway that knows no TaurusDB.
+    pub(crate) fn unconfigured() -> TaurusDb {
+        TaurusDb { backend: None }
+    }
+
+    fn backend(&self) -> Result<&Backend, Error> {
+        self.backend.as_ref().ok_or(Error::NotConfigured {
+            service: "TaurusDB",
+            flag: ENABLING_FLAG,
+        })
+    }
+
+    /// For the Operations view: the current state of the job an operation
+    /// `projects/{project_id}/taurusdb-jobs/{job_id}` names, read once from
+    /// TaurusDB in `ctx`'s project (the caller already admitted there).
+    #[allow(dead_code)] // called by the Operations view, which routes by OPERATION_COLLECTION
+    pub(crate) async fn operation_state(&self, ctx: &CallContext, job_id: &str) -> Result<tdb::Job, Error> {
+        let backend = self.backend()?;
+        validate_job_id(job_id)?;
+        let api = TaurusDbApi {
+            transport: &backend.upstream.transport,
+            ctx,
+        };
+        Ok(api.get_job(job_id).await?.into())
+    }
+}
+
+#[tonic::async_trait]
+impl TaurusDbBackupService for TaurusDb {
+    async fn create_manual_backup(
+        &self,
+        request: Request<tdb::CreateManualBackupRequest>,
+    ) -> RpcResult<tdb::CreateManualBackupResponse> {
+        let backend = self.backend()?;
+        let ctx = backend.upstream.context(&request, &request.get_ref().project_id)?;
+        let req = request.into_inner();
+        validate_create(&req)?;
+        let api = TaurusDbApi {
+            transport: &backend.upstream.transport,
+            ctx: &ctx,
+        };
+        let body = CreateManualBackup {
+            instance_id: req.instance_id,
+            name: req.name,
+            description: (!req.description.is_empty()).then_some(req.description),
+        };
+        let created = api.create_manual_backup(&body).await.map_err(Error::from)?;
+        let job_id = created.job_id.unwrap_or_default();
+        Ok(Response::new(tdb::CreateManualBackupResponse {
+            backup: Some(created.backup.into()),
+            operation: operation_name(&ctx.project_id, &job_id),
+            job_id,
+        }))
+    }
+
+    async fn get_backup_job(&self, request: Request<tdb::GetBackupJobRequest>) -> RpcResult<tdb::GetBackupJobResponse> {
+        let backend = self.backend()?;
+        let ctx = backend.upstream.context(&request, &request.get_ref().project_id)?;
+        let req = request.into_inner();
+        validate_job_id(&req.job_id)?;
+        let api = TaurusDbApi {
+            transport: &backend.upstream.transport,
+            ctx: &ctx,
+        };
+        let job = api.get_job(&req.job_id).await.map_err(Error::from)?;
+        Ok(Response::new(tdb::GetBackupJobResponse { job: Some(job.into()) }))
+    }
+
+    type WatchBackupJobStream = ResponseStream<tdb::WatchBackupJobResponse>;
+
+    async fn watch_backup_job(
+        &self,
+        request: Request<tdb::WatchBackupJobRequest>,
+    ) -> RpcResult<Self::WatchBackupJobStream> {
+        let backend = self.backend()?;
+        let ctx = backend.upstream.context(&request, &request.get_ref().project_id)?;
+        let req = request.into_inner();
+        validate_job_id(&req.job_id)?;
+        let watcher = backend
+            .hub
+            .watch(WatchedTaurusDbJob::new(&ctx, &req.job_id))
+            .map_err(Error::from)?;
+        Ok(Response::new(follow::watch_stream(watcher, watch_response)))
+    }
+
+    async fn wait_backup_job(
+        &self,
+        request: Request<tdb::WaitBackupJobRequest>,
+    ) -> RpcResult<tdb::WaitBackupJobResponse> {
+        let backend = self.backend()?;
+        let ctx = backend.upstream.context(&request, &request.get_ref().project_id)?;
+        // Waiting is bounded by the request's own timeout, not the default deadline.
+        let deadline = caller_deadline(&request);
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        v.check("job_id", rules::path_id(&req.job_id));
+        let timeout = follow::wait_timeout(&mut v, req.timeout);
+        v.finish()?;
+        let watcher = backend
+            .hub
+            .wait(WatchedTaurusDbJob::new(&ctx, &req.job_id))
+            .map_err(Error::from)?;
+        let (state, outcome) = follow::wait(watcher, timeout, deadline, Operation::TaurusDbGetJob).await?;
+        Ok(Response::new(tdb::WaitBackupJobResponse {
+            job: Some(state.job.as_ref().clone()),
+            outcome: outcome as i32,
+            observed_at: Some(state.observed_at.into()),
+        }))
+    }
+}
+
+fn watch_response(event: Event<TaurusDbJobSource>) -> tdb::WatchBackupJobResponse {
+    use tdb::watch_backup_job_response::Event as Carried;
+    match event {
+        Event::Job(state) => tdb::WatchBackupJobResponse {
+            observed_at: Some(state.observed_at.into()),
+            event: Some(Carried::Job(state.job.as_ref().clone())),
+        },
+        Event::Heartbeat(beat) => tdb::WatchBackupJobResponse {
+            observed_at: None,
+            event: Some(Carried::Heartbeat(beat.into())),
+        },
+    }
+}
+
+/// Every rule of the document's request table, all broken ones at once.
+fn validate_create(req: &tdb::CreateManualBackupRequest) -> Result<(), Error> {
+    let mut v = Violations::default();
+    v.check("instance_id", taurus_rules::instance_id(&req.instance_id));
+    v.check("name", taurus_rules::backup_name(&req.name));
+    v.check("description", taurus_rules::backup_description(&req.description));
+    v.finish()
+}
+
+fn validate_job_id(job_id: &str) -> Result<(), Error> {
+    let mut v = Violations::default();
+    v.check("job_id", rules::path_id(job_id));
+    v.finish()
+}
+
+impl ResourceIds for tdb::CreateManualBackupRequest {
+    fn resource_ids(&self) -> String {
+        describe([("instance_id", self.instance_id.as_str())])
+    }
+}
+
+impl ResourceIds for tdb::GetBackupJobRequest {
+    fn resource_ids(&self) -> String {
+        describe([("job_id", self.job_id.as_str())])
+    }
+}
+
+impl ResourceIds for tdb::WatchBackupJobRequest {
+    fn resource_ids(&self) -> String {
+        describe([("job_id", self.job_id.as_str())])
+    }
+}
+
+impl ResourceIds for tdb::WaitBackupJobRequest {
+    fn resource_ids(&self) -> String {
+        describe([("job_id", self.job_id.as_str())])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_broken_rule_is_named() {
+        let request = tdb::CreateManualBackupRequest {
+            instance_id: "07033b125fd94a8a96896f8bcfee6dda".into(),
+            name: "1st".into(),
+            description: "a <b>".into(),
+            ..Default::default()
+        };
+        let Err(Error::InvalidArgument(violations)) = validate_create(&request) else {
+            panic!("expected violations")
+        };
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["instance_id", "name", "description"]);
+    }
+
+    #[test]
+    fn operation_names_follow_the_vbs_scheme() {
+        assert_eq!(
+            operation_name("619d3e78f61b4be68bc5aa0b59edcf7b", "e0fbbfc8"),
+            "projects/619d3e78f61b4be68bc5aa0b59edcf7b/taurusdb-jobs/e0fbbfc8"
+        );
+    }
+}
