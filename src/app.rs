@@ -18,7 +18,13 @@ use crate::grpc::job_source::VbsJobSource;
 use crate::grpc::taurusdb::{TaurusDb, job_source::TaurusDbJobSource};
 use crate::grpc::writes::Writes;
 use crate::grpc::zstack::{ZStack, job_source::ZStackJobSource};
-use crate::grpc::{Upstream, backups::Backups, jobs::Jobs, operations::Operations, policies::Policies};
+use crate::grpc::{
+    Upstream,
+    backups::Backups,
+    jobs::Jobs,
+    operations::{Operations, OtherServices},
+    policies::Policies,
+};
 use crate::metrics::Metrics;
 use crate::observe::RpcLayer;
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -273,13 +279,20 @@ impl App {
         let csbs = Arc::new(Csbs::new(self.upstream.clone(), self.csbs.clone()));
         let csbs_backend = self.csbs;
         let jobs = Arc::new(Jobs::new(self.upstream.clone(), self.hub.clone()));
-        let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone(), csbs.clone()));
+        let (taurusdb, taurusdb_hub) = self.taurusdb;
+        let taurusdb = Arc::new(taurusdb);
+        let (zstack, zstack_hub) = self.zstack;
+        let zstack = Arc::new(zstack);
+        let others = OtherServices {
+            csbs: csbs.clone(),
+            taurusdb: taurusdb.clone(),
+            zstack: zstack.clone(),
+        };
+        let operations = OperationsServer::new(Operations::new(self.upstream, jobs.clone(), others));
         let jobs = JobServiceServer::from_arc(jobs);
         let csbs = CsbsBackupServiceServer::from_arc(csbs);
-        let (taurusdb, taurusdb_hub) = self.taurusdb;
-        let taurusdb = TaurusDbBackupServiceServer::new(taurusdb);
-        let (zstack, zstack_hub) = self.zstack;
-        let zstack = ZStackBackupServiceServer::new(zstack);
+        let taurusdb = TaurusDbBackupServiceServer::from_arc(taurusdb);
+        let zstack = ZStackBackupServiceServer::from_arc(zstack);
         // tonic's graceful shutdown waits for every open stream, and a watch
         // may stay open for hours: end the watches as soon as shutdown starts.
         let hub = self.hub;

@@ -6,7 +6,7 @@
 //! ```text
 //!  gRPC client ──► frontdoor/ (per connection): TLS (reloaded on change, mutual with a client
 //!                    │  CA), limits on streams per connection, connections and idle time
-//!                  tonic server (app.rs: health, reflection, the three services)
+//!                  tonic server (app.rs: health, reflection, the services)
 //!                    │  observe.rs: request id, rpc span, access log, metrics.rs counters per RPC
 //!                    │  frontdoor/ (per call): the caller (bearer key or client certificate), its
 //!                    │              limits; its role and projects are checked by grpc::Upstream::context
@@ -14,24 +14,22 @@
 //!                    ├─ grpc/backups.rs   BackupService        ┐ validate (crate vbs-rules),
 //!                    ├─ grpc/policies.rs  BackupPolicyService  ├ build the REST body,
 //!                    ├─ grpc/jobs.rs      JobService           ┘ convert the reply (grpc/<area>/convert.rs,
-//!                    │                                           enum spellings from grpc/wire.rs; lists
-//!                    │                                           page alike, grpc/paging.rs)
-//!                    ├─ grpc/operations.rs  google.longrunning.Operations: jobs as operations, the typed
-//!                         │                 result as `response` (store/operations.rs: jobs started here)
-//!                         ├─ grpc/writes.rs      writes with a request_id: once, detached, recorded in
-//!                         │                      store/idempotency.rs (IdempotencyStore; in memory or Redis)
-//!                         ├─ watch/              JobHub: one poller per watched job, shared by every
-//!                         │                      WatchJob, WaitJob and WatchJobs stream; knows only the
-//!                         │                      JobSource trait; schedule.rs: when to poll next (pure)
-//!                         └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
-//!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService ┐ each: its rules (vbs-rules::taurusdb, ::zstack),
-//!                    ├─ grpc/zstack.rs    ZStackBackupService   ┘ its own transport (rest/taurusdb.rs, rest/zstack.rs;
-//!                    │                    ZStack sessions in rest/auth/zstack_session.rs) and JobHub (<area>/job_source.rs);
+//!                    │    │                                      enum spellings from grpc/wire.rs; lists
+//!                    │    │                                      page alike, grpc/paging.rs)
+//!                    │    ├─ grpc/writes.rs      writes with a request_id: once, detached, recorded in
+//!                    │    │                      store/idempotency.rs (IdempotencyStore; in memory or Redis)
+//!                    │    ├─ watch/              JobHub: one poller per watched job, shared by every
+//!                    │    │                      WatchJob, WaitJob and WatchJobs stream; knows only the
+//!                    │    │                      JobSource trait; schedule.rs: when to poll next (pure)
+//!                    │    └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
+//!                    ├─ grpc/csbs/        CsbsBackupService      ┐ each: its rules (vbs-rules::csbs, ::taurusdb,
+//!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService  │ ::zstack), its own transport (rest/csbs.rs,
+//!                    ├─ grpc/zstack.rs    ZStackBackupService    ┘ rest/taurusdb.rs, rest/zstack.rs; ZStack sessions
+//!                    │                    in rest/auth/zstack_session.rs) and a JobHub of its own over a JobSource;
 //!                    │                    grpc/follow.rs: watch and wait over any hub
-//!                    └─ grpc/csbs/        CsbsBackupService: server backups through CSBS (vbs-rules'
-//!                         │               csbs rules, rest/csbs.rs over a transport of its own,
-//!                         │               --csbs-endpoint), followed by a JobHub of its own over
-//!                         │               grpc/csbs/source.rs (checkpoint items as a JobSource)
+//!                    └─ grpc/operations.rs  google.longrunning.Operations: every service's work as an operation,
+//!                                           the typed result as `response` (store/operations.rs: VBS jobs started
+//!                                           here, for ListOperations; in memory or Redis)
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop;
@@ -44,8 +42,8 @@
 //!                                            │
 //!                                            ▼
 //!                VBS (the cloud, or crate vbs-simulator: the same REST API in memory,
-//!                     started by demo.rs when no endpoint is configured), and
-//!                CSBS (the cloud, or vbs-simulator's csbs module on a port of its own)
+//!                     started by demo.rs when no endpoint is configured), and likewise
+//!                CSBS, TaurusDB and ZStack (vbs-simulator's modules, each on a port of its own)
 //! ```
 //!
 //! Beside the gateway, in `crates/`: `apig-signer` (AK/SK signing and

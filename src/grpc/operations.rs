@@ -1,7 +1,9 @@
 //! google.longrunning.Operations as a view of the work the gateway follows:
 //! `projects/{project_id}/jobs/{job_id}` is a VBS job (its `metadata`), done
 //! once the job is, with the typed result as `response` or the job's failure
-//! as `error`; `projects/{project_id}/checkpoints/{backup_id}` a CSBS backup.
+//! as `error`; `projects/{project_id}/checkpoints/{backup_id}` a CSBS backup,
+//! `projects/{project_id}/taurusdb-jobs/{job_id}` a TaurusDB job and
+//! `zstack/jobs/{job_uuid}` a ZStack API job, each read through its service.
 
 use std::sync::Arc;
 
@@ -10,11 +12,15 @@ use tonic::{Request, Response, Status};
 
 use super::csbs::{self, Csbs};
 use super::jobs::Jobs;
+use super::taurusdb::{self, TaurusDb};
+use super::zstack::{self, ZStack};
 use super::{Upstream, Violations};
 use crate::error::{self, Error};
 use crate::proto::csbs_pb::{self, csbs_backup_service_server::CsbsBackupService};
 use crate::proto::longrunning::{self as lro, Operation, operation};
 use crate::proto::pb::{self, JobStatus, job_service_server::JobService};
+use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::TaurusDbBackupService};
+use crate::proto::zstack::v1::{self as zs, z_stack_backup_service_server::ZStackBackupService};
 use crate::rest::CallContext;
 use crate::rest::backups::BackupsApi;
 use crate::store::operations::OperationLog;
@@ -37,7 +43,8 @@ pub(crate) fn operation_name(project_id: &str, job_id: &str) -> String {
 /// The collection of VBS jobs in operation names.
 const JOBS: &str = "jobs";
 /// What a name must look like, for the caller who sent another.
-const NAME_FORMS: &str = "must be projects/{project_id}/jobs/{job_id} or projects/{project_id}/checkpoints/{backup_id}";
+const NAME_FORMS: &str = "must be projects/{project_id}/jobs/{job_id}, projects/{project_id}/checkpoints/{backup_id}, \
+     projects/{project_id}/taurusdb-jobs/{job_id} or zstack/jobs/{job_uuid}";
 
 /// What an operation name names, its ids checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +53,10 @@ enum Named {
     Job(JobName),
     /// A CSBS backup (checkpoint item).
     Checkpoint { project_id: String, backup_id: String },
+    /// A TaurusDB job.
+    TaurusDbJob { project_id: String, job_id: String },
+    /// A ZStack API job (ZStack has no projects).
+    ZStackJob { job_uuid: String },
 }
 
 /// An operation named `projects/{project_id}/jobs/{job_id}`.
@@ -57,6 +68,17 @@ struct JobName {
 
 impl Named {
     fn parse(name: &str) -> Result<Named, Error> {
+        if let Some(job_uuid) = name
+            .strip_prefix(zstack::OPERATION_COLLECTION)
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            let mut v = Violations::default();
+            v.check("name", rules::path_id(job_uuid));
+            v.finish()?;
+            return Ok(Named::ZStackJob {
+                job_uuid: job_uuid.to_string(),
+            });
+        }
         let parts: Vec<&str> = name.split('/').collect();
         let ["projects", project_id, collection, id] = parts.as_slice() else {
             return Err(Error::invalid("name", Problem::BadFormat, NAME_FORMS));
@@ -72,14 +94,8 @@ impl Named {
                 project_id,
                 backup_id: id,
             }),
+            taurusdb::OPERATION_COLLECTION => Ok(Named::TaurusDbJob { project_id, job_id: id }),
             _ => Err(Error::invalid("name", Problem::BadFormat, NAME_FORMS)),
-        }
-    }
-
-    fn project_id(&self) -> &str {
-        match self {
-            Named::Job(job) => &job.project_id,
-            Named::Checkpoint { project_id, .. } => project_id,
         }
     }
 }
@@ -142,17 +158,73 @@ fn of_checkpoint(name: String, backup: csbs_pb::Backup) -> Operation {
     }
 }
 
+/// A TaurusDB job as an operation: done once COMPLETED (the job is the
+/// `response`) or FAILED (its fail reason is the `error`).
+fn of_taurusdb_job(name: String, job: tdb::Job) -> Operation {
+    let result = match job.status() {
+        tdb::JobStatus::Completed => Some(operation::Result::Response(pack("taurusdb.v3.Job", &job))),
+        tdb::JobStatus::Failed => Some(operation::Result::Error(error::backup_failure(
+            "",
+            &job.fail_reason,
+            &job.id,
+        ))),
+        _ => None,
+    };
+    Operation {
+        name,
+        metadata: Some(pack("taurusdb.v3.Job", &job)),
+        done: result.is_some(),
+        result,
+    }
+}
+
+/// A ZStack API job as an operation: done once SUCCEEDED (the job is the
+/// `response`) or FAILED (ZStack's error is the `error`).
+fn of_zstack_job(name: String, job: zs::Job) -> Operation {
+    let result = match job.state() {
+        zs::JobState::Succeeded => Some(operation::Result::Response(pack("zstack.v1.Job", &job))),
+        zs::JobState::Failed => {
+            let failure = job.error.clone().unwrap_or_default();
+            // `details` says what went wrong; `description` is the code's category.
+            let reason = if failure.details.is_empty() {
+                &failure.description
+            } else {
+                &failure.details
+            };
+            Some(operation::Result::Error(error::backup_failure(
+                &failure.code,
+                reason,
+                &job.job_uuid,
+            )))
+        }
+        _ => None,
+    };
+    Operation {
+        name,
+        metadata: Some(pack("zstack.v1.Job", &job)),
+        done: result.is_some(),
+        result,
+    }
+}
+
+/// The services besides VBS whose work is an operation too.
+pub(crate) struct OtherServices {
+    pub(crate) csbs: Arc<Csbs>,
+    pub(crate) taurusdb: Arc<TaurusDb>,
+    pub(crate) zstack: Arc<ZStack>,
+}
+
 /// The Operations service over the job service, the backup reads and the
-/// CSBS service.
+/// other backup services.
 pub(crate) struct Operations {
     upstream: Upstream,
     jobs: Arc<Jobs>,
-    csbs: Arc<Csbs>,
+    others: OtherServices,
 }
 
 impl Operations {
-    pub(crate) fn new(upstream: Upstream, jobs: Arc<Jobs>, csbs: Arc<Csbs>) -> Operations {
-        Operations { upstream, jobs, csbs }
+    pub(crate) fn new(upstream: Upstream, jobs: Arc<Jobs>, others: OtherServices) -> Operations {
+        Operations { upstream, jobs, others }
     }
 
     /// The job as an operation; a successful backup job's backup is read
@@ -268,20 +340,42 @@ impl lro::operations_server::Operations for Operations {
     async fn get_operation(&self, request: Request<lro::GetOperationRequest>) -> RpcResult<Operation> {
         let full_name = request.get_ref().name.clone();
         let named = Named::parse(&full_name)?;
-        let ctx = self.upstream.context(&request, named.project_id())?;
+        let (metadata, extensions, message) = request.into_parts();
         let name = match named {
             Named::Job(name) => name,
             Named::Checkpoint { project_id, backup_id } => {
-                let (metadata, extensions, _) = request.into_parts();
                 let get = csbs_pb::GetBackupRequest { project_id, backup_id };
                 let reply = self
+                    .others
                     .csbs
                     .get_backup(Request::from_parts(metadata, extensions, get))
                     .await?;
                 let backup = reply.into_inner().backup.unwrap_or_default();
                 return Ok(Response::new(of_checkpoint(full_name, backup)));
             }
+            Named::TaurusDbJob { project_id, job_id } => {
+                let get = tdb::GetBackupJobRequest { project_id, job_id };
+                let reply = self
+                    .others
+                    .taurusdb
+                    .get_backup_job(Request::from_parts(metadata, extensions, get))
+                    .await?;
+                let job = reply.into_inner().job.unwrap_or_default();
+                return Ok(Response::new(of_taurusdb_job(full_name, job)));
+            }
+            Named::ZStackJob { job_uuid } => {
+                let get = zs::GetVmBackupJobRequest { job_uuid };
+                let reply = self
+                    .others
+                    .zstack
+                    .get_vm_backup_job(Request::from_parts(metadata, extensions, get))
+                    .await?;
+                let job = reply.into_inner().job.unwrap_or_default();
+                return Ok(Response::new(of_zstack_job(full_name, job)));
+            }
         };
+        let request = Request::from_parts(metadata, extensions, message);
+        let ctx = self.upstream.context(&request, &name.project_id)?;
         let job = self.read_job(request, &name).await?;
         Ok(Response::new(self.of_job(&ctx, job).await?))
     }
@@ -301,11 +395,36 @@ impl lro::operations_server::Operations for Operations {
                     timeout,
                 };
                 let reply = self
+                    .others
                     .csbs
                     .wait_backup(Request::from_parts(metadata, extensions, wait))
                     .await?;
                 let backup = reply.into_inner().backup.unwrap_or_default();
                 return Ok(Response::new(of_checkpoint(full_name, backup)));
+            }
+            Named::TaurusDbJob { project_id, job_id } => {
+                let wait = tdb::WaitBackupJobRequest {
+                    project_id,
+                    job_id,
+                    timeout,
+                };
+                let reply = self
+                    .others
+                    .taurusdb
+                    .wait_backup_job(Request::from_parts(metadata, extensions, wait))
+                    .await?;
+                let job = reply.into_inner().job.unwrap_or_default();
+                return Ok(Response::new(of_taurusdb_job(full_name, job)));
+            }
+            Named::ZStackJob { job_uuid } => {
+                let wait = zs::WaitVmBackupJobRequest { job_uuid, timeout };
+                let reply = self
+                    .others
+                    .zstack
+                    .wait_vm_backup_job(Request::from_parts(metadata, extensions, wait))
+                    .await?;
+                let job = reply.into_inner().job.unwrap_or_default();
+                return Ok(Response::new(of_zstack_job(full_name, job)));
             }
         };
         let wait = pb::WaitJobRequest {
@@ -327,7 +446,7 @@ impl lro::operations_server::Operations for Operations {
         Named::parse(&request.get_ref().name)?;
         Err(Error::OperationUnsupported {
             reason: "OPERATION_DELETE_UNSUPPORTED",
-            what: "VBS keeps its jobs and CSBS its backups; an operation cannot be deleted",
+            what: "the backup services keep their jobs and backups; an operation cannot be deleted",
         }
         .into())
     }
@@ -336,7 +455,7 @@ impl lro::operations_server::Operations for Operations {
         Named::parse(&request.get_ref().name)?;
         Err(Error::OperationUnsupported {
             reason: "OPERATION_CANCEL_UNSUPPORTED",
-            what: "neither a VBS job nor a CSBS backup can be cancelled once started",
+            what: "the backup services cannot cancel a job or backup once started",
         }
         .into())
     }
@@ -405,6 +524,19 @@ mod tests {
                 backup_id: "b".into()
             }
         );
+        assert_eq!(
+            Named::parse(&taurusdb::operation_name("p", "j")).unwrap(),
+            Named::TaurusDbJob {
+                project_id: "p".into(),
+                job_id: "j".into()
+            }
+        );
+        assert_eq!(
+            Named::parse(&zstack::operation_name("u")).unwrap(),
+            Named::ZStackJob { job_uuid: "u".into() }
+        );
+        assert!(Named::parse("zstack/jobs/../x").is_err());
+        assert!(Named::parse("zstack/jobs/").is_err());
         for bad in [
             "",
             "projects/p/jobs",

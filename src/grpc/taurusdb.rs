@@ -13,8 +13,8 @@ use super::resource_ids::{ResourceIds, describe};
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
 use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::TaurusDbBackupService};
+use crate::rest::Operation;
 use crate::rest::taurusdb::{CreateManualBackup, TaurusDbApi};
-use crate::rest::{CallContext, Operation};
 use crate::watch::{Event, JobHub};
 use job_source::{TaurusDbJobSource, WatchedTaurusDbJob};
 use vbs_rules::{self as rules, taurusdb as taurus_rules};
@@ -63,20 +63,6 @@ impl TaurusDb {
             flag: ENABLING_FLAG,
         })
     }
-
-    /// For the Operations view: the current state of the job an operation
-    /// `projects/{project_id}/taurusdb-jobs/{job_id}` names, read once from
-    /// TaurusDB in `ctx`'s project (the caller already admitted there).
-    #[allow(dead_code)] // called by the Operations view, which routes by OPERATION_COLLECTION
-    pub(crate) async fn operation_state(&self, ctx: &CallContext, job_id: &str) -> Result<tdb::Job, Error> {
-        let backend = self.backend()?;
-        validate_job_id(job_id)?;
-        let api = TaurusDbApi {
-            transport: &backend.upstream.transport,
-            ctx,
-        };
-        Ok(api.get_job(job_id).await?.into())
-    }
 }
 
 #[tonic::async_trait]
@@ -102,7 +88,10 @@ impl TaurusDbBackupService for TaurusDb {
         let job_id = created.job_id.unwrap_or_default();
         Ok(Response::new(tdb::CreateManualBackupResponse {
             backup: Some(created.backup.into()),
-            operation: operation_name(&ctx.project_id, &job_id),
+            operation: Some(crate::proto::longrunning::Operation {
+                name: operation_name(&ctx.project_id, &job_id),
+                ..Default::default()
+            }),
             job_id,
         }))
     }

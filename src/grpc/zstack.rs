@@ -73,19 +73,6 @@ impl ZStack {
             flag: ENABLING_FLAG,
         })
     }
-
-    /// For the Operations view: the current state of the API job an operation
-    /// `zstack/jobs/{job_uuid}` names, read once from ZStack.
-    #[allow(dead_code)] // called by the Operations view, which routes by OPERATION_COLLECTION
-    pub(crate) async fn operation_state(&self, ctx: &CallContext, job_uuid: &str) -> Result<zs::Job, Error> {
-        let backend = self.backend()?;
-        validate_job_uuid(job_uuid)?;
-        let api = ZStackApi {
-            transport: &backend.transport,
-            ctx,
-        };
-        Ok(convert::job(job_uuid, api.get_api_job(job_uuid).await?))
-    }
 }
 
 impl Backend {
@@ -126,7 +113,10 @@ impl ZStackBackupService for ZStack {
             .map_err(Error::from)?;
         Ok(Response::new(match created {
             Created::Job(job_uuid) => zs::CreateVmBackupResponse {
-                operation: operation_name(&job_uuid),
+                operation: Some(crate::proto::longrunning::Operation {
+                    name: operation_name(&job_uuid),
+                    ..Default::default()
+                }),
                 job_uuid,
                 inventories: Vec::new(),
             },

@@ -79,8 +79,8 @@ async fn a_manual_backup_is_created_and_watched_to_its_end() {
     assert_eq!(backup.instance_id, INSTANCE);
     assert!(backup.begin_time.is_some(), "{}", backup.begin_time_raw);
     assert_eq!(
-        created.operation,
-        format!("projects/{PROJECT_ID}/taurusdb-jobs/{}", created.job_id)
+        created.operation.as_ref().map(|op| op.name.as_str()),
+        Some(format!("projects/{PROJECT_ID}/taurusdb-jobs/{}", created.job_id).as_str())
     );
     let sent = &taurusdb_requests(&world)[0];
     assert_eq!(sent.path, format!("/v3/{PROJECT_ID}/backups/create"));
@@ -291,4 +291,42 @@ async fn next_job(stream: &mut tonic::Streaming<tdb::WatchBackupJobResponse>) ->
             Event::Heartbeat(beat) => assert_eq!(beat.coordination(), Coordination::Alone),
         }
     }
+}
+
+#[tokio::test]
+async fn a_taurusdb_job_is_an_operation_done_with_the_job_or_its_failure() {
+    use vbs_gateway::proto::longrunning::{self as lro, operation, operations_client::OperationsClient};
+
+    let world = World::start().await;
+    let mut operations = OperationsClient::new(world.channel.clone());
+    let name = create(&world).await.operation.expect("operation").name;
+    let running = operations
+        .get_operation(lro::GetOperationRequest { name: name.clone() })
+        .await
+        .expect("GetOperation")
+        .into_inner();
+    assert!(!running.done, "{running:?}");
+    world.advance(3);
+    let done = operations
+        .get_operation(lro::GetOperationRequest { name })
+        .await
+        .expect("GetOperation once done")
+        .into_inner();
+    let Some(operation::Result::Response(response)) = done.result else {
+        panic!("a completed job is the operation's response: {done:?}");
+    };
+    assert_eq!(response.type_url, "type.googleapis.com/taurusdb.v3.Job");
+
+    world.sim.fail_next_taurusdb_jobs(1, "the backup space is used up");
+    let failing = create(&world).await.operation.unwrap().name;
+    world.advance(3);
+    let failed = operations
+        .get_operation(lro::GetOperationRequest { name: failing })
+        .await
+        .expect("GetOperation of a failed job")
+        .into_inner();
+    let Some(operation::Result::Error(error)) = failed.result else {
+        panic!("a failed job is the operation's error: {failed:?}");
+    };
+    assert_eq!(error.message, "the backup space is used up");
 }

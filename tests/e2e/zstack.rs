@@ -73,7 +73,10 @@ async fn a_vm_backup_is_made_with_a_session_and_watched_to_its_end() {
     let world = World::start().await;
     let created = create(&world, ZSTACK_ROOT_VOLUMES[1]).await;
     assert_eq!(created.job_uuid.len(), 32, "{created:?}");
-    assert_eq!(created.operation, format!("zstack/jobs/{}", created.job_uuid));
+    assert_eq!(
+        created.operation.as_ref().map(|op| op.name.as_str()),
+        Some(format!("zstack/jobs/{}", created.job_uuid).as_str())
+    );
 
     let sent = zstack_requests(&world);
     assert_eq!(sent[0].path, LOGIN_PATH);
@@ -292,4 +295,58 @@ async fn next_job(stream: &mut tonic::Streaming<zs::WatchVmBackupJobResponse>) -
             return job;
         }
     }
+}
+
+#[tokio::test]
+async fn a_zstack_job_is_an_operation_done_with_the_job_or_zstacks_error() {
+    use vbs_gateway::proto::longrunning::{self as lro, operation, operations_client::OperationsClient};
+
+    let world = World::start().await;
+    let mut operations = OperationsClient::new(world.channel.clone());
+    let name = create(&world, ZSTACK_ROOT_VOLUMES[1])
+        .await
+        .operation
+        .expect("operation")
+        .name;
+    let running = operations
+        .get_operation(lro::GetOperationRequest { name: name.clone() })
+        .await
+        .expect("GetOperation")
+        .into_inner();
+    assert!(!running.done, "{running:?}");
+    let waiting = tokio::spawn({
+        let mut operations = operations.clone();
+        let name = name.clone();
+        async move {
+            operations
+                .wait_operation(lro::WaitOperationRequest { name, timeout: None })
+                .await
+        }
+    });
+    world.advance(3);
+    let done = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("WaitOperation answers")
+        .unwrap()
+        .expect("WaitOperation")
+        .into_inner();
+    let Some(operation::Result::Response(response)) = done.result else {
+        panic!("a succeeded job is the operation's response: {done:?}");
+    };
+    assert_eq!(response.type_url, "type.googleapis.com/zstack.v1.Job");
+
+    world
+        .sim
+        .fail_next_zstack_backups(1, "BS.1001", "the backup storage is full");
+    let failing = create(&world, ZSTACK_ROOT_VOLUMES[0]).await.operation.unwrap().name;
+    world.advance(3);
+    let failed = operations
+        .get_operation(lro::GetOperationRequest { name: failing })
+        .await
+        .expect("GetOperation of a failed job")
+        .into_inner();
+    let Some(operation::Result::Error(error)) = failed.result else {
+        panic!("a failed job is the operation's error: {failed:?}");
+    };
+    assert_eq!(error.message, "the backup storage is full");
 }
