@@ -1,5 +1,5 @@
 //! Following a job of any upstream through its job hub, for the services of
-//! the other backup systems (TaurusDB, ZStack): the watch stream, the wait
+//! the other backup systems (CSBS, TaurusDB, ZStack): the watch stream, the wait
 //! with its timeout and deadline, and what a heartbeat may say of a failed poll.
 
 use std::pin::Pin;

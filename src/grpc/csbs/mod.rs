@@ -6,42 +6,31 @@
 mod convert;
 pub(crate) mod source;
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::stream::{self, Stream};
 use tonic::{Request, Response, Status};
 
 use super::resource_ids::{ResourceIds, describe};
 use super::writes::WriteRequest;
-use super::{Upstream, Violations, caller_deadline};
+use super::{Upstream, Violations, caller_deadline, follow};
 use crate::error::Error;
 use crate::proto::csbs_pb::{self as pb, csbs_backup_service_server::CsbsBackupService};
-use crate::proto::pb::WaitOutcome;
 use crate::rest::csbs::{self as rest, CsbsApi};
-use crate::rest::{Operation, RestError, Transport};
+use crate::rest::{Operation, Transport};
 use crate::watch::{self, JobHub};
 use source::{CsbsBackupSource, WatchedBackup};
 use vbs_rules::csbs as csbs_rules;
 use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 type Event = watch::Event<CsbsBackupSource>;
-type BackupState = watch::JobState<CsbsBackupSource>;
-type WatchError = watch::WatchError<RestError>;
-type Watcher = watch::Watcher<CsbsBackupSource>;
 
 /// The flag that gives the gateway a CSBS upstream, named by UNIMPLEMENTED.
 pub(crate) const ENDPOINT_FLAG: &str = "--csbs-endpoint";
 /// The collection segment of CSBS operation names, which the operations view
 /// routes by: `projects/{project_id}/checkpoints/{backup_id}`.
 pub(crate) const OPERATION_COLLECTION: &str = "checkpoints";
-/// The longest WaitBackup `timeout` accepted, as for WaitJob.
-const MAX_WAIT: Duration = Duration::from_secs(3600);
-/// WaitBackup answers this much (at most) before the caller's deadline.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// A CSBS upstream: its transport and the hub that polls its backups.
 #[derive(Debug, Clone)]
@@ -130,7 +119,7 @@ impl CsbsBackupService for Csbs {
         }))
     }
 
-    type WatchBackupStream = ResponseStream<pb::WatchBackupResponse>;
+    type WatchBackupStream = follow::ResponseStream<pb::WatchBackupResponse>;
 
     async fn watch_backup(&self, request: Request<pb::WatchBackupRequest>) -> RpcResult<Self::WatchBackupStream> {
         let backend = self.backend()?;
@@ -141,23 +130,16 @@ impl CsbsBackupService for Csbs {
             .hub
             .watch(WatchedBackup::new(&ctx, &req.backup_id))
             .map_err(Error::from)?;
-        // The stream is the watcher itself: a slow reader only gets the latest state.
-        let events = stream::unfold(watcher, |mut watcher| async move {
-            let item = watcher.next().await?;
-            let response = match item {
-                Ok(Event::Job(state)) => Ok(pb::WatchBackupResponse {
-                    observed_at: Some(state.observed_at.into()),
-                    event: Some(pb::watch_backup_response::Event::Backup(state.job.as_ref().clone())),
-                }),
-                Ok(Event::Heartbeat(beat)) => Ok(pb::WatchBackupResponse {
-                    observed_at: None,
-                    event: Some(pb::watch_backup_response::Event::Heartbeat(beat.into())),
-                }),
-                Err(error) => Err(Status::from(Error::from(error))),
-            };
-            Some((response, watcher))
-        });
-        Ok(Response::new(Box::pin(events)))
+        Ok(Response::new(follow::watch_stream(watcher, |event| match event {
+            Event::Job(state) => pb::WatchBackupResponse {
+                observed_at: Some(state.observed_at.into()),
+                event: Some(pb::watch_backup_response::Event::Backup(state.job.as_ref().clone())),
+            },
+            Event::Heartbeat(beat) => pb::WatchBackupResponse {
+                observed_at: None,
+                event: Some(pb::watch_backup_response::Event::Heartbeat(beat.into())),
+            },
+        })))
     }
 
     async fn wait_backup(&self, request: Request<pb::WaitBackupRequest>) -> RpcResult<pb::WaitBackupResponse> {
@@ -167,11 +149,11 @@ impl CsbsBackupService for Csbs {
         let deadline = caller_deadline(&request);
         let req = request.into_inner();
         let timeout = validate_wait(&req)?;
-        let mut watcher = backend
+        let watcher = backend
             .hub
             .wait(WatchedBackup::new(&ctx, &req.backup_id))
             .map_err(Error::from)?;
-        let (state, outcome) = wait(&mut watcher, timeout, deadline).await?;
+        let (state, outcome) = follow::wait(watcher, timeout, deadline, Operation::CsbsGetBackup).await?;
         Ok(Response::new(pb::WaitBackupResponse {
             backup: Some(state.job.as_ref().clone()),
             outcome: outcome as i32,
@@ -197,93 +179,6 @@ async fn backup_of_checkpoint(api: &CsbsApi<'_>, checkpoint_id: &str) -> Result<
             what: "backup of CSBS checkpoint",
             id: checkpoint_id.to_string(),
         })
-}
-
-/// Waits for the terminal state until the timeout or the deadline (minus a
-/// margin), whichever comes first; past the timeout it still waits (within
-/// the deadline) for a first read, so the answer is always a state read
-/// from CSBS. Mirrors WaitJob.
-async fn wait(
-    watcher: &mut Watcher,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-) -> Result<(BackupState, WaitOutcome), Error> {
-    let now = Instant::now();
-    let by_timeout = timeout.map(|t| (now + t, WaitOutcome::Timeout));
-    let by_deadline = deadline.map(|d| (answer_before(d, now), WaitOutcome::Deadline));
-    let limit = match (by_timeout, by_deadline) {
-        (Some(t), Some(d)) => Some(if t.0 <= d.0 { t } else { d }),
-        (t, d) => t.or(d),
-    };
-    let finished = match limit {
-        Some((until, _)) => tokio::time::timeout_at(until.into(), until_terminal(watcher))
-            .await
-            .ok(),
-        None => Some(until_terminal(watcher).await),
-    };
-    match (finished, limit) {
-        (Some(result), _) => Ok((result?, WaitOutcome::Terminal)),
-        (None, Some((_, outcome))) => match watcher.latest() {
-            Some(state) => Ok((state, outcome)),
-            None if outcome == WaitOutcome::Timeout => {
-                let first = match by_deadline {
-                    Some((until, _)) => tokio::time::timeout_at(until.into(), first_state(watcher))
-                        .await
-                        .map_err(|_| not_read_in_time(watcher))?,
-                    None => first_state(watcher).await,
-                };
-                let state = first?;
-                let outcome = if state.is_terminal() {
-                    WaitOutcome::Terminal
-                } else {
-                    WaitOutcome::Timeout
-                };
-                Ok((state, outcome))
-            }
-            None => Err(not_read_in_time(watcher)),
-        },
-        (None, None) => Err(WatchError::Interrupted.into()),
-    }
-}
-
-/// Waits for the terminal state, passing over the states before it.
-async fn until_terminal(watcher: &mut Watcher) -> Result<BackupState, WatchError> {
-    loop {
-        match watcher.next().await {
-            Some(Ok(Event::Job(state))) if state.is_terminal() => return Ok(state),
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error),
-            None => return Err(WatchError::Interrupted),
-        }
-    }
-}
-
-/// Waits for the first state read.
-async fn first_state(watcher: &mut Watcher) -> Result<BackupState, WatchError> {
-    loop {
-        match watcher.next().await {
-            Some(Ok(Event::Job(state))) => return Ok(state),
-            Some(Ok(Event::Heartbeat(_))) => {}
-            Some(Err(error)) => return Err(error),
-            None => return Err(WatchError::Interrupted),
-        }
-    }
-}
-
-/// Stop a fifth of the time left (at most 100 ms) early, as WaitJob does.
-fn answer_before(deadline: Instant, now: Instant) -> Instant {
-    let left = deadline.saturating_duration_since(now);
-    now + left.saturating_sub((left / 5).min(DEADLINE_MARGIN))
-}
-
-/// The last upstream failure if there was one, else the deadline itself.
-fn not_read_in_time(watcher: &Watcher) -> Error {
-    match watcher.last_failure() {
-        Some(failure) => Error::Watch(WatchError::Upstream(failure)),
-        None => Error::Rest(RestError::DeadlineExceeded {
-            operation: Operation::CsbsGetBackup,
-        }),
-    }
 }
 
 fn validate_create_backup(req: &pb::CreateBackupRequest) -> Result<(), Error> {
@@ -337,24 +232,7 @@ fn validate_backup_id(backup_id: &str) -> Result<(), Error> {
 fn validate_wait(req: &pb::WaitBackupRequest) -> Result<Option<Duration>, Error> {
     let mut v = Violations::default();
     v.uuid("backup_id", &req.backup_id);
-    let timeout = match req.timeout {
-        None => None,
-        Some(timeout) if timeout.seconds < 0 || timeout.nanos < 0 => {
-            v.add("timeout", Problem::OutOfRange, "must not be negative");
-            None
-        }
-        Some(timeout) => match Duration::try_from(timeout) {
-            Ok(timeout) if timeout <= MAX_WAIT => Some(timeout),
-            Ok(_) => {
-                v.add("timeout", Problem::OutOfRange, "must be at most 1 hour");
-                None
-            }
-            Err(_) => {
-                v.add("timeout", Problem::BadFormat, "is not a valid duration");
-                None
-            }
-        },
-    };
+    let timeout = follow::wait_timeout(&mut v, req.timeout);
     v.finish()?;
     Ok(timeout)
 }
