@@ -1,6 +1,6 @@
-//! Following a job of any upstream through its job hub, for the services of
-//! the other backup systems (CSBS, TaurusDB, ZStack): the watch stream, the wait
-//! with its timeout and deadline, and what a heartbeat may say of a failed poll.
+//! Following a job of any upstream through its job hub, for every service
+//! (VBS's WaitJob, CSBS, TaurusDB, ZStack): the watch stream, the wait with
+//! its timeout and deadline, and what a heartbeat may say of a failed poll.
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};

@@ -8,33 +8,24 @@ mod convert;
 pub(crate) use convert::job_of_project;
 
 use std::collections::HashSet;
-use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::follow::{self, ResponseStream};
 use super::job_source::{VbsJobSource, WatchedJob};
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
-use crate::proto::pb::{self, WaitOutcome, job_service_server::JobService};
+use crate::proto::pb::{self, job_service_server::JobService};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{Operation, RestError};
 use crate::watch::{self, JobHub};
-use vbs_rules::{self as rules, Problem};
+use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 type Event = watch::Event<VbsJobSource>;
-type JobState = watch::JobState<VbsJobSource>;
 type WatchError = watch::WatchError<RestError>;
-type Watcher = watch::Watcher<VbsJobSource>;
-
-/// The longest WaitJob `timeout` accepted.
-const MAX_WAIT: Duration = Duration::from_secs(3600);
-/// WaitJob answers this much (at most) before the caller's deadline, so the
-/// answer arrives before the caller gives up.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 pub(crate) struct Jobs {
     upstream: Upstream,
@@ -73,24 +64,16 @@ impl JobService for Jobs {
             .hub
             .watch(WatchedJob::new(&ctx, &req.job_id))
             .map_err(Error::from)?;
-        // The stream is the watcher itself: no queue, so a slow reader only
-        // ever gets the latest state.
-        let events = stream::unfold(watcher, |mut watcher| async move {
-            let item = watcher.next().await?;
-            let response = match item {
-                Ok(Event::Job(state)) => Ok(pb::WatchJobResponse {
-                    observed_at: Some(state.observed_at.into()),
-                    event: Some(pb::watch_job_response::Event::Job(state.job.as_ref().clone())),
-                }),
-                Ok(Event::Heartbeat(beat)) => Ok(pb::WatchJobResponse {
-                    observed_at: None,
-                    event: Some(pb::watch_job_response::Event::Heartbeat(beat.into())),
-                }),
-                Err(error) => Err(Status::from(Error::from(error))),
-            };
-            Some((response, watcher))
-        });
-        Ok(Response::new(Box::pin(events)))
+        Ok(Response::new(follow::watch_stream(watcher, |event| match event {
+            Event::Job(state) => pb::WatchJobResponse {
+                observed_at: Some(state.observed_at.into()),
+                event: Some(pb::watch_job_response::Event::Job(state.job.as_ref().clone())),
+            },
+            Event::Heartbeat(beat) => pb::WatchJobResponse {
+                observed_at: None,
+                event: Some(pb::watch_job_response::Event::Heartbeat(beat.into())),
+            },
+        })))
     }
 
     async fn wait_job(&self, request: Request<pb::WaitJobRequest>) -> RpcResult<pb::WaitJobResponse> {
@@ -99,45 +82,8 @@ impl JobService for Jobs {
         let deadline = caller_deadline(&request);
         let req = request.into_inner();
         let timeout = validate_wait(&req)?;
-        let now = Instant::now();
-        let by_timeout = timeout.map(|t| (now + t, WaitOutcome::Timeout));
-        let by_deadline = deadline.map(|d| (answer_before(d, now), WaitOutcome::Deadline));
-        let limit = match (by_timeout, by_deadline) {
-            (Some(t), Some(d)) => Some(if t.0 <= d.0 { t } else { d }),
-            (t, d) => t.or(d),
-        };
-        let mut watcher = self.hub.wait(WatchedJob::new(&ctx, &req.job_id)).map_err(Error::from)?;
-        let finished = match limit {
-            Some((until, _)) => tokio::time::timeout_at(until.into(), until_terminal(&mut watcher))
-                .await
-                .ok(),
-            None => Some(until_terminal(&mut watcher).await),
-        };
-        let (state, outcome) = match (finished, limit) {
-            (Some(result), _) => (result.map_err(Error::from)?, WaitOutcome::Terminal),
-            (None, Some((_, outcome))) => match watcher.latest() {
-                Some(state) => (state, outcome),
-                // The answer is always a state the gateway read: past the
-                // timeout (not past the deadline) it waits for the first read.
-                None if outcome == WaitOutcome::Timeout => {
-                    let first = match by_deadline {
-                        Some((until, _)) => tokio::time::timeout_at(until.into(), first_state(&mut watcher))
-                            .await
-                            .map_err(|_| not_read_in_time(&watcher))?,
-                        None => first_state(&mut watcher).await,
-                    };
-                    let state = first.map_err(Error::from)?;
-                    let outcome = if state.is_terminal() {
-                        WaitOutcome::Terminal
-                    } else {
-                        WaitOutcome::Timeout
-                    };
-                    (state, outcome)
-                }
-                None => return Err(not_read_in_time(&watcher).into()),
-            },
-            (None, None) => return Err(Error::from(WatchError::Interrupted).into()),
-        };
+        let watcher = self.hub.wait(WatchedJob::new(&ctx, &req.job_id)).map_err(Error::from)?;
+        let (state, outcome) = follow::wait(watcher, timeout, deadline, Operation::GetJob).await?;
         Ok(Response::new(pb::WaitJobResponse {
             job: Some(state.job.as_ref().clone()),
             outcome: outcome as i32,
@@ -174,46 +120,6 @@ impl JobService for Jobs {
     }
 }
 
-/// Waits for the terminal state, passing over the states before it.
-async fn until_terminal(watcher: &mut Watcher) -> Result<JobState, WatchError> {
-    loop {
-        match watcher.next().await {
-            Some(Ok(Event::Job(state))) if state.is_terminal() => return Ok(state),
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error),
-            None => return Err(WatchError::Interrupted),
-        }
-    }
-}
-
-/// Waits for the first state read.
-async fn first_state(watcher: &mut Watcher) -> Result<JobState, WatchError> {
-    loop {
-        match watcher.next().await {
-            Some(Ok(Event::Job(state))) => return Ok(state),
-            Some(Ok(Event::Heartbeat(_))) => {}
-            Some(Err(error)) => return Err(error),
-            None => return Err(WatchError::Interrupted),
-        }
-    }
-}
-
-/// Like the transport: stop a fifth of the time left (at most 100 ms) early.
-fn answer_before(deadline: Instant, now: Instant) -> Instant {
-    let left = deadline.saturating_duration_since(now);
-    now + left.saturating_sub((left / 5).min(DEADLINE_MARGIN))
-}
-
-/// The last upstream failure if there was one, else the deadline itself.
-fn not_read_in_time(watcher: &Watcher) -> Error {
-    match watcher.last_failure() {
-        Some(failure) => Error::Watch(WatchError::Upstream(failure)),
-        None => Error::Rest(RestError::DeadlineExceeded {
-            operation: Operation::GetJob,
-        }),
-    }
-}
-
 /// One WatchJobs message for `job_id`. A job's own upstream failure is data
 /// for that job; only the gateway's own trouble (shutdown) ends the stream.
 fn tag(job_id: &str, item: Result<Event, WatchError>) -> Result<pb::WatchJobsResponse, Status> {
@@ -234,24 +140,7 @@ fn tag(job_id: &str, item: Result<Event, WatchError>) -> Result<pb::WatchJobsRes
 fn validate_wait(req: &pb::WaitJobRequest) -> Result<Option<Duration>, Error> {
     let mut v = Violations::default();
     v.check("job_id", rules::path_id(&req.job_id));
-    let timeout = match req.timeout {
-        None => None,
-        Some(timeout) if timeout.seconds < 0 || timeout.nanos < 0 => {
-            v.add("timeout", Problem::OutOfRange, "must not be negative");
-            None
-        }
-        Some(timeout) => match Duration::try_from(timeout) {
-            Ok(timeout) if timeout <= MAX_WAIT => Some(timeout),
-            Ok(_) => {
-                v.add("timeout", Problem::OutOfRange, "must be at most 1 hour");
-                None
-            }
-            Err(_) => {
-                v.add("timeout", Problem::BadFormat, "is not a valid duration");
-                None
-            }
-        },
-    };
+    let timeout = follow::wait_timeout(&mut v, req.timeout);
     v.finish()?;
     Ok(timeout)
 }
