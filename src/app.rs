@@ -195,7 +195,12 @@ impl App {
                     ZStackJobSource::new(transport.clone(), poll_deadline),
                     redis.as_ref(),
                 );
-                let service = ZStack::new(transport, config.bounds.default_deadline, hub.clone());
+                let service = ZStack::new(
+                    transport,
+                    config.bounds.default_deadline,
+                    hub.clone(),
+                    upstream.writes.clone(),
+                );
                 (service, Some(hub))
             }
             None => (ZStack::unconfigured(), None),

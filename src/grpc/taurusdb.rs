@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
 use super::resource_ids::{ResourceIds, describe};
+use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
 use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::TaurusDbBackupService};
@@ -75,25 +76,29 @@ impl TaurusDbBackupService for TaurusDb {
         let ctx = backend.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_create(&req)?;
-        let api = TaurusDbApi {
-            transport: &backend.upstream.transport,
-            ctx: &ctx,
-        };
-        let body = CreateManualBackup {
-            instance_id: req.instance_id,
-            name: req.name,
-            description: (!req.description.is_empty()).then_some(req.description),
-        };
-        let created = api.create_manual_backup(&body).await.map_err(Error::from)?;
-        let job_id = created.job_id.unwrap_or_default();
-        Ok(Response::new(tdb::CreateManualBackupResponse {
-            backup: Some(created.backup.into()),
-            operation: Some(crate::proto::longrunning::Operation {
-                name: operation_name(&ctx.project_id, &job_id),
-                ..Default::default()
-            }),
-            job_id,
-        }))
+        let transport = backend.upstream.transport.clone();
+        let reply = backend.upstream.writes.run(ctx, req, |ctx, req| async move {
+            let api = TaurusDbApi {
+                transport: &transport,
+                ctx: &ctx,
+            };
+            let body = CreateManualBackup {
+                instance_id: req.instance_id,
+                name: req.name,
+                description: (!req.description.is_empty()).then_some(req.description),
+            };
+            let created = api.create_manual_backup(&body).await.map_err(Error::from)?;
+            let job_id = created.job_id.unwrap_or_default();
+            Ok(tdb::CreateManualBackupResponse {
+                backup: Some(created.backup.into()),
+                operation: Some(crate::proto::longrunning::Operation {
+                    name: operation_name(&ctx.project_id, &job_id),
+                    ..Default::default()
+                }),
+                job_id,
+            })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn get_backup_job(&self, request: Request<tdb::GetBackupJobRequest>) -> RpcResult<tdb::GetBackupJobResponse> {
@@ -202,6 +207,14 @@ impl ResourceIds for tdb::WatchBackupJobRequest {
 impl ResourceIds for tdb::WaitBackupJobRequest {
     fn resource_ids(&self) -> String {
         describe([("job_id", self.job_id.as_str())])
+    }
+}
+
+/// A retried create with the same `request_id` gets the first answer.
+impl WriteRequest for tdb::CreateManualBackupRequest {
+    const METHOD: &'static str = "CreateManualBackup";
+    fn take_request_id(&mut self) -> String {
+        std::mem::take(&mut self.request_id)
     }
 }
 

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
 use super::resource_ids::{ResourceIds, describe};
+use super::writes::{WriteRequest, Writes};
 use super::{Violations, caller_deadline};
 use crate::error::Error;
 use crate::frontdoor::Admission;
@@ -48,16 +49,24 @@ struct Backend {
     /// Bounds a call whose caller sent no deadline.
     default_deadline: Duration,
     hub: JobHub<ZStackJobSource>,
+    /// Runs the creates: once per `request_id`, detached once sent.
+    writes: Writes,
 }
 
 impl ZStack {
     /// The service calling ZStack through `transport`, following jobs with `hub`.
-    pub(crate) fn new(transport: Arc<Transport>, default_deadline: Duration, hub: JobHub<ZStackJobSource>) -> ZStack {
+    pub(crate) fn new(
+        transport: Arc<Transport>,
+        default_deadline: Duration,
+        hub: JobHub<ZStackJobSource>,
+        writes: Writes,
+    ) -> ZStack {
         ZStack {
             backend: Some(Backend {
                 transport,
                 default_deadline,
                 hub,
+                writes,
             }),
         }
     }
@@ -102,29 +111,33 @@ impl ZStackBackupService for ZStack {
         let ctx = backend.context(&request)?;
         let req = request.into_inner();
         validate_create(&req)?;
-        let api = ZStackApi {
-            transport: &backend.transport,
-            ctx: &ctx,
-        };
-        let root_volume_uuid = req.root_volume_uuid.clone();
-        let created = api
-            .create_vm_backup(&root_volume_uuid, &body(req))
-            .await
-            .map_err(Error::from)?;
-        Ok(Response::new(match created {
-            Created::Job(job_uuid) => zs::CreateVmBackupResponse {
-                operation: Some(crate::proto::longrunning::Operation {
-                    name: operation_name(&job_uuid),
+        let transport = backend.transport.clone();
+        let reply = backend.writes.run(ctx, req, |ctx, req| async move {
+            let api = ZStackApi {
+                transport: &transport,
+                ctx: &ctx,
+            };
+            let root_volume_uuid = req.root_volume_uuid.clone();
+            let created = api
+                .create_vm_backup(&root_volume_uuid, &body(req))
+                .await
+                .map_err(Error::from)?;
+            Ok(match created {
+                Created::Job(job_uuid) => zs::CreateVmBackupResponse {
+                    operation: Some(crate::proto::longrunning::Operation {
+                        name: operation_name(&job_uuid),
+                        ..Default::default()
+                    }),
+                    job_uuid,
+                    inventories: Vec::new(),
+                },
+                Created::Done(inventories) => zs::CreateVmBackupResponse {
+                    inventories: inventories.into_iter().map(Into::into).collect(),
                     ..Default::default()
-                }),
-                job_uuid,
-                inventories: Vec::new(),
-            },
-            Created::Done(inventories) => zs::CreateVmBackupResponse {
-                inventories: inventories.into_iter().map(Into::into).collect(),
-                ..Default::default()
-            },
-        }))
+                },
+            })
+        });
+        Ok(Response::new(reply.await?))
     }
 
     async fn get_vm_backup_job(
@@ -273,6 +286,14 @@ impl ResourceIds for zs::WatchVmBackupJobRequest {
 impl ResourceIds for zs::WaitVmBackupJobRequest {
     fn resource_ids(&self) -> String {
         describe([("job_uuid", self.job_uuid.as_str())])
+    }
+}
+
+/// A retried create with the same `request_id` gets the first answer.
+impl WriteRequest for zs::CreateVmBackupRequest {
+    const METHOD: &'static str = "CreateVmBackup";
+    fn take_request_id(&mut self) -> String {
+        std::mem::take(&mut self.request_id)
     }
 }
 

@@ -330,3 +330,38 @@ async fn a_taurusdb_job_is_an_operation_done_with_the_job_or_its_failure() {
     };
     assert_eq!(error.message, "the backup space is used up");
 }
+
+#[tokio::test]
+async fn a_create_retried_with_its_request_id_makes_one_backup() {
+    let world = World::start().await;
+    let request = tdb::CreateManualBackupRequest {
+        request_id: "6c1e4b0a-4f63-4c55-9a64-3f3c8e1d2b7a".into(),
+        ..create_request(INSTANCE, "backup-once")
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let reply = client(&world)
+            .create_manual_backup(request.clone())
+            .await
+            .expect("create");
+        answers.push(reply.into_inner().job_id);
+    }
+    assert_eq!(answers[0], answers[1], "the retry gets the first answer");
+    let creates = taurusdb_requests(&world)
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/backups/create"))
+        .count();
+    assert_eq!(creates, 1, "one create reached TaurusDB");
+    let reused = client(&world)
+        .create_manual_backup(tdb::CreateManualBackupRequest {
+            name: "another-name".into(),
+            ..request
+        })
+        .await
+        .expect_err("the same request_id for another backup");
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    assert_eq!(
+        reused.get_error_details().error_info().unwrap().reason,
+        "REQUEST_ID_REUSED"
+    );
+}

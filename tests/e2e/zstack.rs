@@ -350,3 +350,23 @@ async fn a_zstack_job_is_an_operation_done_with_the_job_or_zstacks_error() {
     };
     assert_eq!(error.message, "the backup storage is full");
 }
+
+#[tokio::test]
+async fn a_create_retried_with_its_request_id_makes_one_vm_backup() {
+    let world = World::start().await;
+    let request = zs::CreateVmBackupRequest {
+        request_id: "0d3f9a6e-2b1c-4e57-8f90-1a2b3c4d5e6f".into(),
+        ..backup_request(ZSTACK_ROOT_VOLUMES[1])
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let reply = client(&world).create_vm_backup(request.clone()).await.expect("create");
+        answers.push(reply.into_inner().job_uuid);
+    }
+    assert_eq!(answers[0], answers[1], "the retry gets the first answer");
+    let creates = zstack_requests(&world)
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/vm-backups"))
+        .count();
+    assert_eq!(creates, 1, "one create reached ZStack");
+}
