@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use super::follow::describe_failure;
 use super::jobs::job_of_project;
 use crate::proto::pb::{self, JobStatus};
 use crate::rest::jobs::JobsApi;
@@ -85,11 +86,7 @@ impl JobSource for VbsJobSource {
     type Error = RestError;
 
     fn key(target: &WatchedJob) -> WatchedJobKey {
-        let token = target.ctx.caller_token.as_ref().map(|token| {
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
-            hash
-        });
+        let token = caller_token_hash(&target.ctx);
         WatchedJobKey {
             project_id: target.ctx.project_id.clone(),
             job_id: target.job_id.clone(),
@@ -148,20 +145,18 @@ impl JobSource for VbsJobSource {
 
     /// Never the upstream message, which may echo request data.
     fn describe(error: &RestError) -> String {
-        match error {
-            RestError::Status { status, fault, .. } => match &fault.code {
-                Some(code) => format!("HTTP {status} ({code})"),
-                None => format!("HTTP {status}"),
-            },
-            RestError::Transport { kind, .. } => format!("{kind} talking to VBS"),
-            RestError::DeadlineExceeded { .. } => "VBS did not answer in time".to_string(),
-            RestError::Credentials { .. } => "no usable upstream credentials".to_string(),
-            RestError::UnsafePathSegment { .. } | RestError::Build { .. } => "request could not be built".to_string(),
-            RestError::Decode { .. } => "VBS sent an unreadable body".to_string(),
-            RestError::BodyTooLarge { .. } => "VBS sent an oversized body".to_string(),
-            RestError::BudgetExhausted { .. } => "the project's upstream budget is used up".to_string(),
-        }
+        describe_failure(error)
     }
+}
+
+/// A pass-through caller token as the hash that tells watched jobs apart:
+/// callers never share each other's rights, and no key holds a token.
+pub(crate) fn caller_token_hash(ctx: &CallContext) -> Option<[u8; 32]> {
+    ctx.caller_token.as_ref().map(|token| {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
+        hash
+    })
 }
 
 /// Failures that may pass. Anything else (unknown job, bad credentials, a

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use sha2::{Digest, Sha256};
 
-use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::follow::describe_failure;
+use crate::grpc::job_source::{VbsJobSource, caller_token_hash};
 use crate::proto::csbs_pb::{self as pb, BackupStatus};
 use crate::rest::csbs::CsbsApi;
 use crate::rest::{CallContext, RestError, Transport};
@@ -79,11 +79,7 @@ impl JobSource for CsbsBackupSource {
     type Error = RestError;
 
     fn key(target: &WatchedBackup) -> WatchedBackupKey {
-        let token = target.ctx.caller_token.as_ref().map(|token| {
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
-            hash
-        });
+        let token = caller_token_hash(&target.ctx);
         WatchedBackupKey {
             project_id: target.ctx.project_id.clone(),
             backup_id: target.backup_id.clone(),
@@ -131,9 +127,9 @@ impl JobSource for CsbsBackupSource {
         VbsJobSource::classify(error)
     }
 
-    /// The VBS wording with the service named right; never the upstream message.
+    /// Never the upstream message, which may echo request data.
     fn describe(error: &RestError) -> String {
-        VbsJobSource::describe(error).replacen("VBS", "CSBS", 1)
+        describe_failure(error)
     }
 }
 

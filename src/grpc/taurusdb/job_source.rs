@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use sha2::{Digest, Sha256};
 
 use crate::grpc::follow::describe_failure;
-use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::job_source::{VbsJobSource, caller_token_hash};
 use crate::proto::taurusdb::v3 as tdb;
 use crate::rest::taurusdb::TaurusDbApi;
 use crate::rest::{CallContext, RestError, Transport};
@@ -77,11 +76,7 @@ impl JobSource for TaurusDbJobSource {
     type Error = RestError;
 
     fn key(target: &WatchedTaurusDbJob) -> TaurusDbJobKey {
-        let token = target.ctx.caller_token.as_ref().map(|token| {
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
-            hash
-        });
+        let token = caller_token_hash(&target.ctx);
         TaurusDbJobKey {
             project_id: target.ctx.project_id.clone(),
             job_id: target.job_id.clone(),
