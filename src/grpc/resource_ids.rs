@@ -1,7 +1,9 @@
 //! The resource ids a request names, for its access-log line: one list per
 //! request type, bounded in length and stripped of control characters.
 
-use crate::proto::{longrunning as lro, pb};
+use crate::proto::taurusdb::v3 as tdb;
+use crate::proto::zstack::v1 as zs;
+use crate::proto::{csbs_pb, longrunning as lro, pb};
 
 /// Ids longer than this are cut in the log; a real VBS id is 36 characters.
 const MAX_ID_LEN: usize = 64;
@@ -14,7 +16,7 @@ pub(crate) trait ResourceIds {
     fn resource_ids(&self) -> String;
 }
 
-pub(super) fn describe<'a>(pairs: impl IntoIterator<Item = (&'static str, &'a str)>) -> String {
+fn describe<'a>(pairs: impl IntoIterator<Item = (&'static str, &'a str)>) -> String {
     let mut out = String::new();
     let mut named = 0;
     for (field, id) in pairs.into_iter().filter(|(_, id)| !id.is_empty()) {
@@ -40,8 +42,8 @@ pub(super) fn describe<'a>(pairs: impl IntoIterator<Item = (&'static str, &'a st
 }
 
 macro_rules! resource_ids {
-    ($($request:ident => [$($field:ident),*];)*) => {
-        $(impl ResourceIds for pb::$request {
+    ($($request:path => [$($field:ident),*];)*) => {
+        $(impl ResourceIds for $request {
             fn resource_ids(&self) -> String {
                 describe([$((stringify!($field), self.$field.as_str())),*])
             }
@@ -50,36 +52,48 @@ macro_rules! resource_ids {
 }
 
 resource_ids! {
-    CreateBackupRequest => [volume_id, snapshot_id];
-    RestoreBackupRequest => [backup_id, volume_id];
-    DeleteCloudBackupRequest => [backup_id];
-    CreateNativeBackupRequest => [volume_id, snapshot_id];
-    ListBackupsRequest => [volume_id];
-    ListBackupDetailsRequest => [volume_id];
-    GetBackupRequest => [backup_id];
-    DeleteBackupRequest => [backup_id];
-    RestoreNativeBackupRequest => [backup_id, volume_id];
-    CreateBackupPolicyRequest => [];
-    ListBackupPoliciesRequest => [];
-    UpdateBackupPolicyRequest => [backup_policy_id];
-    DeleteBackupPolicyRequest => [backup_policy_id];
-    ExecuteBackupPolicyRequest => [backup_policy_id];
-    EnableBackupPolicyRequest => [backup_policy_id];
-    DisableBackupPolicyRequest => [backup_policy_id];
-    ListBackupPolicyTasksRequest => [backup_policy_id, task_id];
-    AddPolicyTagRequest => [backup_policy_id];
-    DeletePolicyTagRequest => [backup_policy_id, key];
-    ListPolicyTagsRequest => [backup_policy_id];
-    BatchPolicyTagsRequest => [backup_policy_id];
-    ListPoliciesByTagsRequest => [];
-    CountPoliciesByTagsRequest => [];
-    ShareBackupRequest => [backup_id];
-    ListSharesRequest => [backup_id];
-    GetShareRequest => [share_id];
-    DeleteShareRequest => [id];
-    GetJobRequest => [job_id];
-    WatchJobRequest => [job_id];
-    WaitJobRequest => [job_id];
+    pb::CreateBackupRequest => [volume_id, snapshot_id];
+    pb::RestoreBackupRequest => [backup_id, volume_id];
+    pb::DeleteCloudBackupRequest => [backup_id];
+    pb::CreateNativeBackupRequest => [volume_id, snapshot_id];
+    pb::ListBackupsRequest => [volume_id];
+    pb::ListBackupDetailsRequest => [volume_id];
+    pb::GetBackupRequest => [backup_id];
+    pb::DeleteBackupRequest => [backup_id];
+    pb::RestoreNativeBackupRequest => [backup_id, volume_id];
+    pb::CreateBackupPolicyRequest => [];
+    pb::ListBackupPoliciesRequest => [];
+    pb::UpdateBackupPolicyRequest => [backup_policy_id];
+    pb::DeleteBackupPolicyRequest => [backup_policy_id];
+    pb::ExecuteBackupPolicyRequest => [backup_policy_id];
+    pb::EnableBackupPolicyRequest => [backup_policy_id];
+    pb::DisableBackupPolicyRequest => [backup_policy_id];
+    pb::ListBackupPolicyTasksRequest => [backup_policy_id, task_id];
+    pb::AddPolicyTagRequest => [backup_policy_id];
+    pb::DeletePolicyTagRequest => [backup_policy_id, key];
+    pb::ListPolicyTagsRequest => [backup_policy_id];
+    pb::BatchPolicyTagsRequest => [backup_policy_id];
+    pb::ListPoliciesByTagsRequest => [];
+    pb::CountPoliciesByTagsRequest => [];
+    pb::ShareBackupRequest => [backup_id];
+    pb::ListSharesRequest => [backup_id];
+    pb::GetShareRequest => [share_id];
+    pb::DeleteShareRequest => [id];
+    pb::GetJobRequest => [job_id];
+    pb::WatchJobRequest => [job_id];
+    pb::WaitJobRequest => [job_id];
+    csbs_pb::CreateBackupRequest => [resource_id];
+    csbs_pb::GetBackupRequest => [backup_id];
+    csbs_pb::WatchBackupRequest => [backup_id];
+    csbs_pb::WaitBackupRequest => [backup_id];
+    tdb::CreateManualBackupRequest => [instance_id];
+    tdb::GetBackupJobRequest => [job_id];
+    tdb::WatchBackupJobRequest => [job_id];
+    tdb::WaitBackupJobRequest => [job_id];
+    zs::CreateVmBackupRequest => [root_volume_uuid, backup_storage_uuid];
+    zs::GetVmBackupJobRequest => [job_uuid];
+    zs::WatchVmBackupJobRequest => [job_uuid];
+    zs::WaitVmBackupJobRequest => [job_uuid];
 }
 
 /// An operation names its job: `projects/{project_id}/jobs/{job_id}`.

@@ -9,7 +9,6 @@ pub(crate) mod job_source;
 use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
-use super::resource_ids::{ResourceIds, describe};
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
@@ -184,30 +183,6 @@ fn validate_job_id(job_id: &str) -> Result<(), Error> {
     let mut v = Violations::default();
     v.check("job_id", rules::path_id(job_id));
     v.finish()
-}
-
-impl ResourceIds for tdb::CreateManualBackupRequest {
-    fn resource_ids(&self) -> String {
-        describe([("instance_id", self.instance_id.as_str())])
-    }
-}
-
-impl ResourceIds for tdb::GetBackupJobRequest {
-    fn resource_ids(&self) -> String {
-        describe([("job_id", self.job_id.as_str())])
-    }
-}
-
-impl ResourceIds for tdb::WatchBackupJobRequest {
-    fn resource_ids(&self) -> String {
-        describe([("job_id", self.job_id.as_str())])
-    }
-}
-
-impl ResourceIds for tdb::WaitBackupJobRequest {
-    fn resource_ids(&self) -> String {
-        describe([("job_id", self.job_id.as_str())])
-    }
 }
 
 /// A retried create with the same `request_id` gets the first answer.

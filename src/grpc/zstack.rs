@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
-use super::resource_ids::{ResourceIds, describe};
+use super::resource_ids::ResourceIds;
 use super::writes::{WriteRequest, Writes};
 use super::{Violations, caller_deadline};
 use crate::error::Error;
@@ -260,33 +260,6 @@ fn validate_job_uuid(job_uuid: &str) -> Result<(), Error> {
     let mut v = Violations::default();
     v.check("job_uuid", rules::uuid(job_uuid));
     v.finish()
-}
-
-impl ResourceIds for zs::CreateVmBackupRequest {
-    fn resource_ids(&self) -> String {
-        describe([
-            ("root_volume_uuid", self.root_volume_uuid.as_str()),
-            ("backup_storage_uuid", self.backup_storage_uuid.as_str()),
-        ])
-    }
-}
-
-impl ResourceIds for zs::GetVmBackupJobRequest {
-    fn resource_ids(&self) -> String {
-        describe([("job_uuid", self.job_uuid.as_str())])
-    }
-}
-
-impl ResourceIds for zs::WatchVmBackupJobRequest {
-    fn resource_ids(&self) -> String {
-        describe([("job_uuid", self.job_uuid.as_str())])
-    }
-}
-
-impl ResourceIds for zs::WaitVmBackupJobRequest {
-    fn resource_ids(&self) -> String {
-        describe([("job_uuid", self.job_uuid.as_str())])
-    }
 }
 
 /// A retried create with the same `request_id` gets the first answer.

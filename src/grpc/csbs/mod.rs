@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
-use super::resource_ids::{ResourceIds, describe};
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline, follow};
 use crate::error::Error;
@@ -242,30 +241,6 @@ impl WriteRequest for pb::CreateBackupRequest {
     const METHOD: &'static str = "CsbsCreateBackup";
     fn take_request_id(&mut self) -> String {
         std::mem::take(&mut self.request_id)
-    }
-}
-
-impl ResourceIds for pb::CreateBackupRequest {
-    fn resource_ids(&self) -> String {
-        describe([("resource_id", self.resource_id.as_str())])
-    }
-}
-
-impl ResourceIds for pb::GetBackupRequest {
-    fn resource_ids(&self) -> String {
-        describe([("backup_id", self.backup_id.as_str())])
-    }
-}
-
-impl ResourceIds for pb::WatchBackupRequest {
-    fn resource_ids(&self) -> String {
-        describe([("backup_id", self.backup_id.as_str())])
-    }
-}
-
-impl ResourceIds for pb::WaitBackupRequest {
-    fn resource_ids(&self) -> String {
-        describe([("backup_id", self.backup_id.as_str())])
     }
 }
 
