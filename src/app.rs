@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+pub use crate::frontdoor::ServeError;
 use tonic::codec::CompressionEncoding;
 
 use crate::config::Config;
@@ -72,7 +73,7 @@ pub enum AppError {
     Redis(String),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
+    Serve(#[from] crate::frontdoor::ServeError),
 }
 
 /// The gateway, ready to serve.

@@ -30,6 +30,11 @@ pub(crate) struct FrontDoorArgs {
     /// A connection with no open call for this long is closed (also one that never speaks).
     #[arg(long, env = "VBS_GATEWAY_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// Threads that serve client connections, each with a runtime of its own
+    /// (a connection stays on one); 0 serves them on the --worker-threads
+    /// runtime. Default: one per core.
+    #[arg(long, env = "VBS_GATEWAY_SERVE_THREADS", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub serve_threads: Option<u16>,
 }
 
 impl FrontDoorArgs {
@@ -60,6 +65,9 @@ impl FrontDoorArgs {
             max_streams_per_connection: self.max_streams_per_connection,
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
+            serve_threads: self
+                .serve_threads
+                .map_or_else(crate::frontdoor::cores, usize::from),
         })
     }
 }

@@ -1,6 +1,6 @@
-//! The accept loop and what each connection carries: a slot of the connection
-//! limit, a TLS handshake in its own task with a deadline, and an idle watch
-//! that closes a connection with no open call (or one that never speaks).
+//! The accept loop, the lanes it hands connections to, and what each
+//! connection carries: a slot of the connection limit, a TLS handshake in its
+//! own task with a deadline, and an idle watch that closes an unused one.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -202,28 +202,33 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
     }
 }
 
-/// Accepts on `listener` until tonic stops taking connections; each accepted
-/// socket gets TCP_NODELAY, a slot of the limit (or is closed at once), and
-/// its `handshake` in its own task, so a slow client never holds up the loop.
-pub(crate) fn incoming<IO, H, F>(
+/// An accepted socket and its hold on the listener, on its way to the lane
+/// (runtime) that serves it.
+pub(crate) struct Accepted {
+    socket: std::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<ConnState>,
+    guard: ConnGuard,
+}
+
+/// Accepts on `listener` until a lane stops taking connections; each accepted
+/// socket gets TCP_NODELAY and a slot of the limit (or is closed at once),
+/// then goes to the next lane in turn.
+pub(crate) fn accept(
     listener: TcpListener,
     limits: Limits,
     connections: Connections,
     metrics: Option<Metrics>,
-    handshake: H,
-) -> ReceiverStream<Result<Conn<IO>, Infallible>>
-where
-    IO: Send + 'static,
-    H: Fn(TcpStream) -> F + Send + 'static,
-    F: Future<Output = io::Result<IO>> + Send + 'static,
-{
-    let (sender, receiver) = mpsc::channel(64);
+    lanes: Vec<mpsc::Sender<Accepted>>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
-        loop {
+        let any_lane_closed = futures_util::future::select_all(lanes.iter().map(|lane| Box::pin(lane.closed())));
+        tokio::pin!(any_lane_closed);
+        for next in (0..lanes.len()).cycle() {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                _ = sender.closed() => return,
+                _ = &mut any_lane_closed => return,
             };
             let (socket, peer) = match accepted {
                 Ok(accepted) => accepted,
@@ -244,6 +249,14 @@ where
             // Without TCP_NODELAY a stream's small messages wait for the
             // client's delayed ACK (~40 ms).
             let _ = socket.set_nodelay(true);
+            // Leaves this runtime's reactor; the lane registers it with its own.
+            let socket = match socket.into_std() {
+                Ok(socket) => socket,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "cannot hand an accepted connection on");
+                    continue;
+                }
+            };
             let state = Arc::new(ConnState::new());
             connections.insert(peer, state.clone());
             if let Some(metrics) = &metrics {
@@ -257,9 +270,59 @@ where
                 _slot: slot,
             };
             tokio::spawn(state.clone().watch_idle(limits.idle_timeout, metrics.clone()));
+            let accepted = Accepted {
+                socket,
+                peer,
+                state,
+                guard,
+            };
+            if lanes[next].send(accepted).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The connections of one lane, served on the runtime this is called on:
+/// each accepted socket is registered with it and gets its `handshake` in a
+/// task of its own, with a deadline, so a slow client never holds up the rest.
+pub(crate) fn lane<IO, H, F>(
+    mut accepted: mpsc::Receiver<Accepted>,
+    limits: &Limits,
+    metrics: Option<Metrics>,
+    handshake: H,
+) -> ReceiverStream<Result<Conn<IO>, Infallible>>
+where
+    IO: Send + 'static,
+    H: Fn(TcpStream) -> F + Send + 'static,
+    F: Future<Output = io::Result<IO>> + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(64);
+    let deadline = HANDSHAKE_TIMEOUT.min(limits.idle_timeout);
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                next = accepted.recv() => next,
+                _ = sender.closed() => return,
+            };
+            let Some(Accepted {
+                socket,
+                peer,
+                state,
+                guard,
+            }) = next
+            else {
+                return;
+            };
+            let socket = match TcpStream::from_std(socket) {
+                Ok(socket) => socket,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "cannot serve an accepted connection");
+                    continue;
+                }
+            };
             let handshaking = handshake(socket);
             let sender = sender.clone();
-            let deadline = HANDSHAKE_TIMEOUT.min(limits.idle_timeout);
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let io = tokio::select! {

@@ -17,6 +17,10 @@ pub struct FrontDoorConfig {
     pub max_connections: usize,
     /// A connection with no open call for this long is closed.
     pub idle_timeout: Duration,
+    /// Threads that serve connections, each on a single-threaded runtime of
+    /// its own, so that a connection's calls, their upstream requests and
+    /// their writes stay on one thread; 0 serves on the caller's runtime.
+    pub serve_threads: usize,
 }
 
 impl Default for FrontDoorConfig {
@@ -27,6 +31,7 @@ impl Default for FrontDoorConfig {
             max_streams_per_connection: 256,
             max_connections: 4096,
             idle_timeout: Duration::from_secs(300),
+            serve_threads: 0,
         }
     }
 }

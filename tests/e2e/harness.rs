@@ -80,6 +80,9 @@ impl World {
             .expect("start simulator");
         let mut config = Config::for_testing(sim.url().parse().expect("simulator URL"));
         config.credentials = gateway_credentials(crate::AUTH, &sim.url());
+        // Served as the binary serves by default: connections on threads of
+        // their own, two as on a two-core machine.
+        config.front_door.serve_threads = 2;
         let taurusdb_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TaurusDB");
         let taurusdb_url = sim.serve_taurusdb(taurusdb_listener).expect("serve TaurusDB");
         config.taurusdb.endpoint = Some(taurusdb_url.parse().expect("TaurusDB URL"));
