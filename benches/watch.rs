@@ -1,8 +1,10 @@
-//! Job watching at scale: 10,000 concurrent WatchJob streams over 100 jobs.
-//! Measures upstream polls per job per poll interval (against per-watcher
-//! GetJob polling, side by side), the gateway's memory per open watch, and the
-//! delay from the poll that sees a change to each watcher receiving it.
-//! Measures; asserts nothing. Run with `cargo bench --bench watch`.
+//! Job watching at scale: 100,000 concurrent WatchJob streams over 1,000 jobs
+//! (`-- --jobs N --watchers-per-job M` for other sizes). Measures upstream
+//! polls per job per poll interval (against per-watcher GetJob polling, side
+//! by side), the gateway's memory per open watch, the delay from the poll that
+//! sees a change to each watcher receiving it, and unary GetJob latency while
+//! the changes fan out. Measures; asserts nothing. Run with
+//! `cargo bench --bench watch`.
 //!
 //! Two processes of this binary: this one runs only the gateway, so its
 //! counting allocator sees only gateway memory; a child (the "driver") runs
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use cap::Cap;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpListener;
 use tokio::process::{ChildStdin, ChildStdout, Command};
@@ -23,33 +25,76 @@ use vbs_gateway::app::App;
 use vbs_gateway::config::Config;
 use vbs_gateway::watch::WatchConfig;
 
-/// Counts every allocation without `unsafe` in this crate.
+/// The gateway's own allocator (mimalloc, as in src/main.rs), counting the
+/// bytes it holds (no limit set).
 #[global_allocator]
-static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+static GLOBAL: Cap<mimalloc::MiMalloc> = Cap::new(mimalloc::MiMalloc, usize::MAX);
 
-const JOBS: usize = 100;
+/// Default size: one client connection per job, its watchers multiplexed on it.
+const JOBS: usize = 1000;
 const WATCHERS_PER_JOB: usize = 100;
 /// Fixed (no backoff), so "polls per interval" has one meaning.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long poll counts are taken while every watch is open.
 const STEADY_WINDOW: Duration = Duration::from_secs(10);
 /// Per-watcher polling for comparison: this many more jobs, each polled with
-/// GetJob by WATCHERS_PER_JOB pollers at POLL_INTERVAL, for COMPARE_WINDOW.
+/// GetJob by as many pollers as a job has watchers, at POLL_INTERVAL, for
+/// COMPARE_WINDOW.
 const COMPARE_JOBS: usize = 10;
 const COMPARE_WINDOW: Duration = Duration::from_secs(5);
 /// The gateway measures memory this long after every watch got its first state.
 const SETTLE: Duration = Duration::from_secs(1);
+/// Pause between the unary calls that probe the gateway during the fan-out.
+const PROBE_PAUSE: Duration = Duration::from_millis(2);
 const ROLE: &str = "VBS_WATCH_BENCH_ROLE";
 
+/// How many jobs and watchers per job: `--jobs N --watchers-per-job M`.
+#[derive(Clone, Copy)]
+struct Size {
+    jobs: usize,
+    watchers_per_job: usize,
+}
+
+impl Size {
+    fn from_args() -> Size {
+        let mut size = Size {
+            jobs: JOBS,
+            watchers_per_job: WATCHERS_PER_JOB,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&v| v > 0)
+                    .unwrap_or_else(|| panic!("{arg} takes a positive number"))
+            };
+            match arg.as_str() {
+                "--jobs" => size.jobs = value(),
+                "--watchers-per-job" => size.watchers_per_job = value(),
+                // cargo bench passes --bench; anything else is a mistake.
+                "--bench" => {}
+                other => panic!("unknown argument {other}; expected --jobs N --watchers-per-job M"),
+            }
+        }
+        size
+    }
+
+    fn watchers(self) -> usize {
+        self.jobs * self.watchers_per_job
+    }
+}
+
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = if std::env::var("EXP_CT").is_ok() && std::env::var(ROLE).is_err() { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() }
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let size = Size::from_args();
     if std::env::var(ROLE).is_ok_and(|role| role == "driver") {
-        runtime.block_on(driver::run());
+        runtime.block_on(driver::run(size));
     } else {
-        runtime.block_on(gateway_side());
+        runtime.block_on(gateway_side(size));
     }
 }
 
@@ -66,10 +111,19 @@ fn watch_config() -> WatchConfig {
     }
 }
 
-/// Net bytes held now that were not held when `region` started.
-fn net_bytes(region: &Region<'_, std::alloc::System>) -> i64 {
-    let change = region.change();
-    change.bytes_allocated as i64 - change.bytes_deallocated as i64 + change.bytes_reallocated as i64
+/// Net bytes held now that were not held at `baseline`.
+fn net_bytes(baseline: &i64) -> i64 {
+    GLOBAL.allocated() as i64 - baseline
+}
+
+/// CPU time (user + system) used so far by process `pid`, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // Linux reports these in USER_HZ, 100 on every platform it runs on.
+    Duration::from_millis(ticks * 10)
 }
 
 async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
@@ -89,8 +143,9 @@ async fn send(to: &mut ChildStdin, line: &str) {
 
 /// The gateway process: serves, measures its own memory and poll counts, and
 /// prints the table.
-async fn gateway_side() {
+async fn gateway_side(size: Size) {
     let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .args(std::env::args().skip(1))
         .env(ROLE, "driver")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -105,6 +160,8 @@ async fn gateway_side() {
     let sim_url = sim_url.strip_prefix("SIM ").expect("SIM <url>");
     let mut config = Config::for_testing(sim_url.parse().expect("simulator URL"));
     config.watch = watch_config();
+    // As the binary serves by default: one serving thread per core.
+    config.front_door.serve_threads = std::thread::available_parallelism().map_or(1, usize::from);
     let app = App::new(&config).expect("gateway config");
     let hub = app.hub_monitor();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -115,7 +172,7 @@ async fn gateway_side() {
     }));
     send(&mut to_driver, &format!("GATEWAY {address}")).await;
 
-    let mut region = None;
+    let mut baseline = None;
     let mut open = (0i64, hub.stats());
     let mut results = Vec::new();
     loop {
@@ -123,13 +180,13 @@ async fn gateway_side() {
         match line.split_once(' ').map_or((line.as_str(), ""), |(a, b)| (a, b)) {
             // Jobs exist, nothing watches them yet: memory from here on is the watches'.
             ("JOBS", _) => {
-                region = Some(Region::new(GLOBAL));
+                baseline = Some(GLOBAL.allocated() as i64);
                 send(&mut to_driver, "OK").await;
             }
             ("OPEN", _) => {
                 tokio::time::sleep(SETTLE).await;
-                let region = region.as_ref().expect("JOBS before OPEN");
-                open = (net_bytes(region), hub.stats());
+                let baseline = baseline.as_ref().expect("JOBS before OPEN");
+                open = (net_bytes(baseline), hub.stats());
                 send(&mut to_driver, "OK").await;
             }
             ("POLLS", _) => send(&mut to_driver, &format!("POLLS {}", hub.stats().polls_total)).await,
@@ -143,17 +200,18 @@ async fn gateway_side() {
     while hub.stats().active_watchers > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let after = region.as_ref().map_or(0, net_bytes);
+    let after = baseline.as_ref().map_or(0, net_bytes);
     let _ = stop.send(());
     let _ = server.await;
     let _ = child.wait().await;
 
     let (open_bytes, open_stats) = open;
-    let watchers = (JOBS * WATCHERS_PER_JOB) as i64;
+    let watchers = size.watchers() as i64;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\nJob watching: {JOBS} jobs x {WATCHERS_PER_JOB} watchers = {watchers} WatchJob streams, poll interval {POLL_INTERVAL:?} (+-10% jitter)"
+        "\nJob watching: {} jobs x {} watchers = {watchers} WatchJob streams on {} connections, poll interval {POLL_INTERVAL:?} (+-10% jitter)",
+        size.jobs, size.watchers_per_job, size.jobs
     );
     let _ = writeln!(out, "{:<58} {:>14}", "measure", "value");
     for result in results {
@@ -183,7 +241,11 @@ async fn gateway_side() {
         "{:<58} {:>14}",
         "gateway memory still held after every watch ended", after
     );
-    let _ = writeln!(out, "reproduce: cargo bench --bench watch");
+    let _ = writeln!(
+        out,
+        "reproduce: cargo bench --bench watch -- --jobs {} --watchers-per-job {}",
+        size.jobs, size.watchers_per_job
+    );
 }
 
 /// The child: simulator, clients, clock.
@@ -259,9 +321,10 @@ mod driver {
         format!("{:.2}", d.as_secs_f64() * 1000.0)
     }
 
-    pub(crate) async fn run() {
+    pub(crate) async fn run(size: Size) {
+        let Size { jobs, watchers_per_job } = size;
         let mut from_gateway = BufReader::new(tokio::io::stdin()).lines();
-        let volumes = (0..JOBS + COMPARE_JOBS)
+        let volumes = (0..jobs + COMPARE_JOBS)
             .map(|i| {
                 format!("6f1a8c52-0b3e-4d5a-9c7e-{i:012x}:10")
                     .parse::<VolumeSpec>()
@@ -311,7 +374,7 @@ mod driver {
                     .job_id,
             );
         }
-        let compare_ids = job_ids.split_off(JOBS);
+        let compare_ids = job_ids.split_off(jobs);
         say("JOBS");
         hear(&mut from_gateway).await;
 
@@ -320,7 +383,7 @@ mod driver {
         let mut watchers = Vec::new();
         for job_id in &job_ids {
             let client = JobServiceClient::new(connect().await);
-            for _ in 0..WATCHERS_PER_JOB {
+            for _ in 0..watchers_per_job {
                 let mut client = client.clone();
                 let job_id = job_id.clone();
                 let received_first = received_first.clone();
@@ -353,14 +416,14 @@ mod driver {
                 }));
             }
         }
-        let all = JOBS * WATCHERS_PER_JOB;
+        let all = size.watchers();
         while received_first.load(Ordering::Relaxed) < all {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         say("OPEN");
         hear(&mut from_gateway).await;
 
-        // Shared polling: every job watched by WATCHERS_PER_JOB streams.
+        // Shared polling: every job watched by `watchers_per_job` streams.
         let gets_before = gets(&sim, &job_ids);
         let polls_before = hub_polls(&mut from_gateway).await;
         tokio::time::sleep(STEADY_WINDOW).await;
@@ -374,7 +437,7 @@ mod driver {
         let mut pollers = Vec::new();
         for job_id in &compare_ids {
             let client = JobServiceClient::new(connect().await);
-            for _ in 0..WATCHERS_PER_JOB {
+            for _ in 0..watchers_per_job {
                 let mut client = client.clone();
                 let job_id = job_id.clone();
                 pollers.push(tokio::spawn(async move {
@@ -400,18 +463,22 @@ mod driver {
 
         result(
             "upstream GETs per job per interval, hub (shared poller)",
-            format!("{:.2}", shared_gets as f64 / JOBS as f64 / intervals),
+            format!("{:.2}", shared_gets as f64 / jobs as f64 / intervals),
         );
         result(
             "  hub's own poll count per job per interval",
-            format!("{:.2}", hub_polls_in_window as f64 / JOBS as f64 / intervals),
+            format!("{:.2}", hub_polls_in_window as f64 / jobs as f64 / intervals),
         );
         result(
             "upstream GETs per job per interval, per-watcher GetJob",
             format!("{:.2}", compare_gets as f64 / COMPARE_JOBS as f64 / compare_intervals),
         );
 
-        // Two changes for every job: INIT -> RUNNING, RUNNING -> SUCCESS.
+        // Two changes for every job: INIT -> RUNNING, RUNNING -> SUCCESS,
+        // while a client on a connection of its own keeps making unary calls.
+        let probe = Probe::start(connect().await, compare_ids[0].clone());
+        let gateway_pid = std::os::unix::process::parent_id();
+        let cpu_before = (cpu_time(gateway_pid), cpu_time(std::process::id()));
         sim.advance(Duration::from_secs(1));
         // Give every poller time to see RUNNING before the next change.
         tokio::time::sleep(POLL_INTERVAL * 2).await;
@@ -420,7 +487,7 @@ mod driver {
         let mut last_per_change: HashMap<(usize, u8), Duration> = HashMap::new();
         for (index, watcher) in watchers.into_iter().enumerate() {
             let seen = watcher.await.expect("watcher task");
-            let job = index / WATCHERS_PER_JOB;
+            let job = index / watchers_per_job;
             for (change, list) in [(0u8, &seen.running), (1u8, &seen.success)] {
                 for delay in list {
                     delays.push(*delay);
@@ -429,10 +496,30 @@ mod driver {
                 }
             }
         }
+        let cpu_after = (cpu_time(gateway_pid), cpu_time(std::process::id()));
+        let mut unary = probe.stop().await;
+        unary.sort();
         delays.sort();
         let mut lasts: Vec<Duration> = last_per_change.into_values().collect();
         lasts.sort();
         result("changes delivered (of 2 per watcher)", delays.len());
+        let per_delivery = |cpu: Duration| cpu.as_secs_f64() * 1e6 / delays.len().max(1) as f64;
+        result(
+            "CPU during the fan-out: gateway / clients+simulator (s)",
+            format!(
+                "{:.2} / {:.2}",
+                (cpu_after.0 - cpu_before.0).as_secs_f64(),
+                (cpu_after.1 - cpu_before.1).as_secs_f64()
+            ),
+        );
+        result(
+            "  per delivered change: gateway / clients+simulator (us)",
+            format!(
+                "{:.1} / {:.1}",
+                per_delivery(cpu_after.0 - cpu_before.0),
+                per_delivery(cpu_after.1 - cpu_before.1)
+            ),
+        );
         result(
             "poll -> watcher delay p50 / p90 / p99 / max (ms)",
             format!(
@@ -452,6 +539,50 @@ mod driver {
                 ms(percentile(&lasts, 100.0))
             ),
         );
+        result(
+            "unary GetJob during the fan-out: calls, p50 / p99 / max (ms)",
+            format!(
+                "{}, {} / {} / {}",
+                unary.len(),
+                ms(percentile(&unary, 50.0)),
+                ms(percentile(&unary, 99.0)),
+                ms(percentile(&unary, 100.0))
+            ),
+        );
         say("DONE");
+    }
+
+    /// Unary GetJob calls one after another (PROBE_PAUSE apart) until stopped:
+    /// how the gateway answers other callers while it fans out.
+    struct Probe {
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<Vec<Duration>>,
+    }
+
+    impl Probe {
+        fn start(channel: Channel, job_id: String) -> Probe {
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(async move {
+                let mut client = JobServiceClient::new(channel);
+                let mut latencies = Vec::new();
+                while !*stopped.borrow_and_update() {
+                    let request = pb::GetJobRequest {
+                        job_id: job_id.clone(),
+                        ..Default::default()
+                    };
+                    let started = std::time::Instant::now();
+                    client.get_job(request).await.expect("GetJob during the fan-out");
+                    latencies.push(started.elapsed());
+                    let _ = tokio::time::timeout(PROBE_PAUSE, stopped.changed()).await;
+                }
+                latencies
+            });
+            Probe { stop, task }
+        }
+
+        async fn stop(self) -> Vec<Duration> {
+            let _ = self.stop.send(true);
+            self.task.await.expect("probe task")
+        }
     }
 }
