@@ -44,6 +44,14 @@ const COMPARE_JOBS: usize = 10;
 const COMPARE_WINDOW: Duration = Duration::from_secs(5);
 /// The gateway measures memory this long after every watch got its first state.
 const SETTLE: Duration = Duration::from_secs(1);
+/// Simulated time a job spends in INIT and in RUNNING.
+const JOB_INIT: Duration = Duration::from_secs(1);
+const JOB_RUN: Duration = Duration::from_secs(1);
+/// The jobs start in this many cohorts, COHORT_GAP of simulated time apart;
+/// in the spread phase one cohort changes every SPREAD_STEP of real time.
+const COHORTS: usize = 10;
+const COHORT_GAP: Duration = Duration::from_millis(100);
+const SPREAD_STEP: Duration = Duration::from_secs(1);
 /// Pause between the unary calls that probe the gateway during the fan-out.
 const PROBE_PAUSE: Duration = Duration::from_millis(2);
 const ROLE: &str = "VBS_WATCH_BENCH_ROLE";
@@ -250,7 +258,6 @@ async fn gateway_side(size: Size) {
 
 /// The child: simulator, clients, clock.
 mod driver {
-    use std::collections::HashMap;
 
     use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
     use tonic::transport::Channel;
@@ -334,8 +341,8 @@ mod driver {
         let sim_config = SimulatorConfig {
             volumes,
             job_timing: JobTiming {
-                init: Duration::from_secs(1),
-                running: Duration::from_secs(1),
+                init: JOB_INIT,
+                running: JOB_RUN,
             },
             ..SimulatorConfig::for_testing()
         };
@@ -359,7 +366,12 @@ mod driver {
         let setup = connect().await;
         let mut backups = BackupServiceClient::new(setup.clone());
         let mut job_ids = Vec::new();
-        for volume in sim.volumes() {
+        let cohort = jobs.div_ceil(COHORTS);
+        for (index, volume) in sim.volumes().iter().enumerate() {
+            // Each cohort of jobs starts COHORT_GAP of simulated time after the last.
+            if index > 0 && index < jobs && index % cohort == 0 {
+                sim.advance(COHORT_GAP);
+            }
             let request = pb::CreateBackupRequest {
                 volume_id: volume.id.clone(),
                 name: "bench".into(),
@@ -474,82 +486,123 @@ mod driver {
             format!("{:.2}", compare_gets as f64 / COMPARE_JOBS as f64 / compare_intervals),
         );
 
-        // Two changes for every job: INIT -> RUNNING, RUNNING -> SUCCESS,
-        // while a client on a connection of its own keeps making unary calls.
-        let probe = Probe::start(connect().await, compare_ids[0].clone());
+        // Two changes for every job while a client on a connection of its
+        // own keeps making unary calls. INIT -> RUNNING spread out: one cohort
+        // of jobs every SPREAD_STEP. RUNNING -> SUCCESS in a burst: every job
+        // at the same moment, so every watcher hears within one poll interval.
         let gateway_pid = std::os::unix::process::parent_id();
-        let cpu_before = (cpu_time(gateway_pid), cpu_time(std::process::id()));
-        sim.advance(Duration::from_secs(1));
+        let cpus = || (cpu_time(gateway_pid), cpu_time(std::process::id()));
+        let probe = Probe::start(connect().await, compare_ids[0].clone());
+        let spread_cpu = cpus();
+        // Cohort 0 reaches RUNNING JOB_INIT after it was made, the others follow.
+        sim.advance(JOB_INIT - COHORT_GAP * (COHORTS as u32 - 1));
+        for _ in 1..COHORTS {
+            tokio::time::sleep(SPREAD_STEP).await;
+            sim.advance(COHORT_GAP);
+        }
         // Give every poller time to see RUNNING before the next change.
         tokio::time::sleep(POLL_INTERVAL * 2).await;
-        sim.advance(Duration::from_secs(1));
-        let mut delays = Vec::with_capacity(2 * all);
-        let mut last_per_change: HashMap<(usize, u8), Duration> = HashMap::new();
-        for (index, watcher) in watchers.into_iter().enumerate() {
-            let seen = watcher.await.expect("watcher task");
-            let job = index / watchers_per_job;
-            for (change, list) in [(0u8, &seen.running), (1u8, &seen.success)] {
-                for delay in list {
-                    delays.push(*delay);
-                    let last = last_per_change.entry((job, change)).or_default();
-                    *last = (*last).max(*delay);
-                }
+        let spread_cpu = (cpus().0 - spread_cpu.0, cpus().1 - spread_cpu.1);
+        let spread_unary = probe.stop().await;
+
+        let probe = Probe::start(connect().await, compare_ids[0].clone());
+        let burst_cpu = cpus();
+        sim.advance(JOB_RUN);
+        let mut seen = Vec::with_capacity(all);
+        for watcher in watchers {
+            seen.push(watcher.await.expect("watcher task"));
+        }
+        let burst_cpu = (cpus().0 - burst_cpu.0, cpus().1 - burst_cpu.1);
+        let burst_unary = probe.stop().await;
+
+        let spread = Phase::new(&seen, watchers_per_job, |s| &s.running, spread_cpu, spread_unary);
+        spread.report(&format!(
+            "spread: {} jobs every {SPREAD_STEP:?} change (INIT -> RUNNING)",
+            jobs.div_ceil(COHORTS)
+        ));
+        let burst = Phase::new(&seen, watchers_per_job, |s| &s.success, burst_cpu, burst_unary);
+        burst.report(&format!("burst: all {jobs} jobs change at once (RUNNING -> SUCCESS)"));
+        say("DONE");
+    }
+
+    /// What the watchers saw of one change of every job, and what it cost.
+    struct Phase {
+        /// Every delivery's delay, sorted.
+        delays: Vec<Duration>,
+        /// Per job, the delay of its last watcher, sorted.
+        lasts: Vec<Duration>,
+        /// CPU of the gateway and of this process over the phase.
+        cpu: (Duration, Duration),
+        /// Unary GetJob latencies meanwhile, sorted.
+        unary: Vec<Duration>,
+    }
+
+    impl Phase {
+        fn new(
+            seen: &[Seen],
+            watchers_per_job: usize,
+            change: fn(&Seen) -> &Vec<Duration>,
+            cpu: (Duration, Duration),
+            mut unary: Vec<Duration>,
+        ) -> Phase {
+            let mut delays: Vec<Duration> = seen.iter().flat_map(|s| change(s).iter().copied()).collect();
+            let mut lasts: Vec<Duration> = seen
+                .chunks(watchers_per_job)
+                .filter_map(|job| job.iter().flat_map(|s| change(s).iter().copied()).max())
+                .collect();
+            delays.sort();
+            lasts.sort();
+            unary.sort();
+            Phase {
+                delays,
+                lasts,
+                cpu,
+                unary,
             }
         }
-        let cpu_after = (cpu_time(gateway_pid), cpu_time(std::process::id()));
-        let mut unary = probe.stop().await;
-        unary.sort();
-        delays.sort();
-        let mut lasts: Vec<Duration> = last_per_change.into_values().collect();
-        lasts.sort();
-        result("changes delivered (of 2 per watcher)", delays.len());
-        let per_delivery = |cpu: Duration| cpu.as_secs_f64() * 1e6 / delays.len().max(1) as f64;
-        result(
-            "CPU during the fan-out: gateway / clients+simulator (s)",
-            format!(
-                "{:.2} / {:.2}",
-                (cpu_after.0 - cpu_before.0).as_secs_f64(),
-                (cpu_after.1 - cpu_before.1).as_secs_f64()
-            ),
-        );
-        result(
-            "  per delivered change: gateway / clients+simulator (us)",
-            format!(
-                "{:.1} / {:.1}",
-                per_delivery(cpu_after.0 - cpu_before.0),
-                per_delivery(cpu_after.1 - cpu_before.1)
-            ),
-        );
-        result(
-            "poll -> watcher delay p50 / p90 / p99 / max (ms)",
-            format!(
-                "{} / {} / {} / {}",
-                ms(percentile(&delays, 50.0)),
-                ms(percentile(&delays, 90.0)),
-                ms(percentile(&delays, 99.0)),
-                ms(percentile(&delays, 100.0))
-            ),
-        );
-        result(
-            "poll -> last watcher of the job, p50 / p99 / max (ms)",
-            format!(
-                "{} / {} / {}",
-                ms(percentile(&lasts, 50.0)),
-                ms(percentile(&lasts, 99.0)),
-                ms(percentile(&lasts, 100.0))
-            ),
-        );
-        result(
-            "unary GetJob during the fan-out: calls, p50 / p99 / max (ms)",
-            format!(
-                "{}, {} / {} / {}",
-                unary.len(),
-                ms(percentile(&unary, 50.0)),
-                ms(percentile(&unary, 99.0)),
-                ms(percentile(&unary, 100.0))
-            ),
-        );
-        say("DONE");
+
+        fn report(&self, name: &str) {
+            let per_delivery = |cpu: Duration| cpu.as_secs_f64() * 1e6 / self.delays.len().max(1) as f64;
+            result(name, "");
+            result("  changes delivered (of 1 per watcher)", self.delays.len());
+            result(
+                "  poll -> watcher delay p50 / p90 / p99 / max (ms)",
+                format!(
+                    "{} / {} / {} / {}",
+                    ms(percentile(&self.delays, 50.0)),
+                    ms(percentile(&self.delays, 90.0)),
+                    ms(percentile(&self.delays, 99.0)),
+                    ms(percentile(&self.delays, 100.0))
+                ),
+            );
+            result(
+                "  poll -> last watcher of the job, p50 / p99 / max (ms)",
+                format!(
+                    "{} / {} / {}",
+                    ms(percentile(&self.lasts, 50.0)),
+                    ms(percentile(&self.lasts, 99.0)),
+                    ms(percentile(&self.lasts, 100.0))
+                ),
+            );
+            result(
+                "  unary GetJob meanwhile: calls, p50 / p99 / max (ms)",
+                format!(
+                    "{}, {} / {} / {}",
+                    self.unary.len(),
+                    ms(percentile(&self.unary, 50.0)),
+                    ms(percentile(&self.unary, 99.0)),
+                    ms(percentile(&self.unary, 100.0))
+                ),
+            );
+            result(
+                "  CPU: gateway / clients+simulator (s)",
+                format!("{:.2} / {:.2}", self.cpu.0.as_secs_f64(), self.cpu.1.as_secs_f64()),
+            );
+            result(
+                "  CPU per delivered change: gateway / clients+simulator (us)",
+                format!("{:.1} / {:.1}", per_delivery(self.cpu.0), per_delivery(self.cpu.1)),
+            );
+        }
     }
 
     /// Unary GetJob calls one after another (PROBE_PAUSE apart) until stopped:
