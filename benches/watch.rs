@@ -61,6 +61,9 @@ const ROLE: &str = "VBS_WATCH_BENCH_ROLE";
 struct Size {
     jobs: usize,
     watchers_per_job: usize,
+    /// Each connection opens its watches one after another (each once the
+    /// previous one's response headers came), not all in the same instant.
+    in_turn: bool,
 }
 
 impl Size {
@@ -68,6 +71,7 @@ impl Size {
         let mut size = Size {
             jobs: JOBS,
             watchers_per_job: WATCHERS_PER_JOB,
+            in_turn: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -80,9 +84,10 @@ impl Size {
             match arg.as_str() {
                 "--jobs" => size.jobs = value(),
                 "--watchers-per-job" => size.watchers_per_job = value(),
+                "--open-in-turn" => size.in_turn = true,
                 // cargo bench passes --bench; anything else is a mistake.
                 "--bench" => {}
-                other => panic!("unknown argument {other}; expected --jobs N --watchers-per-job M"),
+                other => panic!("unknown argument {other}; expected --jobs N --watchers-per-job M [--open-in-turn]"),
             }
         }
         size
@@ -94,10 +99,14 @@ impl Size {
 }
 
 fn main() {
-    let runtime = if std::env::var("EXP_CT").is_ok() && std::env::var(ROLE).is_err() { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() }
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = if std::env::var("EXP_CT").is_ok() && std::env::var(ROLE).is_err() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .expect("tokio runtime");
     let size = Size::from_args();
     if std::env::var(ROLE).is_ok_and(|role| role == "driver") {
         runtime.block_on(driver::run(size));
@@ -128,7 +137,12 @@ fn net_bytes(baseline: &i64) -> i64 {
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     // Linux reports these in USER_HZ, 100 on every platform it runs on.
     Duration::from_millis(ticks * 10)
@@ -218,8 +232,15 @@ async fn gateway_side(size: Size) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\nJob watching: {} jobs x {} watchers = {watchers} WatchJob streams on {} connections, poll interval {POLL_INTERVAL:?} (+-10% jitter)",
-        size.jobs, size.watchers_per_job, size.jobs
+        "\nJob watching: {} jobs x {} watchers = {watchers} WatchJob streams on {} connections ({}), poll interval {POLL_INTERVAL:?} (+-10% jitter)",
+        size.jobs,
+        size.watchers_per_job,
+        size.jobs,
+        if size.in_turn {
+            "each opening its watches one after another"
+        } else {
+            "each opening its watches at once"
+        }
     );
     let _ = writeln!(out, "{:<58} {:>14}", "measure", "value");
     for result in results {
@@ -251,8 +272,10 @@ async fn gateway_side(size: Size) {
     );
     let _ = writeln!(
         out,
-        "reproduce: cargo bench --bench watch -- --jobs {} --watchers-per-job {}",
-        size.jobs, size.watchers_per_job
+        "reproduce: cargo bench --bench watch -- --jobs {} --watchers-per-job {}{}",
+        size.jobs,
+        size.watchers_per_job,
+        if size.in_turn { " --open-in-turn" } else { "" }
     );
 }
 
@@ -329,7 +352,9 @@ mod driver {
     }
 
     pub(crate) async fn run(size: Size) {
-        let Size { jobs, watchers_per_job } = size;
+        let Size {
+            jobs, watchers_per_job, ..
+        } = size;
         let mut from_gateway = BufReader::new(tokio::io::stdin()).lines();
         let volumes = (0..jobs + COMPARE_JOBS)
             .map(|i| {
@@ -395,16 +420,27 @@ mod driver {
         let mut watchers = Vec::new();
         for job_id in &job_ids {
             let client = JobServiceClient::new(connect().await);
+            let mut previous_opened: Option<tokio::sync::oneshot::Receiver<()>> = None;
             for _ in 0..watchers_per_job {
                 let mut client = client.clone();
                 let job_id = job_id.clone();
                 let received_first = received_first.clone();
+                let (opened, next_may_open) = tokio::sync::oneshot::channel();
+                let wait_for = if size.in_turn {
+                    previous_opened.replace(next_may_open)
+                } else {
+                    None
+                };
                 watchers.push(tokio::spawn(async move {
+                    if let Some(previous) = wait_for {
+                        let _ = previous.await;
+                    }
                     let request = pb::WatchJobRequest {
                         job_id,
                         ..Default::default()
                     };
                     let mut stream = client.watch_job(request).await.expect("WatchJob").into_inner();
+                    let _ = opened.send(());
                     let mut seen = Seen::default();
                     while let Some(message) = stream.message().await.expect("watch ends OK") {
                         let arrived = SystemTime::now();
