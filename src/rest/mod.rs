@@ -14,6 +14,7 @@ pub(crate) mod ledger;
 pub(crate) mod lenient;
 pub(crate) mod observer;
 pub(crate) mod policies;
+pub(crate) mod pools;
 pub(crate) mod retry;
 pub(crate) mod shares;
 pub(crate) mod tags;

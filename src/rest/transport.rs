@@ -1,4 +1,4 @@
-//! The one pooled HTTP client: builds each upstream request from safe path
+//! The upstream client (its connection pools one per thread, pools.rs): builds each upstream request from safe path
 //! segments, has the authorizer authorize it, sends it within the caller's
 //! deadline, sends again what the retry policy allows, and hands back the status and body.
 
@@ -16,12 +16,12 @@ use super::credentials::{Credentials, Secret, scrub};
 use super::error::{LOGGED_TEXT_LIMIT, RestError, TransportKind, UpstreamFault, cut};
 use super::ledger;
 use super::observer::UpstreamObserver;
+use super::pools::{ClientSettings, ThreadPools};
 use super::retry::{Next, Progress, RetryPolicy};
 use super::{CallContext, Operation};
 use crate::store::budget::{Slot, UpstreamBudget};
 use apig_signer as signer;
 
-const USER_AGENT: &str = concat!("vbs-gateway/", env!("CARGO_PKG_VERSION"));
 const JSON: &str = "application/json";
 /// The most an upstream call stops ahead of the caller's deadline.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
@@ -112,7 +112,7 @@ pub(crate) struct Reply {
 /// The process's upstream client; cheap to share behind an Arc.
 #[derive(Debug)]
 pub(crate) struct Transport {
-    http: reqwest::Client,
+    http: ThreadPools,
     endpoint: Url,
     timeout: Duration,
     authorizer: Box<dyn Authorizer>,
@@ -149,23 +149,23 @@ impl Transport {
         }
         // rustls needs one process-wide crypto provider; ring is the one we ship.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .tls_danger_accept_invalid_certs(config.insecure_skip_tls_verify);
-        if let Some(pem) = &config.ca_certificates_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| TransportBuildError::CaCertificate(e.to_string()))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| TransportBuildError::Client(e.to_string()))?;
-        let authorizer = auth::for_credentials(config.credentials, config.pass_through_token, &http, config.timeout);
+        let extra_roots = match &config.ca_certificates_pem {
+            Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| TransportBuildError::CaCertificate(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let http = ThreadPools::new(ClientSettings {
+            connect_timeout: config.connect_timeout,
+            insecure_skip_tls_verify: config.insecure_skip_tls_verify,
+            extra_roots,
+        })
+        .map_err(|e| TransportBuildError::Client(e.to_string()))?;
+        let authorizer = auth::for_credentials(
+            config.credentials,
+            config.pass_through_token,
+            http.shared(),
+            config.timeout,
+        );
         Ok(Transport {
             http,
             endpoint,
@@ -318,6 +318,7 @@ impl Transport {
         headers.extend(authorization.headers.clone());
         let mut http_request = self
             .http
+            .here()
             .request(request.method.clone(), request.url.clone())
             .headers(headers)
             .timeout(timeout);
