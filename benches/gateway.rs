@@ -47,7 +47,9 @@ const OTHER_LOAD_WARNING: f64 = 5.0;
 
 /// Targets of the issue, as ratios from the same run.
 const ADDED_LATENCY_TARGET: f64 = 1.3;
-const CPU_TARGET: f64 = 2.0;
+/// Gateway CPU per call against its two unavoidable halves (an echo gRPC
+/// server and a direct REST client), at the throughput concurrencies.
+const CPU_TARGET: f64 = 1.2;
 
 const BACKUP_NAME: &str = "bench-backup";
 const BACKUP_DESCRIPTION: &str = "gateway overhead benchmark";
@@ -863,8 +865,8 @@ impl Report {
                     name: "gateway CPU / echo server CPU per RPC",
                     concurrency,
                     value,
-                    target: Some(CPU_TARGET),
-                    pass: Some(value <= CPU_TARGET),
+                    target: None,
+                    pass: None,
                     detail: format!("{gw:.1} / {floor:.1} us"),
                 });
             }
@@ -876,8 +878,8 @@ impl Report {
                     name: "gateway CPU / echo server CPU per RPC, echo held to the gateway's rate",
                     concurrency: PACED_CONCURRENCY,
                     value,
-                    target: Some(CPU_TARGET),
-                    pass: Some(value <= CPU_TARGET),
+                    target: None,
+                    pass: None,
                     detail: format!("{gw:.1} / {floor:.1} us"),
                 });
             }
@@ -892,13 +894,16 @@ impl Report {
                 let (Some(gw), Some(server), Some(client)) = parts else {
                     continue;
                 };
+                let value = gw / (server + client);
+                // At c=1 every process mostly measures its idle wake-ups.
+                let target = (concurrency > 1).then_some(CPU_TARGET);
                 ratios.push(Ratio {
                     operation: op,
                     name: "gateway CPU / (echo server + direct REST client CPU) per RPC",
                     concurrency,
-                    value: gw / (server + client),
-                    target: None,
-                    pass: None,
+                    value,
+                    target,
+                    pass: target.map(|t| value <= t),
                     detail: format!("{gw:.1} / ({server:.1} + {client:.1}) us"),
                 });
             }

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 pub use crate::frontdoor::ServeError;
+use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 
 use crate::config::Config;

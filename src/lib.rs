@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  gRPC client ──► frontdoor/ (per connection): TLS (reloaded on change, mutual with a client
-//!                    │  CA), limits on streams per connection, connections and idle time
+//!                    │  CA), limits on streams per connection, connections and idle time; each
+//!                    │  connection served on one of --serve-threads single-threaded runtimes
 //!                  tonic server (app.rs: health, reflection, the services)
 //!                    │  observe.rs: request id, rpc span, access log, metrics.rs counters per RPC
 //!                    │  frontdoor/ (per call): the caller (bearer key or client certificate), its

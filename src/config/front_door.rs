@@ -65,9 +65,7 @@ impl FrontDoorArgs {
             max_streams_per_connection: self.max_streams_per_connection,
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
-            serve_threads: self
-                .serve_threads
-                .map_or_else(crate::frontdoor::cores, usize::from),
+            serve_threads: self.serve_threads.map_or_else(crate::frontdoor::cores, usize::from),
         })
     }
 }

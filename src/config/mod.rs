@@ -1080,6 +1080,15 @@ mod tests {
         assert_eq!(front_door.max_streams_per_connection, 256);
         assert_eq!(front_door.max_connections, 4096);
         assert_eq!(front_door.idle_timeout, Duration::from_secs(300));
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(front_door.serve_threads, cores, "one serving thread per core");
+        for (given, threads) in [("0", 0), ("3", 3)] {
+            let Ok(Mode::Serve(config)) = parse(&[&endpoint[..], &["--serve-threads", given]].concat()) else {
+                panic!("--serve-threads {given} parses");
+            };
+            assert_eq!(config.front_door.serve_threads, threads);
+        }
+        assert!(parse(&[&endpoint[..], &["--serve-threads", "-1"]].concat()).is_err());
 
         let missing = std::env::temp_dir().join(format!("vbs-gateway-missing-{}.pem", uuid::Uuid::new_v4()));
         let missing = missing.to_str().unwrap();

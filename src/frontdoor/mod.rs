@@ -18,8 +18,8 @@ pub use callers::CallersFileError;
 pub(crate) use callers::{key_sha256_line, load as load_callers};
 pub(crate) use layer::{Admission, FrontDoor, FrontDoorSettings};
 pub(crate) use limits::Limits;
-pub(crate) use server::{Listener, cores};
 pub use server::ServeError;
+pub(crate) use server::{Listener, cores};
 pub use settings::{FrontDoorConfig, TlsFiles};
 pub(crate) use tls::check_tls_files;
 

@@ -5,17 +5,17 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use http::{Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Connected;
 use tonic::body::Body;
 use tonic::service::Routes;
 use tonic::transport::Server;
+use tonic::transport::server::Connected;
 use tonic::transport::server::Router;
 use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
@@ -148,7 +148,13 @@ impl Lanes {
     {
         if self.threads == 0 {
             let (to_lane, accepted) = mpsc::channel(LANE_QUEUE);
-            accept(listener, self.limits.clone(), self.connections, self.metrics.clone(), vec![to_lane]);
+            accept(
+                listener,
+                self.limits.clone(),
+                self.connections,
+                self.metrics.clone(),
+                vec![to_lane],
+            );
             let incoming = lane(accepted, &self.limits, self.metrics, handshake);
             return Ok(router.serve_with_incoming_shutdown(incoming, shutdown).await?);
         }
@@ -167,7 +173,9 @@ impl Lanes {
                 let served = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(runtime) => runtime.block_on(async move {
                         let incoming = lane(accepted, &limits, metrics, handshake);
-                        Ok(router.serve_with_incoming_shutdown(incoming, stopped.cancelled_owned()).await?)
+                        Ok(router
+                            .serve_with_incoming_shutdown(incoming, stopped.cancelled_owned())
+                            .await?)
                     }),
                     Err(error) => Err(ServeError::Thread(error)),
                 };
