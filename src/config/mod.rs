@@ -1088,7 +1088,11 @@ mod tests {
             };
             assert_eq!(config.front_door.serve_threads, threads);
         }
-        assert!(parse(&[&endpoint[..], &["--serve-threads", "-1"]].concat()).is_err());
+        let too_many = ["vbs-gateway", "--serve-threads", "1025"];
+        assert!(
+            Cli::try_parse_from(too_many).is_err(),
+            "--serve-threads is at most 1024"
+        );
 
         let missing = std::env::temp_dir().join(format!("vbs-gateway-missing-{}.pem", uuid::Uuid::new_v4()));
         let missing = missing.to_str().unwrap();
