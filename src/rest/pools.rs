@@ -59,6 +59,8 @@ impl std::fmt::Debug for ThreadPools {
 
 impl ThreadPools {
     pub(crate) fn new(settings: ClientSettings) -> reqwest::Result<ThreadPools> {
+        // rustls needs one process-wide crypto provider; ring is the one we ship.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let shared = settings.build()?;
         Ok(ThreadPools {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),

@@ -147,8 +147,6 @@ impl Transport {
         if !usable {
             return Err(TransportBuildError::Endpoint(endpoint));
         }
-        // rustls needs one process-wide crypto provider; ring is the one we ship.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let extra_roots = match &config.ca_certificates_pem {
             Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| TransportBuildError::CaCertificate(e.to_string()))?,
