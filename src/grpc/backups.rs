@@ -218,9 +218,7 @@ fn validate_create_native_backup(req: &pb::CreateNativeBackupRequest) -> Result<
 }
 
 fn validate_backup_id(backup_id: &str) -> Result<(), crate::error::Error> {
-    let mut v = Violations::default();
-    v.uuid("backup_id", backup_id);
-    v.finish()
+    Violations::only("backup_id", rules::uuid(backup_id))
 }
 
 fn validate_restore(backup_id: &str, volume_id: &str) -> Result<(), crate::error::Error> {

@@ -35,18 +35,19 @@ impl VbsJobSource {
     }
 }
 
-/// One VBS job to watch, with the credentials to poll it.
+/// One upstream object to follow (a VBS, TaurusDB or ZStack job, a CSBS
+/// backup), with the credentials to poll it.
 #[derive(Debug)]
-pub(crate) struct WatchedJob {
+pub(crate) struct Watched {
     ctx: CallContext,
-    job_id: String,
+    id: String,
 }
 
-impl WatchedJob {
-    /// The job `job_id` as the caller of `ctx` sees it. The poller outlives
+impl Watched {
+    /// The object `id` as the caller of `ctx` sees it. The poller outlives
     /// the call, so the call's deadline does not bound its polls.
-    pub(crate) fn new(ctx: &CallContext, job_id: &str) -> WatchedJob {
-        WatchedJob {
+    pub(crate) fn new(ctx: &CallContext, id: &str) -> Watched {
+        Watched {
             ctx: CallContext {
                 project_id: ctx.project_id.clone(),
                 deadline: None,
@@ -54,29 +55,72 @@ impl WatchedJob {
                 send_by: None,
                 caller: None,
             },
-            job_id: job_id.to_string(),
+            id: id.to_string(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The context of one poll, which `poll_deadline` bounds with its retries.
+    pub(crate) fn poll_context(&self, poll_deadline: Duration) -> CallContext {
+        CallContext {
+            deadline: Some(Instant::now() + poll_deadline),
+            ..self.ctx.clone()
         }
     }
 }
 
-/// One job as seen with one set of credentials. Callers with different
+/// One object as seen with one set of credentials. Callers with different
 /// pass-through tokens never share a poller; the token itself is not kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct WatchedJobKey {
+pub(crate) struct WatchedKey {
+    /// Keeps the services' objects apart in a fleet's shared keys; "" for VBS.
+    service: &'static str,
     project_id: String,
-    job_id: String,
+    id: String,
     token: Option<[u8; 32]>,
 }
 
-impl fmt::Display for WatchedJobKey {
+impl WatchedKey {
+    pub(crate) fn new(service: &'static str, target: &Watched) -> WatchedKey {
+        WatchedKey {
+            service,
+            project_id: target.ctx.project_id.clone(),
+            id: target.id.clone(),
+            token: caller_token_hash(&target.ctx),
+        }
+    }
+
+    /// `[service:]project:id:token hash` (`-` without a pass-through token):
+    /// ids are safe path segments, so they hold no `:`.
+    pub(crate) fn shared(&self) -> String {
+        let token = self.token.map_or_else(|| "-".to_string(), hex::encode);
+        match self.service {
+            "" => format!("{}:{}:{token}", self.project_id, self.id),
+            service => format!("{service}:{}:{}:{token}", self.project_id, self.id),
+        }
+    }
+
+    /// The project whose poll rate the object shares.
+    pub(crate) fn project_id(&self) -> &str {
+        &self.project_id
+    }
+}
+
+impl fmt::Display for WatchedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.job_id)
+        match self.service {
+            "" => f.write_str(&self.id),
+            service => write!(f, "{service} {}", self.id),
+        }
     }
 }
 
 impl JobSource for VbsJobSource {
-    type Target = WatchedJob;
-    type Key = WatchedJobKey;
+    type Target = Watched;
+    type Key = WatchedKey;
     // The converted job rather than the wire model: converting once per poll
     // (one per job per interval, microseconds) lets the hub compare and share
     // the very message every watcher is sent, with no second type for "what
@@ -85,38 +129,27 @@ impl JobSource for VbsJobSource {
     type State = pb::Job;
     type Error = RestError;
 
-    fn key(target: &WatchedJob) -> WatchedJobKey {
-        let token = caller_token_hash(&target.ctx);
-        WatchedJobKey {
-            project_id: target.ctx.project_id.clone(),
-            job_id: target.job_id.clone(),
-            token,
-        }
+    fn key(target: &Watched) -> WatchedKey {
+        WatchedKey::new("", target)
     }
 
-    /// `project:job:token hash` (`-` without a pass-through token): ids are
-    /// safe path segments, so they hold no `:`.
-    fn shared_key(key: &WatchedJobKey) -> String {
-        let token = key.token.map_or_else(|| "-".to_string(), hex::encode);
-        format!("{}:{}:{token}", key.project_id, key.job_id)
+    fn shared_key(key: &WatchedKey) -> String {
+        key.shared()
     }
 
-    fn group(key: &WatchedJobKey) -> &str {
-        &key.project_id
+    fn group(key: &WatchedKey) -> &str {
+        key.project_id()
     }
 
-    async fn poll(&self, target: &WatchedJob) -> Result<pb::Job, RestError> {
-        let ctx = CallContext {
-            deadline: Some(Instant::now() + self.poll_deadline),
-            ..target.ctx.clone()
-        };
+    async fn poll(&self, target: &Watched) -> Result<pb::Job, RestError> {
+        let ctx = target.poll_context(self.poll_deadline);
         let api = JobsApi {
             transport: &self.transport,
             ctx: &ctx,
         };
-        api.get_job(&target.job_id)
+        api.get_job(target.id())
             .await
-            .map(|job| job_of_project(&target.ctx.project_id, job))
+            .map(|job| job_of_project(&ctx.project_id, job))
     }
 
     fn is_terminal(job: &pb::Job) -> bool {
@@ -149,9 +182,9 @@ impl JobSource for VbsJobSource {
     }
 }
 
-/// A pass-through caller token as the hash that tells watched jobs apart:
+/// A pass-through caller token as the hash that tells watched objects apart:
 /// callers never share each other's rights, and no key holds a token.
-pub(crate) fn caller_token_hash(ctx: &CallContext) -> Option<[u8; 32]> {
+fn caller_token_hash(ctx: &CallContext) -> Option<[u8; 32]> {
     ctx.caller_token.as_ref().map(|token| {
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
@@ -267,7 +300,7 @@ mod tests {
                 send_by: None,
                 caller: None,
             };
-            VbsJobSource::key(&WatchedJob::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
+            VbsJobSource::key(&Watched::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
         };
         assert_eq!(key(Some("a")), key(Some("a")));
         assert_ne!(key(Some("a")), key(Some("b")));

@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
-use super::job_source::{VbsJobSource, WatchedJob};
+use super::job_source::{VbsJobSource, Watched};
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
 use crate::proto::pb::{self, job_service_server::JobService};
@@ -60,10 +60,7 @@ impl JobService for Jobs {
         let ctx = self.upstream.context(&request, &request.get_ref().project_id)?;
         let req = request.into_inner();
         validate_job_id(&req.job_id)?;
-        let watcher = self
-            .hub
-            .watch(WatchedJob::new(&ctx, &req.job_id))
-            .map_err(Error::from)?;
+        let watcher = self.hub.watch(Watched::new(&ctx, &req.job_id)).map_err(Error::from)?;
         Ok(Response::new(follow::watch_stream(watcher, |event| match event {
             Event::Job(state) => pb::WatchJobResponse {
                 observed_at: Some(state.observed_at.into()),
@@ -82,7 +79,7 @@ impl JobService for Jobs {
         let deadline = caller_deadline(&request);
         let req = request.into_inner();
         let timeout = validate_wait(&req)?;
-        let watcher = self.hub.wait(WatchedJob::new(&ctx, &req.job_id)).map_err(Error::from)?;
+        let watcher = self.hub.wait(Watched::new(&ctx, &req.job_id)).map_err(Error::from)?;
         let (state, outcome) = follow::wait(watcher, timeout, deadline, Operation::GetJob).await?;
         Ok(Response::new(pb::WaitJobResponse {
             job: Some(state.job.as_ref().clone()),
@@ -99,7 +96,7 @@ impl JobService for Jobs {
         validate_job_ids(&req.job_ids)?;
         let mut watchers = Vec::with_capacity(req.job_ids.len());
         for job_id in req.job_ids {
-            let watcher = self.hub.watch(WatchedJob::new(&ctx, &job_id)).map_err(Error::from)?;
+            let watcher = self.hub.watch(Watched::new(&ctx, &job_id)).map_err(Error::from)?;
             watchers.push((job_id, watcher));
         }
         let merged = stream::select_all(watchers.into_iter().map(|(job_id, watcher)| {
@@ -162,7 +159,5 @@ fn validate_job_ids(job_ids: &[String]) -> Result<(), Error> {
 }
 
 pub(crate) fn validate_job_id(job_id: &str) -> Result<(), crate::error::Error> {
-    let mut v = Violations::default();
-    v.check("job_id", rules::path_id(job_id));
-    v.finish()
+    Violations::only("job_id", rules::path_id(job_id))
 }

@@ -126,6 +126,13 @@ pub(crate) fn caller_deadline<T>(request: &Request<T>) -> Option<Instant> {
 pub(crate) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
+    /// A request with a single rule: `check` of `field`.
+    pub(crate) fn only(field: &str, check: rules::Check) -> Result<(), Error> {
+        let mut v = Violations::default();
+        v.check(field, check);
+        v.finish()
+    }
+
     pub(crate) fn check(&mut self, field: &str, check: rules::Check) {
         if let Err(violation) = check {
             self.add(field, violation.problem, violation.description);

@@ -376,9 +376,7 @@ fn check_schedule_numbers(v: &mut Violations, schedule: &pb::ScheduledPolicy, ra
 }
 
 fn validate_policy_id(policy_id: &str) -> Result<(), Error> {
-    let mut v = Violations::default();
-    v.uuid("backup_policy_id", policy_id);
-    v.finish()
+    Violations::only("backup_policy_id", rules::uuid(policy_id))
 }
 
 fn validate_resources(policy_id: &str, resources: &[pb::PolicyResource]) -> Result<(), Error> {

@@ -12,11 +12,13 @@ use super::follow::{self, ResponseStream};
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
+use crate::grpc::job_source::Watched;
+use crate::grpc::jobs::validate_job_id;
 use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::TaurusDbBackupService};
 use crate::rest::Operation;
 use crate::rest::taurusdb::{CreateManualBackup, TaurusDbApi};
 use crate::watch::{Event, JobHub};
-use job_source::{TaurusDbJobSource, WatchedTaurusDbJob};
+use job_source::TaurusDbJobSource;
 use vbs_rules::{self as rules, taurusdb as taurus_rules};
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -125,7 +127,7 @@ impl TaurusDbBackupService for TaurusDb {
         validate_job_id(&req.job_id)?;
         let watcher = backend
             .hub
-            .watch(WatchedTaurusDbJob::new(&ctx, &req.job_id))
+            .watch(Watched::new(&ctx, &req.job_id))
             .map_err(Error::from)?;
         Ok(Response::new(follow::watch_stream(watcher, watch_response)))
     }
@@ -143,10 +145,7 @@ impl TaurusDbBackupService for TaurusDb {
         v.check("job_id", rules::path_id(&req.job_id));
         let timeout = follow::wait_timeout(&mut v, req.timeout);
         v.finish()?;
-        let watcher = backend
-            .hub
-            .wait(WatchedTaurusDbJob::new(&ctx, &req.job_id))
-            .map_err(Error::from)?;
+        let watcher = backend.hub.wait(Watched::new(&ctx, &req.job_id)).map_err(Error::from)?;
         let (state, outcome) = follow::wait(watcher, timeout, deadline, Operation::TaurusDbGetJob).await?;
         Ok(Response::new(tdb::WaitBackupJobResponse {
             job: Some(state.job.as_ref().clone()),
@@ -176,12 +175,6 @@ fn validate_create(req: &tdb::CreateManualBackupRequest) -> Result<(), Error> {
     v.check("instance_id", taurus_rules::instance_id(&req.instance_id));
     v.check("name", taurus_rules::backup_name(&req.name));
     v.check("description", taurus_rules::backup_description(&req.description));
-    v.finish()
-}
-
-fn validate_job_id(job_id: &str) -> Result<(), Error> {
-    let mut v = Violations::default();
-    v.check("job_id", rules::path_id(job_id));
     v.finish()
 }
 

@@ -257,9 +257,7 @@ fn validate_create(req: &zs::CreateVmBackupRequest) -> Result<(), Error> {
 }
 
 fn validate_job_uuid(job_uuid: &str) -> Result<(), Error> {
-    let mut v = Violations::default();
-    v.check("job_uuid", rules::uuid(job_uuid));
-    v.finish()
+    Violations::only("job_uuid", rules::uuid(job_uuid))
 }
 
 /// A retried create with the same `request_id` gets the first answer.

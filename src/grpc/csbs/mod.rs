@@ -14,11 +14,12 @@ use tonic::{Request, Response, Status};
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline, follow};
 use crate::error::Error;
+use crate::grpc::job_source::Watched;
 use crate::proto::csbs_pb::{self as pb, csbs_backup_service_server::CsbsBackupService};
 use crate::rest::csbs::{self as rest, CsbsApi};
 use crate::rest::{Operation, Transport};
 use crate::watch::{self, JobHub};
-use source::{CsbsBackupSource, WatchedBackup};
+use source::CsbsBackupSource;
 use vbs_rules::csbs as csbs_rules;
 use vbs_rules::{self as rules, Problem};
 
@@ -127,7 +128,7 @@ impl CsbsBackupService for Csbs {
         validate_backup_id(&req.backup_id)?;
         let watcher = backend
             .hub
-            .watch(WatchedBackup::new(&ctx, &req.backup_id))
+            .watch(Watched::new(&ctx, &req.backup_id))
             .map_err(Error::from)?;
         Ok(Response::new(follow::watch_stream(watcher, |event| match event {
             Event::Job(state) => pb::WatchBackupResponse {
@@ -150,7 +151,7 @@ impl CsbsBackupService for Csbs {
         let timeout = validate_wait(&req)?;
         let watcher = backend
             .hub
-            .wait(WatchedBackup::new(&ctx, &req.backup_id))
+            .wait(Watched::new(&ctx, &req.backup_id))
             .map_err(Error::from)?;
         let (state, outcome) = follow::wait(watcher, timeout, deadline, Operation::CsbsGetBackup).await?;
         Ok(Response::new(pb::WaitBackupResponse {
@@ -223,9 +224,7 @@ fn validate_create_backup(req: &pb::CreateBackupRequest) -> Result<(), Error> {
 }
 
 fn validate_backup_id(backup_id: &str) -> Result<(), Error> {
-    let mut v = Violations::default();
-    v.uuid("backup_id", backup_id);
-    v.finish()
+    Violations::only("backup_id", rules::uuid(backup_id))
 }
 
 fn validate_wait(req: &pb::WaitBackupRequest) -> Result<Option<Duration>, Error> {

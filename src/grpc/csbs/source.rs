@@ -2,17 +2,16 @@
 //! `JobSource`: a backup is watched until AVAILABLE or ERROR, and its state
 //! is the contract's Backup, converted once per poll for every watcher.
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 
 use crate::grpc::follow::describe_failure;
-use crate::grpc::job_source::{VbsJobSource, caller_token_hash};
+use crate::grpc::job_source::{VbsJobSource, Watched, WatchedKey};
 use crate::proto::csbs_pb::{self as pb, BackupStatus};
 use crate::rest::csbs::CsbsApi;
-use crate::rest::{CallContext, RestError, Transport};
+use crate::rest::{RestError, Transport};
 use crate::watch::{Failure, JobSource};
 
 /// Polls CSBS backups for the hub, through the CSBS transport.
@@ -33,81 +32,32 @@ impl CsbsBackupSource {
     }
 }
 
-/// One backup to watch, with the credentials to poll it.
-#[derive(Debug)]
-pub(crate) struct WatchedBackup {
-    ctx: CallContext,
-    backup_id: String,
-}
-
-impl WatchedBackup {
-    /// The backup `backup_id` as the caller of `ctx` sees it; the poller
-    /// outlives the call, so the call's deadline does not bound its polls.
-    pub(crate) fn new(ctx: &CallContext, backup_id: &str) -> WatchedBackup {
-        WatchedBackup {
-            ctx: CallContext {
-                project_id: ctx.project_id.clone(),
-                deadline: None,
-                caller_token: ctx.caller_token.clone(),
-                send_by: None,
-                caller: None,
-            },
-            backup_id: backup_id.to_string(),
-        }
-    }
-}
-
-/// One backup as seen with one set of credentials (a pass-through token is
-/// kept only as its hash).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct WatchedBackupKey {
-    project_id: String,
-    backup_id: String,
-    token: Option<[u8; 32]>,
-}
-
-impl fmt::Display for WatchedBackupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "csbs/{}", self.backup_id)
-    }
-}
-
 impl JobSource for CsbsBackupSource {
-    type Target = WatchedBackup;
-    type Key = WatchedBackupKey;
+    type Target = Watched;
+    type Key = WatchedKey;
     type State = pb::Backup;
     type Error = RestError;
 
-    fn key(target: &WatchedBackup) -> WatchedBackupKey {
-        let token = caller_token_hash(&target.ctx);
-        WatchedBackupKey {
-            project_id: target.ctx.project_id.clone(),
-            backup_id: target.backup_id.clone(),
-            token,
-        }
+    fn key(target: &Watched) -> WatchedKey {
+        WatchedKey::new("csbs", target)
     }
 
-    /// `csbs:project:backup:token hash`: the prefix keeps CSBS backups apart
-    /// from VBS jobs in a fleet's shared keys.
-    fn shared_key(key: &WatchedBackupKey) -> String {
-        let token = key.token.map_or_else(|| "-".to_string(), hex::encode);
-        format!("csbs:{}:{}:{token}", key.project_id, key.backup_id)
+    /// `csbs:project:id:token hash`: apart from VBS jobs of the same id.
+    fn shared_key(key: &WatchedKey) -> String {
+        key.shared()
     }
 
-    fn group(key: &WatchedBackupKey) -> &str {
-        &key.project_id
+    fn group(key: &WatchedKey) -> &str {
+        key.project_id()
     }
 
-    async fn poll(&self, target: &WatchedBackup) -> Result<pb::Backup, RestError> {
-        let ctx = CallContext {
-            deadline: Some(Instant::now() + self.poll_deadline),
-            ..target.ctx.clone()
-        };
+    async fn poll(&self, target: &Watched) -> Result<pb::Backup, RestError> {
+        let ctx = target.poll_context(self.poll_deadline);
         let api = CsbsApi {
             transport: &self.transport,
             ctx: &ctx,
         };
-        api.get_backup(&target.backup_id).await.map(pb::Backup::from)
+        api.get_backup(target.id()).await.map(pb::Backup::from)
     }
 
     fn is_terminal(backup: &pb::Backup) -> bool {
@@ -158,12 +108,12 @@ mod tests {
 
     #[test]
     fn keys_hold_no_token_and_stay_apart_from_vbs_jobs() {
-        let ctx = CallContext {
+        let ctx = crate::rest::CallContext {
             project_id: "p".into(),
             caller_token: Some(crate::rest::Secret::new("MIIsecret")),
-            ..CallContext::default()
+            ..crate::rest::CallContext::default()
         };
-        let key = CsbsBackupSource::key(&WatchedBackup::new(&ctx, "b"));
+        let key = CsbsBackupSource::key(&Watched::new(&ctx, "b"));
         let shared = CsbsBackupSource::shared_key(&key);
         assert!(shared.starts_with("csbs:p:b:") && !shared.contains("MIIsecret"));
         assert!(!format!("{key:?}").contains("MIIsecret"));

@@ -2,17 +2,16 @@
 //! `JobSource`: one poller per (project, job, caller token), its state the
 //! contract's Job, terminal at Completed or Failed.
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 
 use crate::grpc::follow::describe_failure;
-use crate::grpc::job_source::{VbsJobSource, caller_token_hash};
+use crate::grpc::job_source::{VbsJobSource, Watched, WatchedKey};
 use crate::proto::taurusdb::v3 as tdb;
 use crate::rest::taurusdb::TaurusDbApi;
-use crate::rest::{CallContext, RestError, Transport};
+use crate::rest::{RestError, Transport};
 use crate::watch::{Failure, JobSource};
 
 /// Polls TaurusDB jobs for the TaurusDB job hub.
@@ -32,78 +31,32 @@ impl TaurusDbJobSource {
     }
 }
 
-/// One TaurusDB job to watch, with the credentials to poll it.
-#[derive(Debug)]
-pub(crate) struct WatchedTaurusDbJob {
-    ctx: CallContext,
-    job_id: String,
-}
-
-impl WatchedTaurusDbJob {
-    /// The job `job_id` as the caller of `ctx` sees it; its polls outlive the call.
-    pub(crate) fn new(ctx: &CallContext, job_id: &str) -> WatchedTaurusDbJob {
-        WatchedTaurusDbJob {
-            ctx: CallContext {
-                project_id: ctx.project_id.clone(),
-                deadline: None,
-                caller_token: ctx.caller_token.clone(),
-                send_by: None,
-                caller: None,
-            },
-            job_id: job_id.to_string(),
-        }
-    }
-}
-
-/// One job as seen with one set of credentials; a caller's token only as its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct TaurusDbJobKey {
-    project_id: String,
-    job_id: String,
-    token: Option<[u8; 32]>,
-}
-
-impl fmt::Display for TaurusDbJobKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "taurusdb {}", self.job_id)
-    }
-}
-
 impl JobSource for TaurusDbJobSource {
-    type Target = WatchedTaurusDbJob;
-    type Key = TaurusDbJobKey;
+    type Target = Watched;
+    type Key = WatchedKey;
     type State = tdb::Job;
     type Error = RestError;
 
-    fn key(target: &WatchedTaurusDbJob) -> TaurusDbJobKey {
-        let token = caller_token_hash(&target.ctx);
-        TaurusDbJobKey {
-            project_id: target.ctx.project_id.clone(),
-            job_id: target.job_id.clone(),
-            token,
-        }
+    fn key(target: &Watched) -> WatchedKey {
+        WatchedKey::new("taurusdb", target)
     }
 
-    /// `taurusdb:project:job:token hash`: apart from VBS jobs of the same id.
-    fn shared_key(key: &TaurusDbJobKey) -> String {
-        let token = key.token.map_or_else(|| "-".to_string(), hex::encode);
-        format!("taurusdb:{}:{}:{token}", key.project_id, key.job_id)
+    /// `taurusdb:project:id:token hash`: apart from VBS jobs of the same id.
+    fn shared_key(key: &WatchedKey) -> String {
+        key.shared()
     }
 
-    fn group(key: &TaurusDbJobKey) -> &str {
-        &key.project_id
+    fn group(key: &WatchedKey) -> &str {
+        key.project_id()
     }
 
-    async fn poll(&self, target: &WatchedTaurusDbJob) -> Result<tdb::Job, RestError> {
-        let ctx = CallContext {
-            deadline: Some(Instant::now() + self.poll_deadline),
-            ..target.ctx.clone()
-        };
+    async fn poll(&self, target: &Watched) -> Result<tdb::Job, RestError> {
+        let ctx = target.poll_context(self.poll_deadline);
         let api = TaurusDbApi {
             transport: &self.transport,
             ctx: &ctx,
         };
-        api.get_job(&target.job_id).await.map(tdb::Job::from)
+        api.get_job(target.id()).await.map(tdb::Job::from)
     }
 
     fn is_terminal(job: &tdb::Job) -> bool {
@@ -146,12 +99,12 @@ mod tests {
 
     #[test]
     fn keys_hold_no_token_and_stay_apart_from_vbs_jobs() {
-        let ctx = CallContext {
+        let ctx = crate::rest::CallContext {
             project_id: "p".into(),
             caller_token: Some(crate::rest::Secret::new("MIIsecret")),
             ..Default::default()
         };
-        let key = TaurusDbJobSource::key(&WatchedTaurusDbJob::new(&ctx, "j1"));
+        let key = TaurusDbJobSource::key(&Watched::new(&ctx, "j1"));
         let shared = TaurusDbJobSource::shared_key(&key);
         assert!(shared.starts_with("taurusdb:p:j1:") && !shared.contains("MIIsecret"));
         assert!(!format!("{key:?} {key}").contains("MIIsecret"));
