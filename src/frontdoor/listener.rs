@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -28,12 +28,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// One client connection's shared state: its open calls and whether it is idle.
+/// One client connection's shared state: its open calls and since when it has had none.
 #[derive(Debug)]
 pub(crate) struct ConnState {
     open_streams: AtomicUsize,
     idle_since: Mutex<Instant>,
-    changed: Notify,
     close: CancellationToken,
 }
 
@@ -42,7 +41,6 @@ impl ConnState {
         ConnState {
             open_streams: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
-            changed: Notify::new(),
             close: CancellationToken::new(),
         }
     }
@@ -52,37 +50,41 @@ impl ConnState {
         self.open_streams.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// A call ended. Wakes nobody: the idle watch runs on another thread, and
+    /// a wake-up per call put a thread switch on every call's path.
     pub(crate) fn stream_closed(&self) {
-        if self.open_streams.fetch_sub(1, Ordering::SeqCst) == 1 {
-            if let Ok(mut since) = self.idle_since.lock() {
-                *since = Instant::now();
-            }
-            self.changed.notify_one();
+        if self.open_streams.fetch_sub(1, Ordering::SeqCst) == 1
+            && let Ok(mut since) = self.idle_since.lock()
+        {
+            *since = Instant::now();
         }
     }
 
-    /// Closes the connection once it has had no open call for `timeout`.
+    /// When the connection last became idle; now if the lock was poisoned.
+    fn idle_since(&self) -> Instant {
+        self.idle_since
+            .lock()
+            .map(|since| *since)
+            .unwrap_or_else(|_| Instant::now())
+    }
+
+    /// Closes the connection once it has had no open call for `timeout`. It
+    /// looks when the connection could first have been idle that long: at
+    /// most once per `timeout` while calls are open, and exactly `timeout`
+    /// after the last call ended.
     async fn watch_idle(self: Arc<Self>, timeout: Duration, metrics: Option<Metrics>) {
         loop {
-            if self.open_streams.load(Ordering::SeqCst) > 0 {
-                tokio::select! {
-                    _ = self.changed.notified() => continue,
-                    _ = self.close.cancelled() => return,
-                }
-            }
-            let idle_since = self
-                .idle_since
-                .lock()
-                .map(|since| *since)
-                .unwrap_or_else(|_| Instant::now());
+            let look_at = if self.open_streams.load(Ordering::SeqCst) > 0 {
+                Instant::now() + timeout
+            } else {
+                self.idle_since() + timeout
+            };
             tokio::select! {
-                _ = tokio::time::sleep_until(idle_since + timeout) => {}
-                _ = self.changed.notified() => continue,
+                _ = tokio::time::sleep_until(look_at) => {}
                 _ = self.close.cancelled() => return,
             }
-            let still_idle = self.open_streams.load(Ordering::SeqCst) == 0
-                && self.idle_since.lock().map(|since| *since == idle_since).unwrap_or(true);
-            if still_idle {
+            let idle = self.open_streams.load(Ordering::SeqCst) == 0 && self.idle_since() + timeout <= Instant::now();
+            if idle {
                 tracing::debug!("closing a connection idle for {timeout:?}");
                 if let Some(metrics) = &metrics {
                     metrics.connection_closed_idle();
@@ -360,4 +362,63 @@ where
         }
     });
     ReceiverStream::new(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Lets the idle watch run up to the clock's present.
+    async fn advance(by: Duration) {
+        tokio::time::advance(by).await;
+        tokio::task::yield_now().await;
+    }
+
+    fn watched() -> Arc<ConnState> {
+        let state = Arc::new(ConnState::new());
+        tokio::spawn(state.clone().watch_idle(TIMEOUT, None));
+        state
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_calls_closes_after_the_timeout() {
+        let state = watched();
+        advance(TIMEOUT - Duration::from_millis(1)).await;
+        assert!(!state.close.is_cancelled());
+        advance(Duration::from_millis(1)).await;
+        assert!(state.close.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_call_keeps_it_however_long_it_lasts() {
+        let state = watched();
+        state.stream_opened();
+        advance(TIMEOUT * 5).await;
+        assert!(!state.close.is_cancelled(), "a call is open");
+        state.stream_closed();
+        // Exactly one timeout after the last call ended, wherever the watch was sleeping.
+        advance(TIMEOUT - Duration::from_millis(1)).await;
+        assert!(!state.close.is_cancelled());
+        advance(Duration::from_millis(1)).await;
+        assert!(state.close.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_call_starts_the_idle_time_anew() {
+        let state = watched();
+        for _ in 0..5 {
+            advance(TIMEOUT / 2).await;
+            state.stream_opened();
+            state.stream_closed();
+        }
+        advance(TIMEOUT - Duration::from_millis(1)).await;
+        assert!(
+            !state.close.is_cancelled(),
+            "the last call ended less than a timeout ago"
+        );
+        advance(Duration::from_millis(1)).await;
+        assert!(state.close.is_cancelled());
+    }
 }
