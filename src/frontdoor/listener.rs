@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::coop;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -27,6 +28,17 @@ use crate::metrics::Metrics;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Bytes a connection reads in one poll of its task before it lets the
+/// other tasks of its lane run. h2 decodes every frame it has read before it
+/// hands out the first new call, and keeps each in a queue whose memory it
+/// never gives back: a client opening 100 watches in one write left room for
+/// 300 frames on the connection for good. Read in bursts of a few calls,
+/// the calls of each burst start (and take their frames) before the next
+/// is read; the frames of a small call fit in one burst.
+const READ_BURST: usize = 512;
+/// Bytes read per unit of tokio's task budget (128 units per poll of a
+/// task), so that a burst spends the whole budget.
+const READ_UNIT: usize = READ_BURST / 128;
 
 /// One client connection's shared state: its open calls and since when it has had none.
 #[derive(Debug)]
@@ -170,11 +182,36 @@ impl<IO: Connected> Connected for Conn<IO> {
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
+    /// At most `READ_BURST` bytes per poll of the connection's task: each
+    /// read is capped at that and spends task budget by its size, and with
+    /// the budget spent tokio has the task yield before it reads again.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.closed.as_mut().poll(cx).is_ready() {
+        let this = &mut *self;
+        if this.closed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle")));
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let turn = std::task::ready!(coop::poll_proceed(cx));
+        let room = READ_BURST.min(buf.remaining());
+        let mut burst = ReadBuf::new(buf.initialize_unfilled_to(room));
+        let polled = Pin::new(&mut this.io).poll_read(cx, &mut burst);
+        let read = burst.filled().len();
+        buf.advance(read);
+        if polled.is_ready() {
+            turn.made_progress();
+            spend_budget(read / READ_UNIT, cx);
+        }
+        polled
+    }
+}
+
+/// Spends up to `units` of the task's budget; stops once it is spent, which
+/// also arranges the task's next poll.
+fn spend_budget(units: usize, cx: &mut Context<'_>) {
+    for _ in 0..units {
+        match coop::poll_proceed(cx) {
+            Poll::Ready(turn) => turn.made_progress(),
+            Poll::Pending => return,
+        }
     }
 }
 
@@ -420,5 +457,63 @@ mod tests {
         );
         advance(Duration::from_millis(1)).await;
         assert!(state.close.is_cancelled());
+    }
+
+    /// Counts the wake-ups a poll asks for.
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn conn<IO>(io: IO) -> Conn<IO> {
+        let state = Arc::new(ConnState::new());
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        Conn {
+            io,
+            closed: Box::pin(state.close.clone().cancelled_owned()),
+            _guard: ConnGuard {
+                peer: "127.0.0.1:1".parse().unwrap(),
+                state,
+                connections: Connections::default(),
+                metrics: None,
+                _slot: slot,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_reads_one_burst_per_poll_of_its_task() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        client.write_all(&[7; 10_000]).await.unwrap();
+        let mut conn = conn(server).await;
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut storage = vec![0; 16 * 1024];
+        let (mut reads, mut yields) = (Vec::new(), 0);
+        while reads.iter().sum::<usize>() < 10_000 {
+            let mut buf = ReadBuf::new(&mut storage);
+            match Pin::new(&mut conn).poll_read(&mut cx, &mut buf) {
+                Poll::Ready(result) => {
+                    result.unwrap();
+                    reads.push(buf.filled().len());
+                }
+                Poll::Pending => {
+                    yields += 1;
+                    // The next poll of this test's task brings a new budget.
+                    tokio::task::yield_now().await;
+                    assert!(wakes.0.load(Ordering::SeqCst) >= yields, "a yield wakes its task again");
+                }
+            }
+        }
+        let bursts = 10_000usize.div_ceil(READ_BURST);
+        let mut expected = vec![READ_BURST; bursts - 1];
+        expected.push(10_000 - (bursts - 1) * READ_BURST);
+        assert_eq!(reads, expected, "one full burst per poll, then the rest");
+        assert_eq!(yields, bursts - 1);
     }
 }
