@@ -82,6 +82,10 @@ struct Snapshot<S: JobSource> {
     last_failure: Option<Arc<S::Error>>,
     /// A permanent failure: the poller stopped and watchers end with it.
     end: Option<Arc<S::Error>>,
+    /// The hub is shutting down: watchers end with `WatchError::ShuttingDown`.
+    /// Told through the snapshot, so a watcher waits on nothing but its
+    /// job's channel (and its heartbeat).
+    shutting_down: bool,
     /// Whether the job is polled for the fleet or by this process alone.
     coordination: Coordination,
 }
@@ -96,6 +100,7 @@ impl<S: JobSource> Default for Snapshot<S> {
             consecutive_failures: 0,
             last_failure: None,
             end: None,
+            shutting_down: false,
             coordination: Coordination::Alone,
         }
     }

@@ -80,6 +80,10 @@ impl<S: JobSource> Poller<S> {
 
     pub(super) async fn run(mut self) {
         let stop = self.poll_until_done().await;
+        if matches!(stop, Stop::Shutdown) {
+            // Watchers hear it now, not after the fleet is let go.
+            self.sender.send_modify(|snapshot| snapshot.shutting_down = true);
+        }
         self.let_go(&stop).await;
         self.set_coordination(Coordination::Alone);
         self.hub.leave_group(&self.group);

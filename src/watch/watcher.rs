@@ -55,15 +55,15 @@ impl<S: JobSource> Watcher<S> {
             }
             tokio::select! {
                 biased;
-                () = self.hub.0.shutdown.cancelled() => {
-                    self.finished = true;
-                    return Some(Err(WatchError::ShuttingDown));
-                }
                 changed = self.receiver.changed() => {
                     if changed.is_err() {
                         // The poller left without a final state.
                         self.finished = true;
-                        return Some(Err(WatchError::Interrupted));
+                        return Some(Err(if self.hub.0.shutdown.is_cancelled() {
+                            WatchError::ShuttingDown
+                        } else {
+                            WatchError::Interrupted
+                        }));
                     }
                 }
                 () = sleep_until(quiet_until) => return Some(Ok(Event::Heartbeat(self.heartbeat_now()))),
@@ -87,6 +87,10 @@ impl<S: JobSource> Watcher<S> {
 
     fn take_news(&mut self) -> Option<Result<Event<S>, WatchError<S::Error>>> {
         let snapshot = self.receiver.borrow_and_update();
+        if snapshot.shutting_down {
+            self.finished = true;
+            return Some(Err(WatchError::ShuttingDown));
+        }
         if let Some(error) = &snapshot.end {
             self.finished = true;
             return Some(Err(WatchError::Upstream(error.clone())));
