@@ -23,16 +23,11 @@ use vbs_gateway::proto::pb::{self, backup_service_client::BackupServiceClient};
 
 mod support;
 use support::{
-    ACCESS_KEY, BenchResult, Machine, Meter, PROJECT_ID, Process, READY_TIMEOUT, SECRET_KEY, Stack, Usage, VOLUME_ID,
-    WorkDir, build_gateway_binary, clock_ticks_per_second, cpu_nanos, free_port, revision,
+    ACCESS_KEY, BenchResult, LATENCY_BLOCK, LATENCY_CALLS, Machine, Meter, OTHER_LOAD_WARNING, PROJECT_ID, Process,
+    READY_TIMEOUT, SECRET_KEY, Stack, Usage, VOLUME_ID, WARM_UP_CALLS, WorkDir, build_gateway_binary,
+    clock_ticks_per_second, cpu_nanos, free_port, revision,
 };
 
-/// Sequential calls before the timed ones, to open connections and warm caches.
-const WARM_UP_CALLS: usize = 500;
-/// Timed sequential calls per latency measurement (p99 rests on the slowest 30),
-/// made in blocks of LATENCY_BLOCK that alternate between the routes.
-const LATENCY_CALLS: usize = 3_000;
-const LATENCY_BLOCK: usize = 250;
 const CONCURRENCY: [usize; 2] = [16, 64];
 /// The concurrency at which the echo server also runs at the gateway's rate.
 const PACED_CONCURRENCY: usize = 16;
@@ -41,9 +36,6 @@ const THROUGHPUT_WARM_UP: Duration = Duration::from_millis(300);
 /// Long enough for a steady state, and for 10 ms clock ticks (the fallback
 /// CPU clock) to stay under 1% of any busy process's CPU.
 const THROUGHPUT_WINDOW: Duration = Duration::from_secs(2);
-
-/// "Other load" above this (% of the machine) gets a warning under the tables.
-const OTHER_LOAD_WARNING: f64 = 5.0;
 
 /// Targets of the issue, as ratios from the same run.
 const ADDED_LATENCY_TARGET: f64 = 1.3;

@@ -14,18 +14,10 @@ use vbs_gateway::proto::pb::{self, backup_service_client::BackupServiceClient, j
 
 mod support;
 use support::{
-    ACCESS_KEY, BenchResult, Machine, Meter, PROJECT_ID, READY_TIMEOUT, SECRET_KEY, Stack, Usage, VOLUME_ID, WorkDir,
-    build_gateway_binary, clock_ticks_per_second, cpu_nanos, revision,
+    ACCESS_KEY, BenchResult, LATENCY_BLOCK, LATENCY_CALLS, Machine, Meter, OTHER_LOAD_WARNING, PROJECT_ID,
+    READY_TIMEOUT, SECRET_KEY, Stack, Usage, VOLUME_ID, WARM_UP_CALLS, WorkDir, build_gateway_binary,
+    clock_ticks_per_second, cpu_nanos, revision,
 };
-
-/// Sequential calls per route before the timed ones: connections, caches, Python's lazy imports.
-const WARM_UP_CALLS: usize = 500;
-/// Timed sequential calls per route (p99 rests on the slowest 30), made in blocks of
-/// LATENCY_BLOCK that alternate between the routes.
-const LATENCY_CALLS: usize = 3_000;
-const LATENCY_BLOCK: usize = 250;
-/// "Other load" above this (% of the machine) gets a warning under the table.
-const OTHER_LOAD_WARNING: f64 = 5.0;
 
 /// The bench's venv, made by clients/python/make-venv, unless VBS_GATEWAY_PYTHON names another python.
 const DEFAULT_PYTHON: &str = "target/python-bench/bin/python";

@@ -1,5 +1,5 @@
 //! What the benches that run the real gateway share: starting the simulator and a gateway in front
-//! of it as processes of their own, and reading their CPU time from /proc.
+//! of it as processes of their own, one plan of sequential calls, and reading CPU time from /proc.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -20,6 +20,19 @@ pub(crate) const SECRET_KEY: &str = "benchSecretKeyForTheGatewayOverhead00001";
 pub(crate) const PROJECT_ID: &str = "0b5e4d3c2a1f49e8b7c6d5e4f3a2b1c0";
 /// The first demo disk of the simulator (10 GB, available).
 pub(crate) const VOLUME_ID: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a01";
+
+// ------------------------------------------------------------- latency plan
+
+/// Sequential calls per route before the timed ones: connections, caches,
+/// a client's lazy imports.
+pub(crate) const WARM_UP_CALLS: usize = 500;
+/// Timed sequential calls per route (p99 rests on the slowest 30), made in
+/// blocks of LATENCY_BLOCK that alternate between the routes, so a busy
+/// neighbour or a slow minute hits every route alike.
+pub(crate) const LATENCY_CALLS: usize = 3_000;
+pub(crate) const LATENCY_BLOCK: usize = 250;
+/// "Other load" above this (% of the machine) gets a warning under the tables.
+pub(crate) const OTHER_LOAD_WARNING: f64 = 5.0;
 
 // ------------------------------------------------------------- CPU time
 
