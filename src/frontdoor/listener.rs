@@ -250,8 +250,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
 /// (runtime) that serves it.
 pub(crate) struct Accepted {
     socket: std::net::TcpStream,
-    peer: SocketAddr,
-    state: Arc<ConnState>,
+    /// Also names the peer and carries the connection's state.
     guard: ConnGuard,
 }
 
@@ -313,13 +312,8 @@ pub(crate) fn accept(
                 metrics: metrics.clone(),
                 _slot: slot,
             };
-            tokio::spawn(state.clone().watch_idle(limits.idle_timeout, metrics.clone()));
-            let accepted = Accepted {
-                socket,
-                peer,
-                state,
-                guard,
-            };
+            tokio::spawn(state.watch_idle(limits.idle_timeout, metrics.clone()));
+            let accepted = Accepted { socket, guard };
             if lanes[next].send(accepted).await.is_err() {
                 return;
             }
@@ -349,15 +343,10 @@ where
                 next = accepted.recv() => next,
                 _ = sender.closed() => return,
             };
-            let Some(Accepted {
-                socket,
-                peer,
-                state,
-                guard,
-            }) = next
-            else {
+            let Some(Accepted { socket, guard }) = next else {
                 return;
             };
+            let peer = guard.peer;
             let socket = match TcpStream::from_std(socket) {
                 Ok(socket) => socket,
                 Err(error) => {
@@ -369,15 +358,16 @@ where
             let sender = sender.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
+                let close = guard.state.close.clone();
                 let io = tokio::select! {
                     io = tokio::time::timeout(deadline, handshaking) => io,
-                    _ = state.close.cancelled() => return,
+                    _ = close.cancelled() => return,
                 };
                 match io {
                     Ok(Ok(io)) => {
                         let conn = Conn {
                             io,
-                            closed: Box::pin(state.close.clone().cancelled_owned()),
+                            closed: Box::pin(close.cancelled_owned()),
                             _guard: guard,
                         };
                         let _ = sender.send(Ok(conn)).await;

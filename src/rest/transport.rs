@@ -1,6 +1,7 @@
-//! The upstream client (its connection pools one per thread, pools.rs): builds each upstream request from safe path
-//! segments, has the authorizer authorize it, sends it within the caller's
-//! deadline, sends again what the retry policy allows, and hands back the status and body.
+//! The upstream client (a pool of connections per thread, pools.rs): builds
+//! each upstream request from safe path segments, has the authorizer authorize
+//! it, sends it within the caller's deadline, sends again what the retry
+//! policy allows, and hands back the status and body.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
