@@ -64,6 +64,9 @@ struct Size {
     /// Each connection opens its watches one after another (each once the
     /// previous one's response headers came), not all in the same instant.
     in_turn: bool,
+    /// How many of the COHORTS cohorts of jobs end in the measured burst
+    /// (`--burst-cohorts K`, 1 to COHORTS): the burst's size.
+    burst_cohorts: usize,
 }
 
 impl Size {
@@ -72,6 +75,7 @@ impl Size {
             jobs: JOBS,
             watchers_per_job: WATCHERS_PER_JOB,
             in_turn: false,
+            burst_cohorts: COHORTS,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -85,9 +89,15 @@ impl Size {
                 "--jobs" => size.jobs = value(),
                 "--watchers-per-job" => size.watchers_per_job = value(),
                 "--open-in-turn" => size.in_turn = true,
+                "--burst-cohorts" => {
+                    size.burst_cohorts = value();
+                    assert!(size.burst_cohorts <= COHORTS, "--burst-cohorts takes 1 to {COHORTS}");
+                }
                 // cargo bench passes --bench; anything else is a mistake.
                 "--bench" => {}
-                other => panic!("unknown argument {other}; expected --jobs N --watchers-per-job M [--open-in-turn]"),
+                other => panic!(
+                    "unknown argument {other}; expected --jobs N --watchers-per-job M [--open-in-turn] [--burst-cohorts K]"
+                ),
             }
         }
         size
@@ -99,14 +109,10 @@ impl Size {
 }
 
 fn main() {
-    let runtime = if std::env::var("EXP_CT").is_ok() && std::env::var(ROLE).is_err() {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()
-    .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let size = Size::from_args();
     if std::env::var(ROLE).is_ok_and(|role| role == "driver") {
         runtime.block_on(driver::run(size));
@@ -272,9 +278,10 @@ async fn gateway_side(size: Size) {
     );
     let _ = writeln!(
         out,
-        "reproduce: cargo bench --bench watch -- --jobs {} --watchers-per-job {}{}",
+        "reproduce: cargo bench --bench watch -- --jobs {} --watchers-per-job {} --burst-cohorts {}{}",
         size.jobs,
         size.watchers_per_job,
+        size.burst_cohorts,
         if size.in_turn { " --open-in-turn" } else { "" }
     );
 }
@@ -528,7 +535,7 @@ mod driver {
         // at the same moment, so every watcher hears within one poll interval.
         let gateway_pid = std::os::unix::process::parent_id();
         let cpus = || (cpu_time(gateway_pid), cpu_time(std::process::id()));
-        let probe = Probe::start(connect().await, compare_ids[0].clone());
+        let probe = Probe::start(&address, compare_ids[0].clone());
         let spread_cpu = cpus();
         // Cohort 0 reaches RUNNING JOB_INIT after it was made, the others follow.
         sim.advance(JOB_INIT - COHORT_GAP * (COHORTS as u32 - 1));
@@ -541,23 +548,38 @@ mod driver {
         let spread_cpu = (cpus().0 - spread_cpu.0, cpus().1 - spread_cpu.1);
         let spread_unary = probe.stop().await;
 
-        let probe = Probe::start(connect().await, compare_ids[0].clone());
+        // The burst: the first `burst_cohorts` cohorts end in one clock step
+        // (cohort i ends i * COHORT_GAP after cohort 0), the others after it,
+        // unmeasured.
+        let unmeasured_cohorts = COHORTS - size.burst_cohorts;
+        let burst_jobs = (cohort * size.burst_cohorts).min(jobs);
+        let mut unmeasured = watchers.split_off(burst_jobs * watchers_per_job);
+        let probe = Probe::start(&address, compare_ids[0].clone());
         let burst_cpu = cpus();
-        sim.advance(JOB_RUN);
+        sim.advance(JOB_RUN - COHORT_GAP * unmeasured_cohorts as u32);
         let mut seen = Vec::with_capacity(all);
         for watcher in watchers {
             seen.push(watcher.await.expect("watcher task"));
         }
         let burst_cpu = (cpus().0 - burst_cpu.0, cpus().1 - burst_cpu.1);
         let burst_unary = probe.stop().await;
+        if !unmeasured.is_empty() {
+            sim.advance(COHORT_GAP * unmeasured_cohorts as u32);
+        }
+        for watcher in unmeasured.drain(..) {
+            seen.push(watcher.await.expect("watcher task"));
+        }
 
         let spread = Phase::new(&seen, watchers_per_job, |s| &s.running, spread_cpu, spread_unary);
         spread.report(&format!(
             "spread: {} jobs every {SPREAD_STEP:?} change (INIT -> RUNNING)",
             jobs.div_ceil(COHORTS)
         ));
-        let burst = Phase::new(&seen, watchers_per_job, |s| &s.success, burst_cpu, burst_unary);
-        burst.report(&format!("burst: all {jobs} jobs change at once (RUNNING -> SUCCESS)"));
+        let burst_seen = &seen[..burst_jobs * watchers_per_job];
+        let burst = Phase::new(burst_seen, watchers_per_job, |s| &s.success, burst_cpu, burst_unary);
+        burst.report(&format!(
+            "burst: {burst_jobs} of {jobs} jobs change at once (RUNNING -> SUCCESS)"
+        ));
         say("DONE");
     }
 
@@ -642,36 +664,54 @@ mod driver {
     }
 
     /// Unary GetJob calls one after another (PROBE_PAUSE apart) until stopped:
-    /// how the gateway answers other callers while it fans out.
+    /// how the gateway answers other callers while it fans out. The probe
+    /// stands for another service, so it runs on a thread and runtime of its
+    /// own: its latency is the gateway's, not this process's queue of 100,000
+    /// watcher tasks.
     struct Probe {
         stop: tokio::sync::watch::Sender<bool>,
-        task: tokio::task::JoinHandle<Vec<Duration>>,
+        thread: std::thread::JoinHandle<Vec<Duration>>,
     }
 
     impl Probe {
-        fn start(channel: Channel, job_id: String) -> Probe {
+        fn start(address: &str, job_id: String) -> Probe {
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(async move {
-                let mut client = JobServiceClient::new(channel);
-                let mut latencies = Vec::new();
-                while !*stopped.borrow_and_update() {
-                    let request = pb::GetJobRequest {
-                        job_id: job_id.clone(),
-                        ..Default::default()
-                    };
-                    let started = std::time::Instant::now();
-                    client.get_job(request).await.expect("GetJob during the fan-out");
-                    latencies.push(started.elapsed());
-                    let _ = tokio::time::timeout(PROBE_PAUSE, stopped.changed()).await;
-                }
-                latencies
+            let url = format!("http://{address}");
+            let (connected, is_connected) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("probe runtime");
+                runtime.block_on(async move {
+                    let channel = Channel::from_shared(url).expect("URL").connect().await;
+                    let mut client = JobServiceClient::new(channel.expect("probe connects to the gateway"));
+                    let _ = connected.send(());
+                    let mut latencies = Vec::new();
+                    while !*stopped.borrow_and_update() {
+                        let request = pb::GetJobRequest {
+                            job_id: job_id.clone(),
+                            ..Default::default()
+                        };
+                        let started = std::time::Instant::now();
+                        client.get_job(request).await.expect("GetJob during the fan-out");
+                        latencies.push(started.elapsed());
+                        let _ = tokio::time::timeout(PROBE_PAUSE, stopped.changed()).await;
+                    }
+                    latencies
+                })
             });
-            Probe { stop, task }
+            // Measured phases start once the probe is calling.
+            is_connected.recv().expect("probe thread connects");
+            Probe { stop, thread }
         }
 
         async fn stop(self) -> Vec<Duration> {
             let _ = self.stop.send(true);
-            self.task.await.expect("probe task")
+            let thread = self.thread;
+            tokio::task::spawn_blocking(move || thread.join().expect("probe thread"))
+                .await
+                .expect("join the probe")
         }
     }
 }
