@@ -234,6 +234,22 @@ impl App {
         self.hub.monitor()
     }
 
+    /// Each configured backup service's job hub, by the name /metrics labels
+    /// its series with.
+    fn hub_monitors(&self) -> Vec<(&'static str, HubMonitor)> {
+        let mut hubs = vec![("vbs", self.hub.monitor())];
+        if let Some(csbs) = &self.csbs {
+            hubs.push(("csbs", csbs.hub.monitor()));
+        }
+        if let Some(hub) = &self.taurusdb.1 {
+            hubs.push(("taurusdb", hub.monitor()));
+        }
+        if let Some(hub) = &self.zstack.1 {
+            hubs.push(("zstack", hub.monitor()));
+        }
+        hubs
+    }
+
     /// Serves GET /metrics on `listener` until `shutdown` completes; None
     /// when metrics are off (no --metrics-listen).
     pub fn serve_metrics(
@@ -242,7 +258,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Option<impl Future<Output = std::io::Result<()>> + Send + 'static> {
         let metrics = self.metrics.clone()?;
-        let hub = self.hub.monitor();
+        let hubs = self.hub_monitors();
         let transport = self.upstream.transport.clone();
         let redis = self.redis.clone();
         let render = move || {
@@ -250,7 +266,8 @@ impl App {
                 metrics.redis_up(redis.is_up());
             }
             let tokens = transport.authorizer().token_stats();
-            metrics.render(Some(hub.stats()), tokens)
+            let hubs: Vec<_> = hubs.iter().map(|(service, hub)| (*service, hub.stats())).collect();
+            metrics.render(&hubs, tokens)
         };
         Some(crate::metrics::serve(listener, render, shutdown))
     }

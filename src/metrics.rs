@@ -167,12 +167,12 @@ impl Metrics {
 
     /// A client connection was accepted (and holds a slot of --max-connections).
     pub(crate) fn connection_started(&self) {
-        self.gauge(CONNECTIONS_OPEN).increment(1.0);
+        self.gauge(CONNECTIONS_OPEN, vec![]).increment(1.0);
     }
 
     /// A client connection ended, for whatever reason.
     pub(crate) fn connection_ended(&self) {
-        self.gauge(CONNECTIONS_OPEN).decrement(1.0);
+        self.gauge(CONNECTIONS_OPEN, vec![]).decrement(1.0);
     }
 
     /// A connection was closed before serving: `max_connections`, `handshake` or `handshake_timeout`.
@@ -200,17 +200,18 @@ impl Metrics {
 
     /// Whether the last command sent to Redis got an answer (with --redis-url only).
     pub(crate) fn redis_up(&self, up: bool) {
-        self.gauge(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+        self.gauge(REDIS_UP, vec![]).set(if up { 1.0 } else { 0.0 });
     }
 
-    /// The Prometheus text, with the job hub's and the IAM token source's
-    /// own counts read at this moment.
-    pub(crate) fn render(&self, hub: Option<HubStats>, tokens: Option<TokenStats>) -> String {
-        if let Some(hub) = hub {
-            self.gauge(WATCHERS).set(hub.active_watchers as f64);
-            self.gauge(POLLERS).set(hub.active_pollers as f64);
-            self.gauge(LOCAL_FALLBACK).set(hub.local_fallback as f64);
-            self.counter(POLLS, vec![]).absolute(hub.polls_total);
+    /// The Prometheus text, with the job hubs' (by backup service) and the
+    /// IAM token source's own counts read at this moment.
+    pub(crate) fn render(&self, hubs: &[(&'static str, HubStats)], tokens: Option<TokenStats>) -> String {
+        for (service, hub) in hubs {
+            let by_service = || vec![Label::new("service", *service)];
+            self.gauge(WATCHERS, by_service()).set(hub.active_watchers as f64);
+            self.gauge(POLLERS, by_service()).set(hub.active_pollers as f64);
+            self.gauge(LOCAL_FALLBACK, by_service()).set(hub.local_fallback as f64);
+            self.counter(POLLS, by_service()).absolute(hub.polls_total);
         }
         if let Some(tokens) = tokens {
             self.counter(REFRESHES, vec![]).absolute(tokens.issued);
@@ -224,8 +225,8 @@ impl Metrics {
             .register_counter(&Key::from_parts(name, labels), &METADATA)
     }
 
-    fn gauge(&self, name: &'static str) -> metrics::Gauge {
-        self.recorder.register_gauge(&Key::from_name(name), &METADATA)
+    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> metrics::Gauge {
+        self.recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
     }
 
     fn histogram(&self, name: &'static str, labels: Vec<Label>) -> metrics::Histogram {
@@ -269,7 +270,10 @@ fn describe(recorder: &PrometheusRecorder) {
             UPSTREAM_REQUESTS,
             "Requests sent to VBS, by operation and HTTP status (none: no answer).",
         ),
-        (POLLS, "Upstream polls made by the job hub for all watchers."),
+        (
+            POLLS,
+            "Upstream polls made by a backup service's job hub for all its watchers, by service.",
+        ),
         (
             BUDGET_EXHAUSTED,
             "Calls refused because their project's upstream budget had no slot before their deadline, by operation.",
@@ -312,7 +316,7 @@ fn describe(recorder: &PrometheusRecorder) {
     recorder.describe_gauge(
         WATCHERS.into(),
         None,
-        "Open job watches (WatchJob, WatchJobs, WaitJob).".into(),
+        "Open job watches and waits, by backup service.".into(),
     );
     recorder.describe_gauge(
         CONNECTIONS_OPEN.into(),
@@ -324,11 +328,15 @@ fn describe(recorder: &PrometheusRecorder) {
         None,
         "1 while Redis answers the replica's commands, 0 during an outage (with --redis-url only).".into(),
     );
-    recorder.describe_gauge(POLLERS.into(), None, "Jobs the hub is polling now.".into());
+    recorder.describe_gauge(
+        POLLERS.into(),
+        None,
+        "Jobs (CSBS: backups) a backup service's hub is polling now, by service.".into(),
+    );
     recorder.describe_gauge(
         LOCAL_FALLBACK.into(),
         None,
-        "Watched jobs this replica polls by itself because Redis cannot be reached (0 when shared or alone).".into(),
+        "Watched jobs this replica polls by itself because Redis cannot be reached (0 when shared or alone), by service.".into(),
     );
     recorder.describe_gauge(
         CALLER_WATCHES.into(),
@@ -406,7 +414,7 @@ mod tests {
         metrics.rpc_started(&rpc, None);
         metrics.rpc_handled(&rpc, None, tonic::Code::NotFound, Duration::from_millis(3));
         metrics.upstream_request(Operation::GetBackup, Some(404), Duration::from_millis(2));
-        let text = metrics.render(None, None);
+        let text = metrics.render(&[], None);
         assert!(text.contains(r#"grpc_server_started_total{grpc_service="vbs.v2.BackupService",grpc_method="GetBackup",grpc_type="unary"} 1"#), "{text}");
         assert!(text.contains(r#"grpc_code="NotFound""#), "{text}");
         assert!(text.contains("grpc_server_handling_seconds_bucket"), "{text}");
@@ -420,9 +428,9 @@ mod tests {
     fn redis_up_is_a_gauge_of_one_or_zero() {
         let metrics = Metrics::new();
         metrics.redis_up(true);
-        assert!(metrics.render(None, None).contains("vbs_redis_up 1"));
+        assert!(metrics.render(&[], None).contains("vbs_redis_up 1"));
         metrics.redis_up(false);
-        assert!(metrics.render(None, None).contains("vbs_redis_up 0"));
+        assert!(metrics.render(&[], None).contains("vbs_redis_up 0"));
     }
 
     #[test]
@@ -430,6 +438,6 @@ mod tests {
         let first = Metrics::new();
         let second = Metrics::new();
         first.upstream_request(Operation::GetJob, Some(200), Duration::from_millis(1));
-        assert!(!second.render(None, None).contains("GetJob"));
+        assert!(!second.render(&[], None).contains("GetJob"));
     }
 }

@@ -9,7 +9,7 @@ use vbs_simulator::SimulatorConfig;
 
 use crate::harness::{AuthMode, DISK_10GB, UNKNOWN_ID, World, gateway_credentials};
 
-async fn scrape(world: &World) -> String {
+pub(crate) async fn scrape(world: &World) -> String {
     let url = world.metrics_url.as_ref().expect("metrics are on");
     let response = reqwest::get(url).await.expect("GET /metrics");
     assert_eq!(response.status(), 200);
@@ -17,7 +17,7 @@ async fn scrape(world: &World) -> String {
 }
 
 /// The value of the sample whose line starts with `series` (name and labels).
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
         .and_then(|line| line.rsplit(' ').next())
@@ -114,10 +114,10 @@ async fn the_metrics_endpoint_counts_rpcs_upstream_calls_watches_and_tokens() {
     assert_eq!(sample(&text, duration), Some(2.0));
 
     assert!(
-        sample(&text, "vbs_watch_upstream_polls_total").is_some_and(|polls| polls >= 1.0),
+        sample(&text, r#"vbs_watch_upstream_polls_total{service="vbs"}"#).is_some_and(|polls| polls >= 1.0),
         "{text}"
     );
-    assert_eq!(sample(&text, "vbs_watch_active_watchers"), Some(0.0));
+    assert_eq!(sample(&text, r#"vbs_watch_active_watchers{service="vbs"}"#), Some(0.0));
     assert_eq!(sample(&text, "vbs_credential_refreshes_total"), Some(1.0));
     assert_eq!(sample(&text, "vbs_credential_refresh_failures_total"), Some(0.0));
     assert!(text.contains("# HELP grpc_server_handled_total"), "{text}");

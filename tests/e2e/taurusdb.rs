@@ -16,6 +16,7 @@ use vbs_simulator::taurusdb::{INSTANCE_NOT_FOUND, JOB_NOT_FOUND, TAURUSDB_INSTAN
 use vbs_simulator::{RecordedRequest, SimulatorConfig};
 
 use crate::harness::{PROJECT_ID, World, error_metadata, vbs_code};
+use crate::observability::{sample, scrape};
 
 const INSTANCE: &str = TAURUSDB_INSTANCE_IDS[0];
 /// Well-formed, unknown to the simulator.
@@ -364,4 +365,28 @@ async fn a_create_retried_with_its_request_id_makes_one_backup() {
         reused.get_error_details().error_info().unwrap().reason,
         "REQUEST_ID_REUSED"
     );
+}
+
+#[tokio::test]
+async fn the_taurusdb_job_hub_has_metrics_series_of_its_own() {
+    let world = World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let created = create(&world).await;
+    wait(&world, &created.job_id).await;
+
+    let text = scrape(&world).await;
+    let series = |name: &str, service: &str| sample(&text, &format!(r#"{name}{{service="{service}"}}"#));
+    assert!(
+        series("vbs_watch_upstream_polls_total", "taurusdb").is_some_and(|polls| polls >= 1.0),
+        "{text}"
+    );
+    assert_eq!(series("vbs_watch_active_watchers", "taurusdb"), Some(0.0));
+    // Nothing watched a VBS or ZStack job: their hubs polled nothing.
+    assert_eq!(series("vbs_watch_upstream_polls_total", "vbs"), Some(0.0), "{text}");
+    assert_eq!(series("vbs_watch_upstream_polls_total", "zstack"), Some(0.0));
+    assert_eq!(series("vbs_watch_active_pollers", "zstack"), Some(0.0));
+    // CSBS has no endpoint in this world, so no hub and no series.
+    assert_eq!(series("vbs_watch_upstream_polls_total", "csbs"), None);
 }
