@@ -134,11 +134,8 @@ where
             let code_in_headers = grpc_code(response.headers());
             Ok(response.map(|inner| RpcBody {
                 inner,
-                span,
                 code_in_headers,
-                sent,
                 finish,
-                request_id,
             }))
         })
     }
@@ -281,18 +278,15 @@ impl Drop for Pending {
     }
 }
 
-/// The response body, polled inside the RPC's span (streams run their work
-/// as they are polled) and watched for the grpc-status that ends the call.
+/// The response body, polled inside the RPC's span and ledger (streams run
+/// their work, and send upstream, as they are polled) and watched for the
+/// grpc-status that ends the call. The span, ledger and request id are the
+/// `Finish`'s own: an open watch holds one copy of each.
 pub(crate) struct RpcBody {
     inner: tonic::body::Body,
-    span: tracing::Span,
     code_in_headers: Option<tonic::Code>,
-    /// Streams send upstream as they are polled.
-    sent: SentLedger,
+    /// Until the call's end is recorded.
     finish: Option<Finish>,
-    /// Repeated in the trailers of an error: a stream that fails long after
-    /// its headers were read is then still traceable from its status alone.
-    request_id: HeaderValue,
 }
 
 impl RpcBody {
@@ -309,17 +303,24 @@ impl Body for RpcBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
         let this = &mut *self;
-        let mut polled = {
-            let _entered = this.span.enter();
-            let inner = &mut this.inner;
-            this.sent.sync_scope(|| Pin::new(inner).poll_frame(cx))
+        let inner = Pin::new(&mut this.inner);
+        let mut polled = match &this.finish {
+            Some(finish) => {
+                let _entered = finish.span.enter();
+                finish.sent.sync_scope(|| inner.poll_frame(cx))
+            }
+            None => inner.poll_frame(cx),
         };
         match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(trailers) = frame.trailers_mut() {
                     let code = grpc_code(trailers);
-                    if code.is_some_and(|code| code != tonic::Code::Ok) {
-                        trailers.insert(REQUEST_ID, this.request_id.clone());
+                    // A stream that fails long after its headers were read
+                    // is then still traceable from its status alone.
+                    if code.is_some_and(|code| code != tonic::Code::Ok)
+                        && let Some(finish) = &this.finish
+                    {
+                        trailers.insert(REQUEST_ID, finish.request_id.clone());
                     }
                     if let Some(code) = code {
                         this.finish(code);
