@@ -2,14 +2,17 @@
 //! so every gateway and every test counts alone), what is recorded where, and
 //! the /metrics endpoint served on its own address.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use prost::Message;
+use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
 
 use crate::rest::iam::TokenStats;
@@ -68,40 +71,83 @@ impl Default for Metrics {
 }
 
 /// What a gRPC call is, for labels: "/vbs.v2.JobService/WatchJob" gives
-/// service "vbs.v2.JobService", method "WatchJob".
-#[derive(Debug, Clone)]
+/// service "vbs.v2.JobService", method "WatchJob". Only the RPCs the gateway
+/// serves have names of their own; any other path a caller sends is
+/// "unknown", so callers cannot add series (and their memory) at will.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct RpcName {
-    pub(crate) service: String,
-    pub(crate) method: String,
+    pub(crate) service: &'static str,
+    pub(crate) method: &'static str,
+    /// The call shape, as go-grpc-prometheus labels it.
+    kind: &'static str,
 }
 
 impl RpcName {
+    const UNKNOWN: RpcName = RpcName {
+        service: "unknown",
+        method: "unknown",
+        kind: "unary",
+    };
+
     pub(crate) fn from_path(path: &str) -> RpcName {
-        let (service, method) = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .unwrap_or(("unknown", "unknown"));
-        RpcName {
-            service: service.to_string(),
-            method: method.to_string(),
-        }
+        RPCS.get(path).copied().unwrap_or(RpcName::UNKNOWN)
+    }
+
+    /// Whether the path named none of the RPCs served.
+    pub(crate) fn is_unknown(&self) -> bool {
+        self.service == RpcName::UNKNOWN.service
     }
 
     fn labels(&self) -> Vec<Label> {
         vec![
-            Label::new("grpc_service", self.service.clone()),
-            Label::new("grpc_method", self.method.clone()),
+            Label::new("grpc_service", self.service),
+            Label::new("grpc_method", self.method),
         ]
     }
+}
 
-    /// The call shape, as go-grpc-prometheus labels it.
-    fn kind(&self) -> &'static str {
-        match self.method.as_str() {
-            "WatchJob" | "WatchJobs" | "Watch" => "server_stream",
-            "ServerReflectionInfo" => "bidi_stream",
-            _ => "unary",
+/// Every RPC served, by path, read once from the descriptors the gateway
+/// serves: its own contract, health checks and both reflection versions.
+static RPCS: LazyLock<HashMap<String, RpcName>> = LazyLock::new(|| {
+    let sets = [
+        crate::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut rpcs = HashMap::new();
+    for file in sets
+        .into_iter()
+        .filter_map(|set| FileDescriptorSet::decode(set).ok())
+        .flat_map(|set| set.file)
+    {
+        for service in &file.service {
+            let service_name: &'static str = match file.package() {
+                "" => leak(service.name()),
+                package => leak(&format!("{package}.{}", service.name())),
+            };
+            for method in &service.method {
+                let kind = match (method.client_streaming(), method.server_streaming()) {
+                    (false, false) => "unary",
+                    (false, true) => "server_stream",
+                    (true, false) => "client_stream",
+                    (true, true) => "bidi_stream",
+                };
+                let name = RpcName {
+                    service: service_name,
+                    method: leak(method.name()),
+                    kind,
+                };
+                rpcs.insert(format!("/{service_name}/{}", method.name()), name);
+            }
         }
     }
+    rpcs
+});
+
+/// A name that lives as long as the process: the RPCs are a fixed set, read once.
+fn leak(name: &str) -> &'static str {
+    Box::leak(name.to_owned().into_boxed_str())
 }
 
 impl Metrics {
@@ -119,14 +165,14 @@ impl Metrics {
     /// `caller`: the caller's name when a callers file bounds the names.
     pub(crate) fn rpc_started(&self, rpc: &RpcName, caller: Option<&str>) {
         let mut labels = rpc.labels();
-        labels.push(Label::new("grpc_type", rpc.kind()));
+        labels.push(Label::new("grpc_type", rpc.kind));
         push_caller(&mut labels, caller);
         self.counter(RPC_STARTED, labels).increment(1);
     }
 
     pub(crate) fn rpc_handled(&self, rpc: &RpcName, caller: Option<&str>, code: tonic::Code, elapsed: Duration) {
         let mut labels = rpc.labels();
-        labels.push(Label::new("grpc_type", rpc.kind()));
+        labels.push(Label::new("grpc_type", rpc.kind));
         push_caller(&mut labels, caller);
         self.histogram(RPC_SECONDS, labels.clone())
             .record(elapsed.as_secs_f64());
@@ -422,6 +468,38 @@ mod tests {
             text.contains(r#"vbs_upstream_requests_total{operation="GetBackup",status="404"} 1"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn every_served_rpc_has_its_name_and_shape_and_other_paths_none() {
+        let shape = |path: &str| {
+            let rpc = RpcName::from_path(path);
+            (rpc.service, rpc.method, rpc.kind)
+        };
+        assert_eq!(
+            shape("/vbs.v2.JobService/WatchJob"),
+            ("vbs.v2.JobService", "WatchJob", "server_stream")
+        );
+        assert_eq!(shape("/zstack.v1.ZStackBackupService/CreateVmBackup").2, "unary");
+        assert_eq!(shape("/grpc.health.v1.Health/Watch").2, "server_stream");
+        assert_eq!(
+            shape("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").2,
+            "bidi_stream"
+        );
+        assert_eq!(
+            shape("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo").2,
+            "bidi_stream"
+        );
+        assert_eq!(shape("/google.longrunning.Operations/GetOperation").2, "unary");
+        for made_up in [
+            "/vbs.v2.JobService/Nope",
+            "/x.Y/WatchJob",
+            "vbs.v2.JobService/WatchJob",
+            "",
+            "/",
+        ] {
+            assert!(RpcName::from_path(made_up).is_unknown(), "{made_up}");
+        }
     }
 
     #[test]

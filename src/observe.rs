@@ -27,6 +27,8 @@ const REQUEST_ID: &str = "x-request-id";
 const ACCESS_TARGET: &str = "vbs_gateway::access";
 /// Longest caller-chosen request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
+/// How much of a path that names no RPC the log keeps.
+const MAX_LOGGED_PATH: usize = 128;
 
 /// Adds request ids, spans and (when enabled) metrics to every RPC.
 #[derive(Debug, Clone, Default)]
@@ -84,8 +86,14 @@ where
             "rpc",
             rpc.service = %rpc.service,
             rpc.method = %rpc.method,
+            rpc.path = tracing::field::Empty,
             request_id = %request_id.to_str().unwrap_or_default(),
         );
+        if rpc.is_unknown() {
+            // The path names no RPC: logged (shortened) for whoever debugs the caller.
+            let path: String = request.uri().path().chars().take(MAX_LOGGED_PATH).collect();
+            span.record("rpc.path", path.as_str());
+        }
         let note = Arc::new(AccessNote::default());
         request.extensions_mut().insert(note.clone());
         let deadline = grpc_timeout(request.headers()).map(|timeout| started + timeout);

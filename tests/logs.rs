@@ -530,6 +530,39 @@ fn stderr_of_a_piped_gateway(format: &str) -> String {
     seen
 }
 
+#[tokio::test]
+async fn a_path_that_names_no_rpc_is_logged_shortened_as_unknown() {
+    captured();
+    let world = world_with(Some(gateway_credentials(AuthMode::AkSk, "http://unused")), |_| {}).await;
+    let path = format!("/made.up.Service/{}", "A".repeat(300));
+    let mut grpc = tonic::client::Grpc::new(world.channel.clone());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<_, pb::GetBackupResponse, _>(
+            marked(pb::GetBackupRequest::default(), "unknown-path-7c2e"),
+            http::uri::PathAndQuery::try_from(path.as_str()).unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("no such RPC");
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+
+    let lines = lines_of_rpc("unknown-path-7c2e");
+    let (_, access) = lines
+        .iter()
+        .find(|(_, event)| event["fields"]["message"] == "rpc")
+        .expect("the call's access line");
+    assert_eq!(access["fields"]["service"], "unknown", "{access}");
+    assert_eq!(access["fields"]["code"], "Unimplemented", "{access}");
+    let span = access["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rpc")
+        .unwrap();
+    assert_eq!(span["rpc.path"], path[..128], "{span}");
+}
+
 #[test]
 fn piped_stderr_gets_no_colour_escapes() {
     for format in ["text", "json"] {

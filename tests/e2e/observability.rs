@@ -162,3 +162,38 @@ async fn every_response_carries_a_request_id() {
     assert_eq!(status.metadata().get("x-request-id").unwrap(), "caller-chosen-id-18");
     assert_eq!(status.get_error_details().error_info().unwrap().reason, "NOT_A_UUID");
 }
+
+#[tokio::test]
+async fn calls_to_paths_that_name_no_rpc_share_one_series() {
+    let world = World::start_with(SimulatorConfig::for_testing(), |config| {
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    for path in [
+        "/vbs.v2.BackupService/NoSuchMethod",
+        "/made.up.Service/Anything",
+        "/no-slash",
+    ] {
+        let mut grpc = tonic::client::Grpc::new(world.channel.clone());
+        grpc.ready().await.expect("ready");
+        let status = grpc
+            .unary::<_, pb::GetBackupResponse, _>(
+                Request::new(pb::GetBackupRequest::default()),
+                http::uri::PathAndQuery::from_static(path),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .expect_err("no such RPC");
+        assert_eq!(status.code(), tonic::Code::Unimplemented, "{path}: {status:?}");
+    }
+
+    let text = scrape(&world).await;
+    for name in ["NoSuchMethod", "made.up.Service", "Anything", "no-slash"] {
+        assert!(
+            !text.contains(name),
+            "a caller's made-up path became a label: {name}\n{text}"
+        );
+    }
+    let unknown = r#"grpc_server_handled_total{grpc_service="unknown",grpc_method="unknown",grpc_type="unary",grpc_code="Unimplemented"}"#;
+    assert_eq!(sample(&text, unknown), Some(3.0), "{text}");
+}
