@@ -90,7 +90,12 @@ impl RpcName {
     };
 
     pub(crate) fn from_path(path: &str) -> RpcName {
-        RPCS.get(path).copied().unwrap_or(RpcName::UNKNOWN)
+        // The table is a static, so its names live as long as the process.
+        RPCS.get(path).map_or(RpcName::UNKNOWN, |rpc| RpcName {
+            service: &rpc.service,
+            method: &rpc.method,
+            kind: rpc.kind,
+        })
     }
 
     /// Whether the path named none of the RPCs served.
@@ -106,9 +111,16 @@ impl RpcName {
     }
 }
 
+/// One RPC the gateway serves.
+struct Rpc {
+    service: String,
+    method: String,
+    kind: &'static str,
+}
+
 /// Every RPC served, by path, read once from the descriptors the gateway
 /// serves: its own contract, health checks and both reflection versions.
-static RPCS: LazyLock<HashMap<String, RpcName>> = LazyLock::new(|| {
+static RPCS: LazyLock<HashMap<String, Rpc>> = LazyLock::new(|| {
     let sets = [
         crate::proto::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
@@ -122,9 +134,9 @@ static RPCS: LazyLock<HashMap<String, RpcName>> = LazyLock::new(|| {
         .flat_map(|set| set.file)
     {
         for service in &file.service {
-            let service_name: &'static str = match file.package() {
-                "" => leak(service.name()),
-                package => leak(&format!("{package}.{}", service.name())),
+            let service_name = match file.package() {
+                "" => service.name().to_string(),
+                package => format!("{package}.{}", service.name()),
             };
             for method in &service.method {
                 let kind = match (method.client_streaming(), method.server_streaming()) {
@@ -133,22 +145,17 @@ static RPCS: LazyLock<HashMap<String, RpcName>> = LazyLock::new(|| {
                     (true, false) => "client_stream",
                     (true, true) => "bidi_stream",
                 };
-                let name = RpcName {
-                    service: service_name,
-                    method: leak(method.name()),
+                let rpc = Rpc {
+                    service: service_name.clone(),
+                    method: method.name().to_string(),
                     kind,
                 };
-                rpcs.insert(format!("/{service_name}/{}", method.name()), name);
+                rpcs.insert(format!("/{service_name}/{}", method.name()), rpc);
             }
         }
     }
     rpcs
 });
-
-/// A name that lives as long as the process: the RPCs are a fixed set, read once.
-fn leak(name: &str) -> &'static str {
-    Box::leak(name.to_owned().into_boxed_str())
-}
 
 impl Metrics {
     pub(crate) fn new() -> Metrics {
