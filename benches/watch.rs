@@ -553,7 +553,7 @@ mod driver {
         // unmeasured.
         let unmeasured_cohorts = COHORTS - size.burst_cohorts;
         let burst_jobs = (cohort * size.burst_cohorts).min(jobs);
-        let mut unmeasured = watchers.split_off(burst_jobs * watchers_per_job);
+        let unmeasured = watchers.split_off(burst_jobs * watchers_per_job);
         let probe = Probe::start(&address, compare_ids[0].clone());
         let burst_cpu = cpus();
         sim.advance(JOB_RUN - COHORT_GAP * unmeasured_cohorts as u32);
@@ -566,7 +566,7 @@ mod driver {
         if !unmeasured.is_empty() {
             sim.advance(COHORT_GAP * unmeasured_cohorts as u32);
         }
-        for watcher in unmeasured.drain(..) {
+        for watcher in unmeasured {
             seen.push(watcher.await.expect("watcher task"));
         }
 

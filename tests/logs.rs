@@ -288,13 +288,7 @@ async fn the_request_id_marks_the_upstream_call_span() {
     assert_eq!(upstream["operation"], "GetBackup");
     assert_eq!(upstream["status"], 404);
     assert!(upstream["elapsed_ms"].is_u64(), "{upstream}");
-    let rpc = line["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "rpc")
-        .unwrap();
-    assert_eq!(rpc["rpc.method"], "GetBackup");
+    assert_eq!(rpc_span(&line)["rpc.method"], "GetBackup");
 }
 
 #[tokio::test]
@@ -345,6 +339,16 @@ async fn scripted_upstream(reply: Option<String>) -> (String, Arc<std::sync::ato
 }
 
 /// The JSON log lines inside the span of the RPC with `request_id`.
+/// The RPC's own span among those a logged event sits in.
+fn rpc_span(event: &serde_json::Value) -> &serde_json::Value {
+    event["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rpc")
+        .unwrap()
+}
+
 fn lines_of_rpc(request_id: &str) -> Vec<(String, serde_json::Value)> {
     logs()
         .lines()
@@ -554,12 +558,7 @@ async fn a_path_that_names_no_rpc_is_logged_shortened_as_unknown() {
         .expect("the call's access line");
     assert_eq!(access["fields"]["service"], "unknown", "{access}");
     assert_eq!(access["fields"]["code"], "Unimplemented", "{access}");
-    let span = access["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "rpc")
-        .unwrap();
+    let span = rpc_span(access);
     assert_eq!(span["rpc.path"], path[..128], "{span}");
 }
 
