@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::frontdoor::{FrontDoor, Listener};
 use crate::grpc::csbs::source::CsbsBackupSource;
 use crate::grpc::csbs::{Csbs, CsbsBackend};
-use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::jobs::job_source::VbsJobSource;
 use crate::grpc::taurusdb::{TaurusDb, job_source::TaurusDbJobSource};
 use crate::grpc::writes::Writes;
 use crate::grpc::zstack::{ZStack, job_source::ZStackJobSource};

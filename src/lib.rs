@@ -22,7 +22,8 @@
 //!                    │    ├─ watch/              JobHub: one poller per watched job, shared by every
 //!                    │    │                      WatchJob, WaitJob and WatchJobs stream; knows only the
 //!                    │    │                      JobSource trait; schedule.rs: when to poll next (pure)
-//!                    │    └─ grpc/job_source.rs  the VBS job API as a JobSource (to protobuf once per poll)
+//!                    │    └─ grpc/jobs/job_source.rs  the VBS job API as a JobSource (to protobuf once per
+//!                    │                           poll); grpc/watched.rs: what every service's hub follows
 //!                    ├─ grpc/csbs/        CsbsBackupService      ┐ each: its rules (vbs-rules::csbs, ::taurusdb,
 //!                    ├─ grpc/taurusdb.rs  TaurusDbBackupService  │ ::zstack), its own transport (rest/csbs.rs,
 //!                    ├─ grpc/zstack.rs    ZStackBackupService    ┘ rest/taurusdb.rs, rest/zstack.rs; ZStack sessions
@@ -58,7 +59,7 @@
 //! watched job (for VBS: project, job, caller token) and hands its latest
 //! state to every watcher through a `tokio::sync::watch` channel. The hub
 //! knows no wire type or protobuf: it polls a `watch::JobSource`, and
-//! `grpc::job_source` is the VBS one. Replicas share one poller per job
+//! `grpc::jobs::job_source` is the VBS one. Replicas share one poller per job
 //! through a `watch::Fleet` (`store/redis/fleet.rs`: a lease per job, its
 //! states stored and published in Redis).
 //!

@@ -1,9 +1,10 @@
 //! JobService: reads VBS jobs and turns them, sub-jobs included, into the
 //! typed contract; watches them through the job hub (`crate::watch`), which
-//! polls upstream (`super::job_source`) once per job for all watchers.
+//! polls upstream (`job_source`) once per job for all watchers.
 //! Conversions in `convert`.
 
 mod convert;
+pub(crate) mod job_source;
 
 pub(crate) use convert::job_of_project;
 
@@ -14,13 +15,14 @@ use futures_util::stream::{self, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
-use super::job_source::{VbsJobSource, Watched};
+use super::watched::Watched;
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
 use crate::proto::pb::{self, job_service_server::JobService};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{Operation, RestError};
 use crate::watch::{self, JobHub};
+use job_source::VbsJobSource;
 use vbs_rules as rules;
 
 type RpcResult<T> = Result<Response<T>, Status>;

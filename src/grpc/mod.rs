@@ -5,13 +5,13 @@
 pub(crate) mod backups;
 pub(crate) mod csbs;
 pub(crate) mod follow;
-pub(crate) mod job_source;
 pub(crate) mod jobs;
 pub(crate) mod operations;
 mod paging;
 pub(crate) mod policies;
 mod resource_ids;
 pub(crate) mod taurusdb;
+pub(crate) mod watched;
 mod wire;
 pub(crate) mod writes;
 pub(crate) mod zstack;

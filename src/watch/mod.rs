@@ -4,7 +4,7 @@
 //! interval and a slow watcher skips stale states instead of queueing them.
 //!
 //! What is polled is a [`JobSource`]: the hub knows no wire type, transport
-//! or contract. `crate::grpc::job_source` plugs the VBS job API in.
+//! or contract. `crate::grpc::jobs::job_source` plugs the VBS job API in.
 
 mod config;
 mod fleet;

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline, follow};
 use crate::error::Error;
-use crate::grpc::job_source::Watched;
+use crate::grpc::watched::Watched;
 use crate::proto::csbs_pb::{self as pb, csbs_backup_service_server::CsbsBackupService};
 use crate::rest::csbs::{self as rest, CsbsApi};
 use crate::rest::{Operation, Transport};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use prost::Message;
 
 use crate::grpc::follow::describe_failure;
-use crate::grpc::job_source::{VbsJobSource, Watched, WatchedKey};
+use crate::grpc::watched::{Watched, WatchedKey, classify_failure};
 use crate::proto::csbs_pb::{self as pb, BackupStatus};
 use crate::rest::csbs::CsbsApi;
 use crate::rest::{RestError, Transport};
@@ -74,7 +74,7 @@ impl JobSource for CsbsBackupSource {
 
     /// Failures mean the same for a CSBS poll as for a VBS one.
     fn classify(error: &RestError) -> Failure {
-        VbsJobSource::classify(error)
+        classify_failure(error)
     }
 
     /// Never the upstream message, which may echo request data.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use prost::Message;
 
 use crate::grpc::follow::describe_failure;
-use crate::grpc::job_source::{VbsJobSource, Watched, WatchedKey};
+use crate::grpc::watched::{Watched, WatchedKey, classify_failure};
 use crate::proto::taurusdb::v3 as tdb;
 use crate::rest::taurusdb::TaurusDbApi;
 use crate::rest::{RestError, Transport};
@@ -73,7 +73,7 @@ impl JobSource for TaurusDbJobSource {
 
     /// The same reading of upstream failures as for VBS jobs.
     fn classify(error: &RestError) -> Failure {
-        VbsJobSource::classify(error)
+        classify_failure(error)
     }
 
     fn describe(error: &RestError) -> String {

@@ -9,7 +9,7 @@ use prost::Message;
 
 use super::{ZSTACK_PROJECT, convert};
 use crate::grpc::follow::describe_failure;
-use crate::grpc::job_source::VbsJobSource;
+use crate::grpc::watched::classify_failure;
 use crate::proto::zstack::v1 as zs;
 use crate::rest::zstack::ZStackApi;
 use crate::rest::{CallContext, RestError, Transport};
@@ -79,7 +79,7 @@ impl JobSource for ZStackJobSource {
 
     /// The same reading of upstream failures as for VBS jobs.
     fn classify(error: &RestError) -> Failure {
-        VbsJobSource::classify(error)
+        classify_failure(error)
     }
 
     fn describe(error: &RestError) -> String {

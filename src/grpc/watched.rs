@@ -1,39 +1,14 @@
-//! The VBS job API (GET /v1/{project_id}/jobs/{job_id}) as the job hub's
-//! `JobSource`: which failures may pass, what a heartbeat may say of them, and
-//! the job already in the contract's shape, so every watcher shares one copy.
+//! What the job hubs of every service follow: one upstream object with the
+//! credentials to poll it, its key (which never holds a caller's token), and
+//! how a failed poll reads to the hub.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 
-use super::follow::describe_failure;
-use super::jobs::job_of_project;
-use crate::proto::pb::{self, JobStatus};
-use crate::rest::jobs::JobsApi;
-use crate::rest::{CallContext, RestError, Transport};
-use crate::watch::{Failure, JobSource};
-
-/// Polls VBS jobs for the hub, through the process's one transport.
-#[derive(Debug, Clone)]
-pub(crate) struct VbsJobSource {
-    transport: Arc<Transport>,
-    poll_deadline: Duration,
-}
-
-impl VbsJobSource {
-    /// A source that polls through `transport`, each poll (its retries
-    /// included) bounded by `poll_deadline`: a hung upstream then shows as
-    /// failed polls in heartbeats instead of one poll that never ends.
-    pub(crate) fn new(transport: Arc<Transport>, poll_deadline: Duration) -> VbsJobSource {
-        VbsJobSource {
-            transport,
-            poll_deadline,
-        }
-    }
-}
+use crate::rest::{CallContext, RestError};
+use crate::watch::Failure;
 
 /// One upstream object to follow (a VBS, TaurusDB or ZStack job, a CSBS
 /// backup), with the credentials to poll it.
@@ -118,68 +93,19 @@ impl fmt::Display for WatchedKey {
     }
 }
 
-impl JobSource for VbsJobSource {
-    type Target = Watched;
-    type Key = WatchedKey;
-    // The converted job rather than the wire model: converting once per poll
-    // (one per job per interval, microseconds) lets the hub compare and share
-    // the very message every watcher is sent, with no second type for "what
-    // watchers get". Two wire bodies that convert alike (a time with and
-    // without its trailing Z) are one state, as a watcher would see them.
-    type State = pb::Job;
-    type Error = RestError;
-
-    fn key(target: &Watched) -> WatchedKey {
-        WatchedKey::new("", target)
+/// How the hub treats a failed poll of any service's object: passing trouble
+/// is retried (after the upstream's Retry-After, when it names one), the rest
+/// ends the watch.
+pub(crate) fn classify_failure(error: &RestError) -> Failure {
+    if !is_transient(error) {
+        return Failure::Permanent;
     }
-
-    fn shared_key(key: &WatchedKey) -> String {
-        key.shared()
-    }
-
-    fn group(key: &WatchedKey) -> &str {
-        key.project_id()
-    }
-
-    async fn poll(&self, target: &Watched) -> Result<pb::Job, RestError> {
-        let ctx = target.poll_context(self.poll_deadline);
-        let api = JobsApi {
-            transport: &self.transport,
-            ctx: &ctx,
-        };
-        api.get_job(target.id())
-            .await
-            .map(|job| job_of_project(&ctx.project_id, job))
-    }
-
-    fn is_terminal(job: &pb::Job) -> bool {
-        matches!(job.status(), JobStatus::Success | JobStatus::Fail)
-    }
-
-    fn encode(job: &pb::Job) -> Vec<u8> {
-        job.encode_to_vec()
-    }
-
-    fn decode(bytes: &[u8]) -> Option<pb::Job> {
-        pb::Job::decode(bytes).ok()
-    }
-
-    fn classify(error: &RestError) -> Failure {
-        if !is_transient(error) {
-            return Failure::Permanent;
-        }
-        let retry_after = match error {
-            RestError::Status { retry_after, .. } => *retry_after,
-            RestError::BudgetExhausted { retry_after, .. } => Some(*retry_after),
-            _ => None,
-        };
-        Failure::Transient { retry_after }
-    }
-
-    /// Never the upstream message, which may echo request data.
-    fn describe(error: &RestError) -> String {
-        describe_failure(error)
-    }
+    let retry_after = match error {
+        RestError::Status { retry_after, .. } => *retry_after,
+        RestError::BudgetExhausted { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    };
+    Failure::Transient { retry_after }
 }
 
 /// A pass-through caller token as the hash that tells watched objects apart:
@@ -252,42 +178,17 @@ mod tests {
     fn retry_after_is_passed_on_for_passing_trouble_only() {
         let with_retry_after = |code| status_with_retry_after(code, Some(Duration::from_secs(7)));
         assert_eq!(
-            VbsJobSource::classify(&with_retry_after(503)),
+            classify_failure(&with_retry_after(503)),
             Failure::Transient {
                 retry_after: Some(Duration::from_secs(7))
             }
         );
-        assert_eq!(
-            VbsJobSource::classify(&status(503)),
-            Failure::Transient { retry_after: None }
-        );
-        assert_eq!(VbsJobSource::classify(&with_retry_after(404)), Failure::Permanent);
+        assert_eq!(classify_failure(&status(503)), Failure::Transient { retry_after: None });
+        assert_eq!(classify_failure(&with_retry_after(404)), Failure::Permanent);
         let deadline = RestError::DeadlineExceeded {
             operation: Operation::GetJob,
         };
-        assert_eq!(
-            VbsJobSource::classify(&deadline),
-            Failure::Transient { retry_after: None }
-        );
-    }
-
-    #[test]
-    fn failure_texts_leave_out_upstream_messages() {
-        let text = VbsJobSource::describe(&status(503));
-        assert_eq!(text, "HTTP 503 (VBS.0001)");
-        assert!(!text.contains("MIIsecret"));
-    }
-
-    #[test]
-    fn only_success_and_fail_end_a_job() {
-        let job = |status: JobStatus| pb::Job {
-            status: status as i32,
-            ..Default::default()
-        };
-        assert!(VbsJobSource::is_terminal(&job(JobStatus::Success)));
-        assert!(VbsJobSource::is_terminal(&job(JobStatus::Fail)));
-        assert!(!VbsJobSource::is_terminal(&job(JobStatus::Running)));
-        assert!(!VbsJobSource::is_terminal(&job(JobStatus::Unspecified)));
+        assert_eq!(classify_failure(&deadline), Failure::Transient { retry_after: None });
     }
 
     #[test]
@@ -300,32 +201,15 @@ mod tests {
                 send_by: None,
                 caller: None,
             };
-            VbsJobSource::key(&Watched::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
+            WatchedKey::new("", &Watched::new(&ctx, "4010b39b5281d3590152874bfa3b1604"))
         };
         assert_eq!(key(Some("a")), key(Some("a")));
         assert_ne!(key(Some("a")), key(Some("b")));
         assert_ne!(key(None), key(Some("a")));
         assert!(!format!("{:?}", key(Some("MIIsecret"))).contains("MIIsecret"));
-        let shared = VbsJobSource::shared_key(&key(Some("MIIsecret")));
+        let shared = key(Some("MIIsecret")).shared();
         assert!(shared.starts_with("p:4010b39b5281d3590152874bfa3b1604:") && !shared.contains("MIIsecret"));
-        assert_eq!(
-            VbsJobSource::shared_key(&key(None)),
-            "p:4010b39b5281d3590152874bfa3b1604:-"
-        );
-        assert_ne!(
-            VbsJobSource::shared_key(&key(Some("a"))),
-            VbsJobSource::shared_key(&key(Some("b")))
-        );
-    }
-
-    #[test]
-    fn a_job_reads_back_as_it_was_shared() {
-        let job = pb::Job {
-            job_id: "4010b39b5281d3590152874bfa3b1604".into(),
-            status: JobStatus::Running as i32,
-            ..Default::default()
-        };
-        assert_eq!(VbsJobSource::decode(&VbsJobSource::encode(&job)), Some(job));
-        assert_eq!(VbsJobSource::decode(b"\xff\xff not a job"), None);
+        assert_eq!(key(None).shared(), "p:4010b39b5281d3590152874bfa3b1604:-");
+        assert_ne!(key(Some("a")).shared(), key(Some("b")).shared());
     }
 }
