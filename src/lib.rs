@@ -102,6 +102,7 @@ pub mod proto;
 pub mod rest;
 pub(crate) mod store;
 pub mod telemetry;
+pub(crate) mod units;
 pub mod watch;
 
 #[cfg(test)]

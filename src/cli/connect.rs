@@ -14,12 +14,12 @@ use tonic::{Request, Status};
 
 use super::Failure;
 use super::output::Format;
-use crate::config::parse_duration;
 use crate::proto::pb::{
     backup_policy_service_client::BackupPolicyServiceClient, backup_service_client::BackupServiceClient,
     job_service_client::JobServiceClient,
 };
 use crate::rest::credentials::Secret;
+use crate::units::parse_duration;
 
 /// The environment variable that holds the bearer key itself (never a flag:
 /// a command line is readable by every local user).

@@ -9,8 +9,8 @@ use super::connect::Session;
 use super::output::{Format, fields, print, print_json, status_text, time};
 use super::progress::{Followed, follow, is_terminal, outcome};
 use super::{Failure, Outcome};
-use crate::config::parse_duration;
 use crate::proto::pb::{self, WaitOutcome, job};
+use crate::units::parse_duration;
 
 /// What `vbs-gateway job` does.
 #[derive(Debug, Subcommand)]
