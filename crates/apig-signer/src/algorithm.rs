@@ -45,7 +45,7 @@ impl Algorithm {
     /// The payload hash of a request without a body: the scheme's hash of nothing.
     pub const fn empty_body_hash(self) -> &'static str {
         match self {
-            Algorithm::SdkHmacSha256 | Algorithm::V11HmacSha256 => crate::sign::EMPTY_BODY_SHA256,
+            Algorithm::SdkHmacSha256 | Algorithm::V11HmacSha256 => EMPTY_BODY_SHA256,
             Algorithm::SdkHmacSm3 => EMPTY_BODY_SM3,
         }
     }
@@ -59,6 +59,9 @@ impl Algorithm {
         }
     }
 }
+
+/// SHA-256 of nothing: the payload hash of every request without a body.
+pub const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// SM3 of nothing.
 pub(crate) const EMPTY_BODY_SM3: &str = "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b";

@@ -19,10 +19,10 @@ mod secret;
 mod sign;
 mod verify;
 
-pub use algorithm::{Algorithm, Scheme, UNSIGNED_PAYLOAD, UnknownAlgorithm};
+pub use algorithm::{Algorithm, EMPTY_BODY_SHA256, Scheme, UNSIGNED_PAYLOAD, UnknownAlgorithm};
 pub use secret::Secret;
 pub use sign::{
-    ALGORITHM, Credentials, EMPTY_BODY_SHA256, RequestView, Signature, canonical_query_string, canonical_uri, encode,
-    format_sdk_date, sign, sign_with,
+    ALGORITHM, Credentials, RequestView, Signature, canonical_query_string, canonical_uri, encode, format_sdk_date,
+    sign, sign_with,
 };
 pub use verify::{IncomingRequest, VerifyError, verify};

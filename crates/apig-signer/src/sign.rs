@@ -18,9 +18,6 @@ use crate::algorithm::{Algorithm, Scheme, UNSIGNED_PAYLOAD};
 /// of its string to sign.
 pub const ALGORITHM: &str = Algorithm::SdkHmacSha256.name();
 
-/// SHA-256 of nothing: the payload hash of every request without a body.
-pub const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
 /// A SHA-256 or SM3 digest written as hex.
 const HEX_DIGEST_LEN: usize = 64;
 /// Bytes of the V11 derived key (before it is written as hex).
