@@ -57,8 +57,12 @@ fn main() -> ExitCode {
             Mode::Serve(config) => serve(*config).await,
             #[cfg(feature = "embedded-simulator")]
             Mode::Simulator {
-                listen, simulator, log, ..
-            } => simulate(listen, *simulator, &log).await,
+                listen,
+                simulator,
+                beside,
+                log,
+                ..
+            } => simulate(listen, *simulator, *beside, &log).await,
             Mode::HashKey | Mode::Client(_) => Ok(()),
         }
     });
@@ -209,9 +213,14 @@ fn stop_embedded(simulator: EmbeddedSimulator) {
 }
 
 #[cfg(feature = "embedded-simulator")]
-async fn simulate(listen: std::net::SocketAddr, config: SimulatorConfig, log: &LogConfig) -> Result<(), Failure> {
+async fn simulate(
+    listen: std::net::SocketAddr,
+    config: SimulatorConfig,
+    beside: vbs_simulator::cli::Beside,
+    log: &LogConfig,
+) -> Result<(), Failure> {
     telemetry::init(log);
-    vbs_simulator::cli::serve_alone(listen, config, shutdown_signal()).await
+    vbs_simulator::cli::serve_alone(listen, config, beside, shutdown_signal()).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

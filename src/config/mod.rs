@@ -19,7 +19,7 @@ use crate::watch::{WatchConfig, WatchConfigError};
 #[cfg(feature = "embedded-simulator")]
 use vbs_simulator::{
     ClockMode, SimulatorConfig,
-    cli::{SimulatorArgs, SimulatorOptions},
+    cli::{Beside, SimulatorArgs, SimulatorOptions},
 };
 
 mod bounds;
@@ -216,6 +216,8 @@ pub enum Mode {
         worker_threads: Option<usize>,
         /// What it holds and checks.
         simulator: Box<SimulatorConfig>,
+        /// The other services it serves (TaurusDB, ZStack, CSBS), if any.
+        beside: Box<Beside>,
         /// How it logs.
         log: LogConfig,
     },
@@ -409,12 +411,17 @@ impl Cli {
     pub fn into_mode(self) -> Result<Mode, ConfigError> {
         match self.command {
             #[cfg(feature = "embedded-simulator")]
-            Some(Command::Simulator(command)) => Ok(Mode::Simulator {
-                listen: command.simulator.listen,
-                worker_threads: command.worker_threads.map(usize::from),
-                simulator: Box::new(command.simulator.into_config().map_err(ConfigError::Credentials)?),
-                log: command.log.into_config(),
-            }),
+            Some(Command::Simulator(command)) => {
+                let listen = command.simulator.listen;
+                let (simulator, beside) = command.simulator.into_config().map_err(ConfigError::Credentials)?;
+                Ok(Mode::Simulator {
+                    listen,
+                    worker_threads: command.worker_threads.map(usize::from),
+                    simulator: Box::new(simulator),
+                    beside: Box::new(beside),
+                    log: command.log.into_config(),
+                })
+            }
             Some(Command::Serve(args)) => Ok(Mode::Serve(Box::new(Config::from_args(*args)?))),
             Some(Command::HashKey) => Ok(Mode::HashKey),
             Some(Command::Client(client)) => Ok(Mode::Client(client)),

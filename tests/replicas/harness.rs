@@ -33,6 +33,20 @@ pub(crate) const DISK_20GB: &str = "6f1a8c52-0b3e-4d5a-9c7e-2f4b8d1e0a02";
 /// The nginx configuration the README quotes; `${LISTEN}` and `${REPLICAS}` are filled in.
 pub(crate) const NGINX_TEMPLATE: &str = include_str!("../../deploy/nginx-grpc.conf");
 
+/// The ZStack password of `FleetBuilder::every_service`.
+const ZSTACK_PASSWORD: &str = "fleet-zstack-password";
+/// The simulator's flags of `FleetBuilder::every_service`.
+const EVERY_SERVICE: [&str; 8] = [
+    "--taurusdb-listen",
+    "127.0.0.1:0",
+    "--zstack-listen",
+    "127.0.0.1:0",
+    "--zstack-password",
+    ZSTACK_PASSWORD,
+    "--csbs-listen",
+    "127.0.0.1:0",
+];
+
 /// How long a process may take to come up, or a condition to hold.
 pub(crate) const STARTUP: Duration = Duration::from_secs(30);
 
@@ -43,6 +57,7 @@ pub(crate) struct FleetBuilder {
     replica_args: Vec<String>,
     simulator_args: Vec<String>,
     shared: bool,
+    every_service: bool,
 }
 
 impl FleetBuilder {
@@ -71,20 +86,42 @@ impl FleetBuilder {
         self
     }
 
+    /// The simulator serves TaurusDB, ZStack and CSBS beside VBS, and every
+    /// replica is pointed at them.
+    pub(crate) fn every_service(mut self) -> Self {
+        self.every_service = true;
+        self
+    }
+
     /// Starts everything and waits until nginx serves; None (after a loud
     /// SKIPPED line) when redis-server or nginx is not installed, outside CI.
     pub(crate) async fn start(self) -> Option<Fleet> {
         let (redis_server, nginx) = required_programs()?;
         let dir = TempDir::new();
         let redis = Redis::start(&redis_server, dir.path(), free_port());
-        let simulator = Sim::start(dir.path(), &self.simulator_args);
+        let mut simulator_args = self.simulator_args.clone();
+        let mut replica_args = self.replica_args.clone();
+        if self.every_service {
+            simulator_args.extend(EVERY_SERVICE.iter().map(|arg| arg.to_string()));
+        }
+        let simulator = Sim::start(dir.path(), &simulator_args);
+        if self.every_service {
+            for (flag, service) in [
+                ("--taurusdb-endpoint", "TaurusDB"),
+                ("--zstack-endpoint", "ZStack"),
+                ("--csbs-endpoint", "CSBS"),
+            ] {
+                replica_args.extend([flag.to_string(), simulator.url_of(service)]);
+            }
+            replica_args.extend(["--zstack-account", "admin", "--zstack-password", ZSTACK_PASSWORD].map(String::from));
+        }
         let mut replicas = Vec::new();
         for index in 0..self.replicas {
             let replica = Replica {
                 index,
                 grpc: SocketAddr::from(([127, 0, 0, 1], free_port())),
                 metrics: SocketAddr::from(([127, 0, 0, 1], free_port())),
-                args: self.replica_args.clone(),
+                args: replica_args.clone(),
                 log: dir.path().join(format!("replica-{index}.log")),
                 child: None,
             };
@@ -133,6 +170,7 @@ impl Fleet {
             replica_args: Vec::new(),
             simulator_args: Vec::new(),
             shared: true,
+            every_service: false,
         }
     }
 
@@ -325,6 +363,7 @@ pub(crate) struct Sim {
     /// `http://127.0.0.1:PORT`, as it printed.
     pub(crate) url: String,
     address: SocketAddr,
+    log_path: PathBuf,
     child: Child,
 }
 
@@ -355,20 +394,29 @@ impl Sim {
         let mut sim = Sim {
             url: String::new(),
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log_path,
             child,
         };
-        sim.url = wait_blocking(STARTUP, "the simulator prints its address", || {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let start = text.find("REST API at http://")? + "REST API at ".len();
-            let url = text[start..].split_whitespace().next()?;
-            Some(url.to_string())
-        });
+        sim.url = sim.url_of("VBS");
         sim.address = sim
             .url
             .trim_start_matches("http://")
             .parse()
             .expect("simulator address");
         sim
+    }
+
+    /// The base URL the simulator printed for `service` (VBS, TaurusDB,
+    /// ZStack or CSBS), once it has.
+    pub(crate) fn url_of(&self, service: &str) -> String {
+        let line = format!("{service} simulator serving the ");
+        wait_blocking(STARTUP, &format!("the simulator prints the {service} address"), || {
+            let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            let rest = &text[text.find(&line)?..];
+            let start = rest.find(" at http://")? + " at ".len();
+            let url = rest[start..].split_whitespace().next()?;
+            Some(url.to_string())
+        })
     }
 
     /// The VBS requests received so far (IAM token requests left out).

@@ -7,6 +7,7 @@ mod budget;
 mod harness;
 mod operations;
 mod outage;
+mod services;
 mod smoke;
 mod watch;
 mod writes;

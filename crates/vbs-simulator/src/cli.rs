@@ -1,6 +1,7 @@
 //! The simulator's command line, shared by the `vbs-simulator` binary and the
-//! gateway's `vbs-gateway simulator` subcommand: where it listens, which
-//! credentials it accepts, and its volumes and job timing.
+//! gateway's `vbs-gateway simulator` subcommand: where it listens (and where
+//! the other simulated services do), which credentials it accepts, and its
+//! volumes and job timing.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,18 +28,90 @@ pub struct SimulatorArgs {
     /// Volumes and job timing.
     #[command(flatten)]
     pub simulator: SimulatorOptions,
+    /// The other simulated services, each served only when its address is given.
+    #[command(flatten)]
+    pub beside: BesideArgs,
 }
 
 impl SimulatorArgs {
-    /// The simulator these options describe, on the wall clock.
-    pub fn into_config(self) -> Result<SimulatorConfig, String> {
+    /// The simulator these options describe, on the wall clock, and the
+    /// services it serves beside VBS.
+    pub fn into_config(self) -> Result<(SimulatorConfig, Beside), String> {
         let mut auth = self.credentials.accepted()?;
         auth.token_ttl = self.token_ttl;
-        Ok(SimulatorConfig {
+        let beside = self.beside.into_beside()?;
+        let config = SimulatorConfig {
             auth,
             ..self.simulator.into_config(ClockMode::Auto)
+        };
+        Ok((config, beside))
+    }
+}
+
+/// Where a standalone simulator serves TaurusDB, ZStack and CSBS, with the
+/// gateway's names for the ZStack login, so one set of settings serves both.
+#[derive(Debug, Args)]
+pub struct BesideArgs {
+    /// Address of a simulated TaurusDB backup API (checking VBS's credentials).
+    #[arg(long, env = "VBS_SIMULATOR_TAURUSDB_LISTEN")]
+    pub taurusdb_listen: Option<SocketAddr>,
+    /// Address of a simulated ZStack API (logins with --zstack-account).
+    #[arg(long, env = "VBS_SIMULATOR_ZSTACK_LISTEN")]
+    pub zstack_listen: Option<SocketAddr>,
+    /// The ZStack account that may log in.
+    #[arg(long, env = "VBS_ZSTACK_ACCOUNT", default_value = "admin")]
+    pub zstack_account: String,
+    /// Its password; required with --zstack-listen.
+    #[arg(long, env = "VBS_ZSTACK_PASSWORD", hide_env_values = true)]
+    pub zstack_password: Option<String>,
+    /// File holding its password.
+    #[arg(long, env = "VBS_ZSTACK_PASSWORD_FILE")]
+    pub zstack_password_file: Option<PathBuf>,
+    /// Address of a simulated CSBS API (checking VBS's AK/SK or token).
+    #[arg(long, env = "VBS_SIMULATOR_CSBS_LISTEN")]
+    pub csbs_listen: Option<SocketAddr>,
+}
+
+impl BesideArgs {
+    fn into_beside(self) -> Result<Beside, String> {
+        let password = secret("zstack-password", &self.zstack_password, &self.zstack_password_file)?;
+        let zstack = match (self.zstack_listen, password) {
+            (Some(listen), Some(password)) => Some(ZStackLogin {
+                listen,
+                account: self.zstack_account,
+                password,
+            }),
+            (Some(_), None) => return Err("--zstack-listen needs --zstack-password (or --zstack-password-file)".into()),
+            (None, _) => None,
+        };
+        Ok(Beside {
+            taurusdb: self.taurusdb_listen,
+            zstack,
+            csbs: self.csbs_listen,
         })
     }
+}
+
+/// The services a standalone simulator serves beside VBS; none by default.
+#[derive(Debug, Default)]
+pub struct Beside {
+    /// Where TaurusDB listens.
+    pub taurusdb: Option<SocketAddr>,
+    /// Where ZStack listens, and who may log in.
+    pub zstack: Option<ZStackLogin>,
+    /// Where CSBS listens.
+    pub csbs: Option<SocketAddr>,
+}
+
+/// A simulated ZStack's address and its one account.
+#[derive(Debug)]
+pub struct ZStackLogin {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The account that may log in.
+    pub account: String,
+    /// Its password.
+    pub password: Secret,
 }
 
 /// How the simulator behaves, embedded in the gateway or alone.
@@ -213,28 +286,170 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is not a valid duration"))
 }
 
-/// Serves the simulator alone on `listen` until `shutdown` completes, telling
-/// on stdout where it listens, what it checks and which volumes it holds.
+/// Serves the simulator alone on `listen`, and `beside` it the other services
+/// asked for, until `shutdown` completes, telling on stdout where each listens,
+/// what it checks and which volumes it holds.
 pub async fn serve_alone(
     listen: SocketAddr,
     config: SimulatorConfig,
+    beside: Beside,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = bind(listen, "the VBS simulator").await?;
     let checks = if config.auth.enforce {
         "checks AK/SK signatures, its tokens and the configured credentials"
     } else {
         "checks no credentials"
     };
+    let csbs_config = beside.csbs.map(|listen| (listen, csbs_config(&config)));
     let simulator = crate::Simulator::start(config, listener).await?;
     println!(
         "VBS simulator serving the VBS REST API at {} ({checks})",
         simulator.url()
     );
     println!("simulated volumes:\n{}", crate::describe_volumes(&simulator.volumes()));
+    if let Some(listen) = beside.taurusdb {
+        let url = simulator.serve_taurusdb(bind(listen, "the TaurusDB simulator").await?)?;
+        println!("TaurusDB simulator serving the TaurusDB backup API at {url} (the same credentials as VBS)");
+        let instances = crate::taurusdb::describe_instances(&simulator.taurusdb_instances());
+        println!("simulated TaurusDB instances:\n{instances}");
+    }
+    if let Some(login) = &beside.zstack {
+        let url = simulator.serve_zstack(bind(login.listen, "the ZStack simulator").await?)?;
+        simulator.add_zstack_account(&login.account, &login.password);
+        println!(
+            "ZStack simulator serving the ZStack API at {url} (account {:?})",
+            login.account
+        );
+        let (vms, storages) = simulator.zstack_inventory();
+        println!(
+            "simulated VMs and backup storages:\n{}",
+            crate::zstack::describe(&vms, &storages)
+        );
+    }
+    let csbs = match csbs_config {
+        Some((listen, (csbs_config, checks))) => {
+            let listener = bind(listen, "the CSBS simulator").await?;
+            let csbs = crate::csbs::CsbsSimulator::start(csbs_config, listener).await?;
+            println!("CSBS simulator serving the CSBS API at {} ({checks})", csbs.url());
+            println!("simulated servers:\n{}", crate::csbs::describe_servers(&csbs.servers()));
+            Some(csbs)
+        }
+        None => None,
+    };
     shutdown.await;
+    if let Some(csbs) = csbs {
+        csbs.shutdown();
+    }
     simulator.shutdown();
     Ok(())
+}
+
+async fn bind(listen: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("{what} cannot listen on {listen}: {e}"))
+}
+
+/// CSBS checks the AK/SK or token VBS checks. Tokens of the simulated IAM
+/// live in the VBS simulator, which CSBS cannot ask, so with an IAM user
+/// CSBS checks nothing (and says so).
+fn csbs_config(vbs: &SimulatorConfig) -> (crate::csbs::CsbsSimulatorConfig, &'static str) {
+    let (auth, checks) = if !vbs.auth.enforce {
+        (AuthConfig::open(), "checks no credentials")
+    } else if vbs.auth.users.is_empty() {
+        (vbs.auth.clone(), "checks the same credentials as VBS")
+    } else {
+        (
+            AuthConfig::open(),
+            "checks no credentials: it cannot read the IAM's tokens",
+        )
+    };
+    let config = crate::csbs::CsbsSimulatorConfig {
+        auth,
+        clock: vbs.clock,
+        ..crate::csbs::CsbsSimulatorConfig::demo()
+    };
+    (config, checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        simulator: SimulatorArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<(SimulatorConfig, Beside), String> {
+        let argv = std::iter::once("vbs-simulator").chain(args.iter().copied());
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        cli.simulator.into_config()
+    }
+
+    #[test]
+    fn other_services_are_served_only_where_asked() {
+        let (_, beside) = parse(&[]).unwrap();
+        assert!(beside.taurusdb.is_none() && beside.zstack.is_none() && beside.csbs.is_none());
+        let (_, beside) = parse(&[
+            "--taurusdb-listen",
+            "127.0.0.1:9001",
+            "--zstack-listen",
+            "127.0.0.1:9002",
+            "--zstack-password",
+            "pw",
+            "--csbs-listen",
+            "127.0.0.1:9003",
+        ])
+        .unwrap();
+        assert_eq!(beside.taurusdb, Some("127.0.0.1:9001".parse().unwrap()));
+        assert_eq!(beside.csbs, Some("127.0.0.1:9003".parse().unwrap()));
+        let zstack = beside.zstack.expect("zstack");
+        assert_eq!((zstack.listen.port(), zstack.account.as_str()), (9002, "admin"));
+        assert_eq!(zstack.password.expose(), "pw");
+        assert!(!format!("{zstack:?}").contains("pw\""), "{zstack:?}");
+    }
+
+    #[test]
+    fn zstack_needs_one_password() {
+        let error = parse(&["--zstack-listen", "127.0.0.1:9002"]).unwrap_err();
+        assert!(error.contains("--zstack-password"), "{error}");
+        let error = parse(&[
+            "--zstack-listen",
+            "127.0.0.1:9002",
+            "--zstack-password",
+            "pw",
+            "--zstack-password-file",
+            "/nonexistent",
+        ])
+        .unwrap_err();
+        assert!(error.contains("not both"), "{error}");
+    }
+
+    #[test]
+    fn csbs_checks_what_vbs_checks_except_iam_tokens() {
+        let (vbs, _) = parse(&["--access-key", "AK", "--secret-key", "SK"]).unwrap();
+        let (csbs, _) = csbs_config(&vbs);
+        assert!(csbs.auth.enforce);
+        assert_eq!(csbs.auth.access_keys[0].access_key, "AK");
+        let (open, _) = parse(&[]).unwrap();
+        assert!(!csbs_config(&open).0.auth.enforce);
+        let (iam, _) = parse(&[
+            "--iam-user",
+            "u",
+            "--iam-password",
+            "p",
+            "--iam-domain",
+            "d",
+            "--iam-project",
+            "eu-de",
+        ])
+        .unwrap();
+        let (csbs, says) = csbs_config(&iam);
+        assert!(!csbs.auth.enforce && says.contains("cannot read the IAM's tokens"));
+    }
 }

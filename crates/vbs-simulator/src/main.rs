@@ -27,8 +27,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let listen = cli.simulator.listen;
-    let config = match cli.simulator.into_config() {
-        Ok(config) => config,
+    let (config, beside) = match cli.simulator.into_config() {
+        Ok(parts) => parts,
         Err(error) => {
             eprintln!("vbs-simulator: {error}");
             return ExitCode::from(EXIT_BAD_CONFIG);
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve_alone(listen, config, shutdown_signal())) {
+    match runtime.block_on(serve_alone(listen, config, beside, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("vbs-simulator: {error}");
