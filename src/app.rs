@@ -201,6 +201,7 @@ impl App {
                     config.bounds.default_deadline,
                     hub.clone(),
                     upstream.writes.clone(),
+                    upstream.operations.clone(),
                 );
                 (service, Some(hub))
             }

@@ -30,8 +30,8 @@
 //!                    │                    in rest/auth/zstack_session.rs) and a JobHub of its own over a JobSource;
 //!                    │                    grpc/follow.rs: watch and wait over any hub
 //!                    └─ grpc/operations.rs  google.longrunning.Operations: every service's work as an operation,
-//!                                           the typed result as `response` (store/operations.rs: VBS jobs started
-//!                                           here, for ListOperations; in memory or Redis)
+//!                                           the typed result as `response` (store/operations.rs: every
+//!                                           service's work started here, for ListOperations; in memory or Redis)
 //!                    │
 //!                    ├─ rest/backups.rs, rest/policies.rs, rest/jobs.rs   typed VBS calls + wire models
 //!                    └─ rest/transport.rs  one pooled HTTP client: safe URL, deadline, one send loop;

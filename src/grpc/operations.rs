@@ -4,6 +4,8 @@
 //! as `error`; `projects/{project_id}/checkpoints/{backup_id}` a CSBS backup,
 //! `projects/{project_id}/taurusdb-jobs/{job_id}` a TaurusDB job and
 //! `zstack/jobs/{job_uuid}` a ZStack API job, each read through its service.
+//! ListOperations lists the work started through the gateway, per project
+//! and service (`store/operations.rs`), read again through the service.
 
 use std::sync::Arc;
 
@@ -23,7 +25,7 @@ use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::T
 use crate::proto::zstack::v1::{self as zs, z_stack_backup_service_server::ZStackBackupService};
 use crate::rest::CallContext;
 use crate::rest::backups::BackupsApi;
-use crate::store::operations::OperationLog;
+use crate::store::operations::{OperationLog, note_started};
 use vbs_rules::{self as rules, Problem};
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -67,6 +69,16 @@ struct JobName {
 }
 
 impl Named {
+    /// The operation's name, as `parse` reads it.
+    fn name(&self) -> String {
+        match self {
+            Named::Job(JobName { project_id, job_id }) => operation_name(project_id, job_id),
+            Named::Checkpoint { project_id, backup_id } => csbs::operation_name(project_id, backup_id),
+            Named::TaurusDbJob { project_id, job_id } => taurusdb::operation_name(project_id, job_id),
+            Named::ZStackJob { job_uuid } => zstack::operation_name(job_uuid),
+        }
+    }
+
     fn parse(name: &str) -> Result<Named, Error> {
         if let Some(job_uuid) = name
             .strip_prefix(zstack::OPERATION_COLLECTION)
@@ -100,20 +112,74 @@ impl Named {
     }
 }
 
-/// The project a ListOperations `name` names: `projects/{project_id}/jobs`.
-fn parent_project(name: &str) -> Result<String, Error> {
-    match name.split('/').collect::<Vec<_>>().as_slice() {
-        ["projects", project_id, "jobs"] => {
-            let mut v = Violations::default();
-            v.check("name", rules::path_id(project_id));
-            v.finish()?;
-            Ok((*project_id).to_string())
+/// What a ListOperations `name` lists, its project id checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listed {
+    /// `projects/{project_id}/jobs`: the project's VBS jobs.
+    Jobs { project_id: String },
+    /// `projects/{project_id}/checkpoints`: the project's CSBS backups.
+    Checkpoints { project_id: String },
+    /// `projects/{project_id}/taurusdb-jobs`: the project's TaurusDB jobs.
+    TaurusDbJobs { project_id: String },
+    /// `zstack/jobs`: ZStack's API jobs.
+    ZStackJobs,
+}
+
+/// What a list name must look like, for the caller who sent another.
+const LIST_FORMS: &str = "must be projects/{project_id}/jobs, projects/{project_id}/checkpoints, \
+     projects/{project_id}/taurusdb-jobs or zstack/jobs";
+
+impl Listed {
+    fn parse(name: &str) -> Result<Listed, Error> {
+        if name == zstack::OPERATION_COLLECTION {
+            return Ok(Listed::ZStackJobs);
         }
-        _ => Err(Error::invalid(
-            "name",
-            Problem::BadFormat,
-            "must be projects/{project_id}/jobs",
-        )),
+        let parts: Vec<&str> = name.split('/').collect();
+        let ["projects", project_id, collection] = parts.as_slice() else {
+            return Err(Error::invalid("name", Problem::BadFormat, LIST_FORMS));
+        };
+        let mut v = Violations::default();
+        v.check("name", rules::path_id(project_id));
+        v.finish()?;
+        let project_id = (*project_id).to_string();
+        match *collection {
+            JOBS => Ok(Listed::Jobs { project_id }),
+            csbs::OPERATION_COLLECTION => Ok(Listed::Checkpoints { project_id }),
+            taurusdb::OPERATION_COLLECTION => Ok(Listed::TaurusDbJobs { project_id }),
+            _ => Err(Error::invalid("name", Problem::BadFormat, LIST_FORMS)),
+        }
+    }
+
+    /// Where the operation log keeps the list: a project's VBS jobs under
+    /// the bare project id (their key from before the other services were
+    /// listed), the others under their list name.
+    fn log_key(&self) -> String {
+        match self {
+            Listed::Jobs { project_id } => project_id.clone(),
+            Listed::Checkpoints { project_id } => csbs::operations_list(project_id),
+            Listed::TaurusDbJobs { project_id } => taurusdb::operations_list(project_id),
+            Listed::ZStackJobs => zstack::OPERATION_COLLECTION.to_string(),
+        }
+    }
+
+    /// The operation `id` of the list.
+    fn member(&self, id: &str) -> Named {
+        let id = id.to_string();
+        match self {
+            Listed::Jobs { project_id } => Named::Job(JobName {
+                project_id: project_id.clone(),
+                job_id: id,
+            }),
+            Listed::Checkpoints { project_id } => Named::Checkpoint {
+                project_id: project_id.clone(),
+                backup_id: id,
+            },
+            Listed::TaurusDbJobs { project_id } => Named::TaurusDbJob {
+                project_id: project_id.clone(),
+                job_id: id,
+            },
+            Listed::ZStackJobs => Named::ZStackJob { job_uuid: id },
+        }
     }
 }
 
@@ -125,13 +191,10 @@ fn pack<M: Message>(full_name: &str, message: &M) -> prost_types::Any {
     }
 }
 
-/// A job just started in the call's project: noted for ListOperations, and
-/// the operation a caller follows, not done yet. The job runs whether or not
-/// the note could be made, so a store outage costs only the listing.
+/// A VBS job just started in the call's project: noted for ListOperations,
+/// and the operation a caller follows, not done yet.
 pub(crate) async fn started(log: &dyn OperationLog, ctx: &CallContext, job_id: &str) -> Operation {
-    if let Err(error) = log.record(&ctx.project_id, job_id).await {
-        tracing::warn!(%error, job_id, "the job is not in ListOperations: its record failed");
-    }
+    note_started(log, &ctx.project_id, job_id).await;
     Operation {
         name: operation_name(&ctx.project_id, job_id),
         ..Operation::default()
@@ -291,6 +354,50 @@ impl Operations {
             .await?;
         Ok(reply.into_inner().job.unwrap_or_default())
     }
+
+    /// The operation `named` as it is now, read through its service with the
+    /// caller's metadata and extensions.
+    async fn read(&self, request: Request<()>, named: Named) -> Result<Operation, Status> {
+        let full_name = named.name();
+        let (metadata, extensions, ()) = request.into_parts();
+        match named {
+            Named::Job(name) => {
+                // The access log names the operation read.
+                let get = lro::GetOperationRequest { name: full_name };
+                let request = Request::from_parts(metadata, extensions, get);
+                let ctx = self.upstream.context(&request, &name.project_id)?;
+                let job = self.read_job(request, &name).await?;
+                Ok(self.of_job(&ctx, job).await?)
+            }
+            Named::Checkpoint { project_id, backup_id } => {
+                let get = csbs_pb::GetBackupRequest { project_id, backup_id };
+                let reply = self
+                    .others
+                    .csbs
+                    .get_backup(Request::from_parts(metadata, extensions, get))
+                    .await?;
+                Ok(of_checkpoint(full_name, reply.into_inner().backup.unwrap_or_default()))
+            }
+            Named::TaurusDbJob { project_id, job_id } => {
+                let get = tdb::GetBackupJobRequest { project_id, job_id };
+                let reply = self
+                    .others
+                    .taurusdb
+                    .get_backup_job(Request::from_parts(metadata, extensions, get))
+                    .await?;
+                Ok(of_taurusdb_job(full_name, reply.into_inner().job.unwrap_or_default()))
+            }
+            Named::ZStackJob { job_uuid } => {
+                let get = zs::GetVmBackupJobRequest { job_uuid };
+                let reply = self
+                    .others
+                    .zstack
+                    .get_vm_backup_job(Request::from_parts(metadata, extensions, get))
+                    .await?;
+                Ok(of_zstack_job(full_name, reply.into_inner().job.unwrap_or_default()))
+            }
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -300,29 +407,32 @@ impl lro::operations_server::Operations for Operations {
         request: Request<lro::ListOperationsRequest>,
     ) -> RpcResult<lro::ListOperationsResponse> {
         let req = request.get_ref();
-        let project_id = parent_project(&req.name)?;
-        let ctx = self.upstream.context(&request, &project_id)?;
+        let listed = Listed::parse(&req.name)?;
         let page = ListPage::try_from(req)?;
+        // The caller's rights on what is listed, before anything is read.
+        match &listed {
+            Listed::Jobs { project_id } => self.upstream.context(&request, project_id).map(drop)?,
+            Listed::Checkpoints { project_id } => self.others.csbs.admit(&request, project_id)?,
+            Listed::TaurusDbJobs { project_id } => self.others.taurusdb.admit(&request, project_id)?,
+            Listed::ZStackJobs => self.others.zstack.admit(&request)?,
+        }
+        let log_key = listed.log_key();
         let (logged, more) = self
             .upstream
             .operations
-            .page(&project_id, page.before, page.size)
+            .page(&log_key, page.before, page.size)
             .await
             .map_err(Error::OperationLog)?;
         let (metadata, extensions, _) = request.into_parts();
         let mut operations = Vec::with_capacity(logged.len());
         for entry in &logged {
-            let name = JobName {
-                project_id: project_id.clone(),
-                job_id: entry.job_id.clone(),
-            };
             let copy = Request::from_parts(metadata.clone(), extensions.clone(), ());
-            match self.read_job(copy, &name).await {
-                Ok(job) => operations.push(self.of_job(&ctx, job).await?),
-                // VBS forgot the job: so does the list.
+            match self.read(copy, listed.member(&entry.job_id)).await {
+                Ok(operation) => operations.push(operation),
+                // Its service forgot it: so does the list.
                 Err(status) if status.code() == tonic::Code::NotFound => {
                     // Dropping it is tidying: the page is right either way.
-                    let _ = self.upstream.operations.forget(&project_id, &entry.job_id).await;
+                    let _ = self.upstream.operations.forget(&log_key, &entry.job_id).await;
                 }
                 Err(status) => return Err(status),
             }
@@ -338,46 +448,10 @@ impl lro::operations_server::Operations for Operations {
     }
 
     async fn get_operation(&self, request: Request<lro::GetOperationRequest>) -> RpcResult<Operation> {
-        let full_name = request.get_ref().name.clone();
-        let named = Named::parse(&full_name)?;
-        let (metadata, extensions, message) = request.into_parts();
-        let name = match named {
-            Named::Job(name) => name,
-            Named::Checkpoint { project_id, backup_id } => {
-                let get = csbs_pb::GetBackupRequest { project_id, backup_id };
-                let reply = self
-                    .others
-                    .csbs
-                    .get_backup(Request::from_parts(metadata, extensions, get))
-                    .await?;
-                let backup = reply.into_inner().backup.unwrap_or_default();
-                return Ok(Response::new(of_checkpoint(full_name, backup)));
-            }
-            Named::TaurusDbJob { project_id, job_id } => {
-                let get = tdb::GetBackupJobRequest { project_id, job_id };
-                let reply = self
-                    .others
-                    .taurusdb
-                    .get_backup_job(Request::from_parts(metadata, extensions, get))
-                    .await?;
-                let job = reply.into_inner().job.unwrap_or_default();
-                return Ok(Response::new(of_taurusdb_job(full_name, job)));
-            }
-            Named::ZStackJob { job_uuid } => {
-                let get = zs::GetVmBackupJobRequest { job_uuid };
-                let reply = self
-                    .others
-                    .zstack
-                    .get_vm_backup_job(Request::from_parts(metadata, extensions, get))
-                    .await?;
-                let job = reply.into_inner().job.unwrap_or_default();
-                return Ok(Response::new(of_zstack_job(full_name, job)));
-            }
-        };
-        let request = Request::from_parts(metadata, extensions, message);
-        let ctx = self.upstream.context(&request, &name.project_id)?;
-        let job = self.read_job(request, &name).await?;
-        Ok(Response::new(self.of_job(&ctx, job).await?))
+        let named = Named::parse(&request.get_ref().name)?;
+        let (metadata, extensions, _) = request.into_parts();
+        let operation = self.read(Request::from_parts(metadata, extensions, ()), named).await?;
+        Ok(Response::new(operation))
     }
 
     async fn wait_operation(&self, request: Request<lro::WaitOperationRequest>) -> RpcResult<Operation> {
@@ -548,8 +622,51 @@ mod tests {
         ] {
             assert!(Named::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(parent_project("projects/p/jobs").unwrap(), "p");
-        assert!(parent_project("projects/p").is_err());
+        for id in ["j", "4010b39b5281d3590152874bfa3b1604"] {
+            for name in [
+                operation_name("p", id),
+                csbs::operation_name("p", id),
+                taurusdb::operation_name("p", id),
+                zstack::operation_name(id),
+            ] {
+                assert_eq!(Named::parse(&name).unwrap().name(), name);
+            }
+        }
+    }
+
+    #[test]
+    fn each_service_has_a_list_and_its_members_are_its_operations() {
+        let cases = [
+            ("projects/p/jobs", "p", operation_name("p", "j")),
+            (
+                "projects/p/checkpoints",
+                "projects/p/checkpoints",
+                csbs::operation_name("p", "j"),
+            ),
+            (
+                "projects/p/taurusdb-jobs",
+                "projects/p/taurusdb-jobs",
+                taurusdb::operation_name("p", "j"),
+            ),
+            ("zstack/jobs", "zstack/jobs", zstack::operation_name("j")),
+        ];
+        for (name, log_key, member) in cases {
+            let listed = Listed::parse(name).unwrap();
+            assert_eq!(listed.log_key(), log_key, "{name}");
+            assert_eq!(listed.member("j").name(), member, "{name}");
+        }
+        for bad in [
+            "",
+            "projects/p",
+            "projects/p/backups",
+            "projects/../jobs",
+            "projects/p/jobs/j",
+            "zstack",
+            "zstack/jobs/",
+            "projects//jobs",
+        ] {
+            assert!(Listed::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

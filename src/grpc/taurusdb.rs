@@ -9,6 +9,7 @@ pub(crate) mod job_source;
 use tonic::{Request, Response, Status};
 
 use super::follow::{self, ResponseStream};
+use super::resource_ids::ResourceIds;
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline};
 use crate::error::Error;
@@ -17,6 +18,7 @@ use crate::grpc::watched::Watched;
 use crate::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_server::TaurusDbBackupService};
 use crate::rest::Operation;
 use crate::rest::taurusdb::{CreateManualBackup, TaurusDbApi};
+use crate::store::operations::note_started;
 use crate::watch::{Event, JobHub};
 use job_source::TaurusDbJobSource;
 use vbs_rules::{self as rules, taurusdb as taurus_rules};
@@ -31,7 +33,12 @@ const ENABLING_FLAG: &str = "--taurusdb-endpoint";
 
 /// The job's name as a long-running operation.
 pub(crate) fn operation_name(project_id: &str, job_id: &str) -> String {
-    format!("projects/{project_id}/{OPERATION_COLLECTION}/{job_id}")
+    format!("{}/{job_id}", operations_list(project_id))
+}
+
+/// The ListOperations name of a project's jobs: `projects/{project_id}/taurusdb-jobs`.
+pub(crate) fn operations_list(project_id: &str) -> String {
+    format!("projects/{project_id}/{OPERATION_COLLECTION}")
 }
 
 /// The service; without a backend (no TaurusDB endpoint) it answers UNIMPLEMENTED.
@@ -59,6 +66,12 @@ impl TaurusDb {
         TaurusDb { backend: None }
     }
 
+    /// Whether the caller of `request` may read the project's jobs, on a
+    /// gateway that serves TaurusDB (for ListOperations).
+    pub(crate) fn admit<T: ResourceIds>(&self, request: &Request<T>, project_id: &str) -> Result<(), Error> {
+        self.backend()?.upstream.context(request, project_id).map(drop)
+    }
+
     fn backend(&self) -> Result<&Backend, Error> {
         self.backend.as_ref().ok_or(Error::NotConfigured {
             service: "TaurusDB",
@@ -78,6 +91,7 @@ impl TaurusDbBackupService for TaurusDb {
         let req = request.into_inner();
         validate_create(&req)?;
         let transport = backend.upstream.transport.clone();
+        let log = backend.upstream.operations.clone();
         let reply = backend.upstream.writes.run(ctx, req, |ctx, req| async move {
             let api = TaurusDbApi {
                 transport: &transport,
@@ -90,6 +104,9 @@ impl TaurusDbBackupService for TaurusDb {
             };
             let created = api.create_manual_backup(&body).await.map_err(Error::from)?;
             let job_id = created.job_id.unwrap_or_default();
+            if !job_id.is_empty() {
+                note_started(log.as_ref(), &operations_list(&ctx.project_id), &job_id).await;
+            }
             Ok(tdb::CreateManualBackupResponse {
                 backup: Some(created.backup.into()),
                 operation: Some(crate::proto::longrunning::Operation {

@@ -21,6 +21,7 @@ use crate::observe::AccessNote;
 use crate::proto::zstack::v1::{self as zs, z_stack_backup_service_server::ZStackBackupService};
 use crate::rest::zstack::{CreateVmBackup, Created, VmBackupParams, ZStackApi};
 use crate::rest::{CallContext, Operation, Transport};
+use crate::store::operations::{OperationLog, note_started};
 use crate::watch::{Event, JobHub};
 use job_source::ZStackJobSource;
 use vbs_rules::zstack as rules;
@@ -51,6 +52,8 @@ struct Backend {
     hub: JobHub<ZStackJobSource>,
     /// Runs the creates: once per `request_id`, detached once sent.
     writes: Writes,
+    /// Where started jobs are noted for ListOperations.
+    operations: Arc<dyn OperationLog>,
 }
 
 impl ZStack {
@@ -60,6 +63,7 @@ impl ZStack {
         default_deadline: Duration,
         hub: JobHub<ZStackJobSource>,
         writes: Writes,
+        operations: Arc<dyn OperationLog>,
     ) -> ZStack {
         ZStack {
             backend: Some(Backend {
@@ -67,6 +71,7 @@ impl ZStack {
                 default_deadline,
                 hub,
                 writes,
+                operations,
             }),
         }
     }
@@ -74,6 +79,12 @@ impl ZStack {
     /// The service of a gateway that knows no ZStack.
     pub(crate) fn unconfigured() -> ZStack {
         ZStack { backend: None }
+    }
+
+    /// Whether the caller of `request` may read ZStack's jobs, on a gateway
+    /// that serves ZStack (for ListOperations).
+    pub(crate) fn admit<T: ResourceIds>(&self, request: &Request<T>) -> Result<(), Error> {
+        self.backend()?.context(request).map(drop)
     }
 
     fn backend(&self) -> Result<&Backend, Error> {
@@ -112,6 +123,7 @@ impl ZStackBackupService for ZStack {
         let req = request.into_inner();
         validate_create(&req)?;
         let transport = backend.transport.clone();
+        let log = backend.operations.clone();
         let reply = backend.writes.run(ctx, req, |ctx, req| async move {
             let api = ZStackApi {
                 transport: &transport,
@@ -123,14 +135,17 @@ impl ZStackBackupService for ZStack {
                 .await
                 .map_err(Error::from)?;
             Ok(match created {
-                Created::Job(job_uuid) => zs::CreateVmBackupResponse {
-                    operation: Some(crate::proto::longrunning::Operation {
-                        name: operation_name(&job_uuid),
-                        ..Default::default()
-                    }),
-                    job_uuid,
-                    inventories: Vec::new(),
-                },
+                Created::Job(job_uuid) => {
+                    note_started(log.as_ref(), OPERATION_COLLECTION, &job_uuid).await;
+                    zs::CreateVmBackupResponse {
+                        operation: Some(crate::proto::longrunning::Operation {
+                            name: operation_name(&job_uuid),
+                            ..Default::default()
+                        }),
+                        job_uuid,
+                        inventories: Vec::new(),
+                    }
+                }
                 Created::Done(inventories) => zs::CreateVmBackupResponse {
                     inventories: inventories.into_iter().map(Into::into).collect(),
                     ..Default::default()

@@ -1,6 +1,8 @@
-//! The operations the gateway started, per project, newest first: what
-//! ListOperations lists, since VBS has no call that lists jobs. Bounded in
-//! entries per project, in projects, and in age; in memory, or in Redis
+//! The operations the gateway started, per list, newest first: what
+//! ListOperations lists, since no backup service has a call that lists its
+//! jobs. A list is a project's VBS jobs (named by the project id) or another
+//! service's collection (named as ListOperations names it). Bounded in
+//! entries per list, in lists, and in age; in memory, or in Redis
 //! (`store/redis/operations.rs`) when replicas share one list.
 
 use std::collections::{HashMap, VecDeque};
@@ -12,43 +14,53 @@ use futures_util::future::{BoxFuture, FutureExt};
 
 use super::StoreError;
 
-/// One page of a project's log: the entries, newest first, and whether
+/// One page of a list: the entries, newest first, and whether
 /// older ones follow.
 pub(crate) type LogPage = (Vec<Logged>, bool);
 
-/// The jobs started through the gateway, per project.
+/// The jobs started through the gateway, per list.
 pub(crate) trait OperationLog: Send + Sync + fmt::Debug {
-    /// Notes a job the gateway started in `project_id`.
-    fn record<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Up to `size` entries of `project_id` older than `before` (all when
+    /// Notes a job the gateway started, in `list`.
+    fn record<'a>(&'a self, list: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Up to `size` entries of `list` older than `before` (all when
     /// None), newest first, and whether more follow them.
     fn page<'a>(
         &'a self,
-        project_id: &'a str,
+        list: &'a str,
         before: Option<u64>,
         size: usize,
     ) -> BoxFuture<'a, Result<LogPage, StoreError>>;
-    /// Drops a job VBS no longer knows.
-    fn forget<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Drops a job its service no longer knows.
+    fn forget<'a>(&'a self, list: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// Notes work `id` just started in `list` (a project id for VBS jobs, else
+/// the ListOperations name of the service's collection). The work goes on
+/// whether or not the note could be made, so a store outage costs only the
+/// listing.
+pub(crate) async fn note_started(log: &dyn OperationLog, list: &str, id: &str) {
+    if let Err(error) = log.record(list, id).await {
+        tracing::warn!(%error, id, "the operation is not in ListOperations: its record failed");
+    }
 }
 
 /// The bounds of an operation log.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LogBounds {
-    /// Entries kept per project; the oldest go first.
-    pub(crate) per_project: usize,
-    /// Projects kept; the one that started nothing for longest goes first.
-    pub(crate) projects: usize,
+    /// Entries kept per list; the oldest go first.
+    pub(crate) per_list: usize,
+    /// Lists kept; the one that took nothing for longest goes first.
+    pub(crate) lists: usize,
     /// How long an entry is listed.
     pub(crate) max_age: Duration,
 }
 
 impl Default for LogBounds {
-    /// A day of a busy project's jobs, for as many projects as callers.
+    /// A day of a busy project's jobs, for as many lists as callers have projects.
     fn default() -> Self {
         LogBounds {
-            per_project: 1_000,
-            projects: 10_000,
+            per_list: 1_000,
+            lists: 10_000,
             max_age: Duration::from_secs(24 * 3600),
         }
     }
@@ -71,7 +83,7 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Inner {
     /// Newest first.
-    projects: HashMap<String, VecDeque<Entry>>,
+    lists: HashMap<String, VecDeque<Entry>>,
     next_seq: u64,
 }
 
@@ -90,15 +102,15 @@ impl MemoryLog {
         }
     }
 
-    fn record_now(&self, project_id: &str, job_id: &str) {
+    fn record_now(&self, list: &str, job_id: &str) {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.next_seq += 1;
         let seq = inner.next_seq;
-        if !inner.projects.contains_key(project_id) && inner.projects.len() >= self.bounds.projects {
-            evict_quietest(&mut inner.projects);
+        if !inner.lists.contains_key(list) && inner.lists.len() >= self.bounds.lists {
+            evict_quietest(&mut inner.lists);
         }
-        let entries = inner.projects.entry(project_id.to_string()).or_default();
+        let entries = inner.lists.entry(list.to_string()).or_default();
         entries.push_front(Entry {
             logged: Logged {
                 seq,
@@ -106,13 +118,13 @@ impl MemoryLog {
             },
             at: now,
         });
-        entries.truncate(self.bounds.per_project);
+        entries.truncate(self.bounds.per_list);
     }
 
-    fn page_now(&self, project_id: &str, before: Option<u64>, size: usize) -> LogPage {
+    fn page_now(&self, list: &str, before: Option<u64>, size: usize) -> LogPage {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(entries) = inner.projects.get_mut(project_id) else {
+        let Some(entries) = inner.lists.get_mut(list) else {
             return (Vec::new(), false);
         };
         while entries
@@ -130,43 +142,43 @@ impl MemoryLog {
         (page, more)
     }
 
-    fn forget_now(&self, project_id: &str, job_id: &str) {
+    fn forget_now(&self, list: &str, job_id: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entries) = inner.projects.get_mut(project_id) {
+        if let Some(entries) = inner.lists.get_mut(list) {
             entries.retain(|e| e.logged.job_id != job_id);
         }
     }
 }
 
 impl OperationLog for MemoryLog {
-    fn record<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.record_now(project_id, job_id);
+    fn record<'a>(&'a self, list: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.record_now(list, job_id);
         futures_util::future::ready(Ok(())).boxed()
     }
 
     fn page<'a>(
         &'a self,
-        project_id: &'a str,
+        list: &'a str,
         before: Option<u64>,
         size: usize,
     ) -> BoxFuture<'a, Result<LogPage, StoreError>> {
-        futures_util::future::ready(Ok(self.page_now(project_id, before, size))).boxed()
+        futures_util::future::ready(Ok(self.page_now(list, before, size))).boxed()
     }
 
-    fn forget<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.forget_now(project_id, job_id);
+    fn forget<'a>(&'a self, list: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.forget_now(list, job_id);
         futures_util::future::ready(Ok(())).boxed()
     }
 }
 
-/// Removes the project whose newest entry is the oldest.
-fn evict_quietest(projects: &mut HashMap<String, VecDeque<Entry>>) {
-    let quietest = projects
+/// Removes the list whose newest entry is the oldest.
+fn evict_quietest(lists: &mut HashMap<String, VecDeque<Entry>>) {
+    let quietest = lists
         .iter()
         .min_by_key(|(_, entries)| entries.front().map(|e| e.at))
-        .map(|(project, _)| project.clone());
-    if let Some(project) = quietest {
-        projects.remove(&project);
+        .map(|(list, _)| list.clone());
+    if let Some(list) = quietest {
+        lists.remove(&list);
     }
 }
 
@@ -199,8 +211,8 @@ mod tests {
     #[test]
     fn every_bound_holds() {
         let bounds = LogBounds {
-            per_project: 3,
-            projects: 2,
+            per_list: 3,
+            lists: 2,
             max_age: Duration::ZERO,
         };
         let log = MemoryLog::new(bounds);
@@ -208,11 +220,11 @@ mod tests {
             log.record_now("p", job);
         }
         let inner = log.inner.lock().unwrap();
-        assert_eq!(inner.projects["p"].len(), 3);
+        assert_eq!(inner.lists["p"].len(), 3);
         drop(inner);
         log.record_now("q", "x");
         log.record_now("r", "y");
-        assert_eq!(log.inner.lock().unwrap().projects.len(), 2);
+        assert_eq!(log.inner.lock().unwrap().lists.len(), 2);
         // Max age zero: everything is already too old to list.
         assert_eq!(log.page_now("r", None, 10).0, Vec::new());
     }

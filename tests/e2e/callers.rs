@@ -532,3 +532,43 @@ async fn request_ids_are_each_callers_own() {
         .count();
     assert_eq!(posts, 2);
 }
+
+#[tokio::test]
+async fn every_list_of_operations_checks_the_callers_projects() {
+    use vbs_gateway::proto::longrunning::{ListOperationsRequest, operations_client::OperationsClient};
+
+    let (world, _) = world_with_callers(&callers_text(), |_| {}).await;
+    let mut operations = OperationsClient::new(world.channel.clone());
+    let list = |name: String, key| {
+        with_key(
+            ListOperationsRequest {
+                name,
+                ..Default::default()
+            },
+            key,
+        )
+    };
+    for collection in ["jobs", "taurusdb-jobs"] {
+        let mine = format!("projects/{PROJECT_ID}/{collection}");
+        operations
+            .list_operations(list(mine, READER_KEY))
+            .await
+            .unwrap_or_else(|status| panic!("a reader lists its project's {collection}: {status:?}"));
+        let other = format!("projects/{OTHER_PROJECT}/{collection}");
+        let denied = operations
+            .list_operations(list(other, NARROW_ADMIN_KEY))
+            .await
+            .expect_err("another project");
+        assert_refused(&denied, Code::PermissionDenied, "CALLER_NOT_ALLOWED", "ListOperations");
+    }
+    // ZStack has no projects: its jobs are the callers' of project "zstack".
+    let denied = operations
+        .list_operations(list("zstack/jobs".into(), NARROW_ADMIN_KEY))
+        .await
+        .expect_err("zstack is not the narrow caller's");
+    assert_refused(&denied, Code::PermissionDenied, "CALLER_NOT_ALLOWED", "ListOperations");
+    operations
+        .list_operations(list("zstack/jobs".into(), ADMIN_KEY))
+        .await
+        .expect("a caller of every project lists ZStack's jobs");
+}

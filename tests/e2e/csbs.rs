@@ -463,7 +463,7 @@ async fn a_server_backup_is_an_operation_done_with_its_backup_or_its_failure() {
     let failing = world.back_up_web_server().await.operation.unwrap().name;
     world.csbs.advance(Duration::from_secs(3));
     let failed = operations
-        .get_operation(lro::GetOperationRequest { name: failing })
+        .get_operation(lro::GetOperationRequest { name: failing.clone() })
         .await
         .expect("GetOperation of the failed backup")
         .into_inner();
@@ -481,4 +481,17 @@ async fn a_server_backup_is_an_operation_done_with_its_backup_or_its_failure() {
         (info.reason.as_str(), info.metadata["upstreamCode"].as_str()),
         ("BACKUP_FAILED", "CSBS.9998")
     );
+
+    // Both are listed, newest first, each read again as it is now.
+    let listed = operations
+        .list_operations(lro::ListOperationsRequest {
+            name: format!("projects/{PROJECT_ID}/checkpoints"),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOperations")
+        .into_inner();
+    let seen: Vec<(&str, bool)> = listed.operations.iter().map(|op| (op.name.as_str(), op.done)).collect();
+    assert_eq!(seen, [(failing.as_str(), true), (name.as_str(), true)]);
+    assert!(listed.next_page_token.is_empty());
 }

@@ -263,7 +263,14 @@ async fn without_an_endpoint_every_rpc_is_unimplemented_and_names_the_flag() {
         })
         .await
         .expect_err("not configured");
-    for status in [create, watch] {
+    let list = vbs_gateway::proto::longrunning::operations_client::OperationsClient::new(world.channel.clone())
+        .list_operations(vbs_gateway::proto::longrunning::ListOperationsRequest {
+            name: format!("projects/{PROJECT_ID}/taurusdb-jobs"),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not configured");
+    for status in [create, watch, list] {
         assert_eq!(status.code(), Code::Unimplemented);
         assert!(status.message().contains("--taurusdb-endpoint"), "{}", status.message());
         let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
@@ -309,7 +316,7 @@ async fn a_taurusdb_job_is_an_operation_done_with_the_job_or_its_failure() {
     assert!(!running.done, "{running:?}");
     world.advance(3);
     let done = operations
-        .get_operation(lro::GetOperationRequest { name })
+        .get_operation(lro::GetOperationRequest { name: name.clone() })
         .await
         .expect("GetOperation once done")
         .into_inner();
@@ -322,7 +329,7 @@ async fn a_taurusdb_job_is_an_operation_done_with_the_job_or_its_failure() {
     let failing = create(&world).await.operation.unwrap().name;
     world.advance(3);
     let failed = operations
-        .get_operation(lro::GetOperationRequest { name: failing })
+        .get_operation(lro::GetOperationRequest { name: failing.clone() })
         .await
         .expect("GetOperation of a failed job")
         .into_inner();
@@ -330,6 +337,31 @@ async fn a_taurusdb_job_is_an_operation_done_with_the_job_or_its_failure() {
         panic!("a failed job is the operation's error: {failed:?}");
     };
     assert_eq!(error.message, "the backup space is used up");
+
+    // Both are listed, newest first, each read again as it is now.
+    let listed = operations
+        .list_operations(lro::ListOperationsRequest {
+            name: format!("projects/{PROJECT_ID}/taurusdb-jobs"),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOperations")
+        .into_inner();
+    let seen: Vec<(&str, bool)> = listed.operations.iter().map(|op| (op.name.as_str(), op.done)).collect();
+    assert_eq!(seen, [(failing.as_str(), true), (name.as_str(), true)]);
+    assert!(listed.next_page_token.is_empty());
+    let vbs_jobs = operations
+        .list_operations(lro::ListOperationsRequest {
+            name: format!("projects/{PROJECT_ID}/jobs"),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOperations of VBS jobs")
+        .into_inner();
+    assert!(
+        vbs_jobs.operations.is_empty(),
+        "TaurusDB jobs are not VBS jobs: {vbs_jobs:?}"
+    );
 }
 
 #[tokio::test]

@@ -341,7 +341,7 @@ async fn a_zstack_job_is_an_operation_done_with_the_job_or_zstacks_error() {
     let failing = create(&world, ZSTACK_ROOT_VOLUMES[0]).await.operation.unwrap().name;
     world.advance(3);
     let failed = operations
-        .get_operation(lro::GetOperationRequest { name: failing })
+        .get_operation(lro::GetOperationRequest { name: failing.clone() })
         .await
         .expect("GetOperation of a failed job")
         .into_inner();
@@ -349,6 +349,19 @@ async fn a_zstack_job_is_an_operation_done_with_the_job_or_zstacks_error() {
         panic!("a failed job is the operation's error: {failed:?}");
     };
     assert_eq!(error.message, "the backup storage is full");
+
+    // Both are listed, newest first, each read again as it is now.
+    let listed = operations
+        .list_operations(lro::ListOperationsRequest {
+            name: "zstack/jobs".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOperations")
+        .into_inner();
+    let seen: Vec<(&str, bool)> = listed.operations.iter().map(|op| (op.name.as_str(), op.done)).collect();
+    assert_eq!(seen, [(failing.as_str(), true), (name.as_str(), true)]);
+    assert!(listed.next_page_token.is_empty());
 }
 
 #[tokio::test]

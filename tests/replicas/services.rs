@@ -1,9 +1,11 @@
 //! TaurusDB, ZStack and CSBS across a fleet, against the standalone simulator
-//! serving them beside VBS: each service's create and wait through nginx, and
-//! one upstream poller per TaurusDB job for the whole fleet.
+//! serving them beside VBS: each service's create and wait through nginx, one
+//! list of operations per service for the fleet, and one upstream poller per
+//! TaurusDB job.
 
 use tokio_stream::StreamExt;
 use vbs_gateway::proto::csbs_pb::{self as csbs, csbs_backup_service_client::CsbsBackupServiceClient};
+use vbs_gateway::proto::longrunning::{self as lro, operations_client::OperationsClient};
 use vbs_gateway::proto::pb::WaitOutcome;
 use vbs_gateway::proto::taurusdb::v3::{self as tdb, taurus_db_backup_service_client::TaurusDbBackupServiceClient};
 use vbs_gateway::proto::zstack::v1::{self as zs, z_stack_backup_service_client::ZStackBackupServiceClient};
@@ -11,7 +13,7 @@ use vbs_simulator::csbs::DEFAULT_SERVER_IDS;
 use vbs_simulator::taurusdb::TAURUSDB_INSTANCE_IDS;
 use vbs_simulator::zstack::{ZSTACK_BACKUP_STORAGES, ZSTACK_ROOT_VOLUMES};
 
-use crate::harness::{Fleet, STARTUP, eventually};
+use crate::harness::{Fleet, PROJECT_ID, STARTUP, eventually};
 
 /// A wait's own bound: well past every simulated job's end.
 fn wait_timeout() -> Option<prost_types::Duration> {
@@ -59,6 +61,10 @@ async fn taurusdb_zstack_and_csbs_back_up_through_a_fleet() {
         (job.id.as_str(), job.status()),
         (created.job_id.as_str(), tdb::JobStatus::Completed)
     );
+    let mut started = vec![(
+        format!("projects/{PROJECT_ID}/taurusdb-jobs"),
+        created.operation.expect("operation").name,
+    )];
 
     let mut zstack = ZStackBackupServiceClient::new(channel.clone());
     let created = zstack
@@ -72,6 +78,7 @@ async fn taurusdb_zstack_and_csbs_back_up_through_a_fleet() {
         .expect("CreateVmBackup")
         .into_inner();
     assert!(!created.job_uuid.is_empty(), "{created:?}");
+    started.push(("zstack/jobs".into(), created.operation.clone().expect("operation").name));
     let waited = zstack
         .wait_vm_backup_job(zs::WaitVmBackupJobRequest {
             job_uuid: created.job_uuid.clone(),
@@ -95,6 +102,10 @@ async fn taurusdb_zstack_and_csbs_back_up_through_a_fleet() {
         .await
         .expect("CreateBackup")
         .into_inner();
+    started.push((
+        format!("projects/{PROJECT_ID}/checkpoints"),
+        created.operation.expect("operation").name,
+    ));
     let backup_id = created.backup.expect("the backup").id;
     let waited = csbs
         .wait_backup(csbs::WaitBackupRequest {
@@ -111,6 +122,24 @@ async fn taurusdb_zstack_and_csbs_back_up_through_a_fleet() {
         (backup.id.as_str(), backup.status()),
         (backup_id.as_str(), csbs::BackupStatus::Available)
     );
+
+    // Each service's list is the fleet's: every replica lists what one started.
+    for replica in 0..fleet.replica_count() {
+        let mut operations = OperationsClient::new(fleet.replica_channel(replica).await);
+        for (list, name) in &started {
+            let listed = operations
+                .list_operations(lro::ListOperationsRequest {
+                    name: list.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("ListOperations")
+                .into_inner();
+            let names: Vec<&str> = listed.operations.iter().map(|op| op.name.as_str()).collect();
+            assert_eq!(names, [name.as_str()], "replica {replica}, {list}");
+            assert!(listed.operations[0].done, "replica {replica}, {list}");
+        }
+    }
 }
 
 #[tokio::test]

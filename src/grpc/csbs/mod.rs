@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
+use super::resource_ids::ResourceIds;
 use super::writes::WriteRequest;
 use super::{Upstream, Violations, caller_deadline, follow};
 use crate::error::Error;
@@ -18,6 +19,7 @@ use crate::grpc::watched::Watched;
 use crate::proto::csbs_pb::{self as pb, csbs_backup_service_server::CsbsBackupService};
 use crate::rest::csbs::{self as rest, CsbsApi};
 use crate::rest::{Operation, Transport};
+use crate::store::operations::note_started;
 use crate::watch::{self, JobHub};
 use source::CsbsBackupSource;
 use vbs_rules::csbs as csbs_rules;
@@ -48,7 +50,12 @@ impl CsbsBackend {
 
 /// The operation name of a backup: `projects/{project_id}/checkpoints/{backup_id}`.
 pub(crate) fn operation_name(project_id: &str, backup_id: &str) -> String {
-    format!("projects/{project_id}/{OPERATION_COLLECTION}/{backup_id}")
+    format!("{}/{backup_id}", operations_list(project_id))
+}
+
+/// The ListOperations name of a project's backups: `projects/{project_id}/checkpoints`.
+pub(crate) fn operations_list(project_id: &str) -> String {
+    format!("projects/{project_id}/{OPERATION_COLLECTION}")
 }
 
 pub(crate) struct Csbs {
@@ -62,6 +69,13 @@ impl Csbs {
     /// deadline, pass-through, writes); its VBS transport is not used.
     pub(crate) fn new(upstream: Upstream, backend: Option<CsbsBackend>) -> Csbs {
         Csbs { upstream, backend }
+    }
+
+    /// Whether the caller of `request` may read the project's backups, on a
+    /// gateway that serves CSBS (for ListOperations).
+    pub(crate) fn admit<T: ResourceIds>(&self, request: &Request<T>, project_id: &str) -> Result<(), Error> {
+        self.backend()?;
+        self.upstream.context(request, project_id).map(drop)
     }
 
     fn backend(&self) -> Result<&CsbsBackend, Error> {
@@ -80,6 +94,7 @@ impl CsbsBackupService for Csbs {
         let req = request.into_inner();
         validate_create_backup(&req)?;
         let transport = backend.transport.clone();
+        let log = self.upstream.operations.clone();
         let reply = self.upstream.writes.run(ctx, req, |ctx, req| async move {
             let resource_id = req.resource_id.clone();
             let body = rest::Protect::from(req);
@@ -92,6 +107,7 @@ impl CsbsBackupService for Csbs {
             let backup = backup_of_checkpoint(&api, &checkpoint_id)
                 .await
                 .map_err(|e| Error::AfterWrite(Box::new(e)))?;
+            note_started(log.as_ref(), &operations_list(&ctx.project_id), &backup.id).await;
             Ok(pb::CreateBackupResponse {
                 operation: Some(crate::proto::longrunning::Operation {
                     name: operation_name(&ctx.project_id, &backup.id),

@@ -1,4 +1,4 @@
-//! The log of started operations in Redis, one sorted set per project, so
+//! The log of started operations in Redis, one sorted set per list, so
 //! ListOperations on any replica lists the jobs every replica started. A
 //! score is the time of the record in microseconds (Redis's clock, unique per
 //! set), which also orders pages and ages entries out.
@@ -57,8 +57,8 @@ impl RedisOperationLog {
         }
     }
 
-    fn key(&self, project_id: &str) -> String {
-        self.link.key(&["ops", project_id])
+    fn key(&self, list: &str) -> String {
+        self.link.key(&["ops", list])
     }
 
     fn max_age_micros(&self) -> String {
@@ -67,13 +67,13 @@ impl RedisOperationLog {
 }
 
 impl OperationLog for RedisOperationLog {
-    fn record<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn record<'a>(&'a self, list: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
-            let key = self.key(project_id);
+            let key = self.key(list);
             let args = [
                 job_id.to_string(),
                 self.max_age_micros(),
-                self.bounds.per_project.to_string(),
+                self.bounds.per_list.to_string(),
             ];
             self.link.script::<i64, _>(&self.record, &[&key], &args).await?;
             Ok(())
@@ -83,12 +83,12 @@ impl OperationLog for RedisOperationLog {
 
     fn page<'a>(
         &'a self,
-        project_id: &'a str,
+        list: &'a str,
         before: Option<u64>,
         size: usize,
     ) -> BoxFuture<'a, Result<LogPage, StoreError>> {
         async move {
-            let key = self.key(project_id);
+            let key = self.key(list);
             let before = before.map_or_else(|| "+inf".to_string(), |score| format!("({score}"));
             let args = [before, self.max_age_micros(), size.to_string()];
             let found: Vec<(String, u64)> = self.link.script(&self.page, &[&key], &args).await?;
@@ -103,9 +103,9 @@ impl OperationLog for RedisOperationLog {
         .boxed()
     }
 
-    fn forget<'a>(&'a self, project_id: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn forget<'a>(&'a self, list: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
-            let command = redis::cmd("ZREM").arg(self.key(project_id)).arg(job_id).clone();
+            let command = redis::cmd("ZREM").arg(self.key(list)).arg(job_id).clone();
             self.link.query::<i64>(&command).await?;
             Ok(())
         }
