@@ -14,7 +14,9 @@ use vbs_gateway::rest::credentials::{AccessKey, Credentials, Secret, Signing};
 use vbs_simulator::csbs::{CsbsSimulator, CsbsSimulatorConfig, DEFAULT_SERVER_IDS};
 use vbs_simulator::{RecordedRequest, SimulatorConfig};
 
-use crate::harness::{ACCESS_KEY, PROJECT_ID, UNKNOWN_ID, World, error_metadata, start_csbs, vbs_code};
+use crate::harness::{
+    ACCESS_KEY, PROJECT_ID, UNKNOWN_ID, World, error_metadata, listed_operations, start_csbs, vbs_code,
+};
 
 const WEB_SERVER: &str = DEFAULT_SERVER_IDS[0];
 const BROKEN_SERVER: &str = DEFAULT_SERVER_IDS[2];
@@ -483,15 +485,6 @@ async fn a_server_backup_is_an_operation_done_with_its_backup_or_its_failure() {
     );
 
     // Both are listed, newest first, each read again as it is now.
-    let listed = operations
-        .list_operations(lro::ListOperationsRequest {
-            name: format!("projects/{PROJECT_ID}/checkpoints"),
-            ..Default::default()
-        })
-        .await
-        .expect("ListOperations")
-        .into_inner();
-    let seen: Vec<(&str, bool)> = listed.operations.iter().map(|op| (op.name.as_str(), op.done)).collect();
-    assert_eq!(seen, [(failing.as_str(), true), (name.as_str(), true)]);
-    assert!(listed.next_page_token.is_empty());
+    let listed = listed_operations(&world.world.channel, &format!("projects/{PROJECT_ID}/checkpoints")).await;
+    assert_eq!(listed, [(failing, true), (name, true)]);
 }

@@ -352,6 +352,22 @@ pub(crate) fn assert_violation(status: &Status, field: &str) -> String {
     mine.reason.clone()
 }
 
+/// The one page ListOperations answers for `list` (it must have no other):
+/// each operation's name and whether it is done, newest first.
+pub(crate) async fn listed_operations(channel: &Channel, list: &str) -> Vec<(String, bool)> {
+    use vbs_gateway::proto::longrunning::{ListOperationsRequest, operations_client::OperationsClient};
+    let page = OperationsClient::new(channel.clone())
+        .list_operations(ListOperationsRequest {
+            name: list.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|status| panic!("ListOperations {list}: {status:?}"))
+        .into_inner();
+    assert!(page.next_page_token.is_empty(), "{list}: one page expected");
+    page.operations.into_iter().map(|op| (op.name, op.done)).collect()
+}
+
 /// The VBS error code an error status carries (ErrorInfo metadata `vbsCode`).
 pub(crate) fn vbs_code(status: &Status) -> Option<String> {
     error_metadata(status).remove("vbsCode")

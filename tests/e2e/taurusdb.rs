@@ -15,7 +15,7 @@ use vbs_gateway::rest::credentials::{Credentials, Secret};
 use vbs_simulator::taurusdb::{INSTANCE_NOT_FOUND, JOB_NOT_FOUND, TAURUSDB_INSTANCE_IDS};
 use vbs_simulator::{RecordedRequest, SimulatorConfig};
 
-use crate::harness::{PROJECT_ID, World, error_metadata, vbs_code};
+use crate::harness::{PROJECT_ID, World, error_metadata, listed_operations, vbs_code};
 use crate::observability::{sample, scrape};
 
 const INSTANCE: &str = TAURUSDB_INSTANCE_IDS[0];
@@ -339,29 +339,10 @@ async fn a_taurusdb_job_is_an_operation_done_with_the_job_or_its_failure() {
     assert_eq!(error.message, "the backup space is used up");
 
     // Both are listed, newest first, each read again as it is now.
-    let listed = operations
-        .list_operations(lro::ListOperationsRequest {
-            name: format!("projects/{PROJECT_ID}/taurusdb-jobs"),
-            ..Default::default()
-        })
-        .await
-        .expect("ListOperations")
-        .into_inner();
-    let seen: Vec<(&str, bool)> = listed.operations.iter().map(|op| (op.name.as_str(), op.done)).collect();
-    assert_eq!(seen, [(failing.as_str(), true), (name.as_str(), true)]);
-    assert!(listed.next_page_token.is_empty());
-    let vbs_jobs = operations
-        .list_operations(lro::ListOperationsRequest {
-            name: format!("projects/{PROJECT_ID}/jobs"),
-            ..Default::default()
-        })
-        .await
-        .expect("ListOperations of VBS jobs")
-        .into_inner();
-    assert!(
-        vbs_jobs.operations.is_empty(),
-        "TaurusDB jobs are not VBS jobs: {vbs_jobs:?}"
-    );
+    let listed = listed_operations(&world.channel, &format!("projects/{PROJECT_ID}/taurusdb-jobs")).await;
+    assert_eq!(listed, [(failing, true), (name, true)]);
+    let vbs_jobs = listed_operations(&world.channel, &format!("projects/{PROJECT_ID}/jobs")).await;
+    assert!(vbs_jobs.is_empty(), "TaurusDB jobs are not VBS jobs: {vbs_jobs:?}");
 }
 
 #[tokio::test]

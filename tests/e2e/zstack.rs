@@ -14,7 +14,7 @@ use vbs_gateway::proto::zstack::v1::{
 use vbs_simulator::zstack::{ARGUMENT_ERROR, SESSION_TTL, ZSTACK_BACKUP_STORAGES, ZSTACK_ROOT_VOLUMES};
 use vbs_simulator::{RecordedRequest, SimulatorConfig};
 
-use crate::harness::{World, ZSTACK_PASSWORD, vbs_code};
+use crate::harness::{World, ZSTACK_PASSWORD, listed_operations, vbs_code};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 const LOGIN_PATH: &str = "/zstack/v1/accounts/login";
@@ -351,17 +351,8 @@ async fn a_zstack_job_is_an_operation_done_with_the_job_or_zstacks_error() {
     assert_eq!(error.message, "the backup storage is full");
 
     // Both are listed, newest first, each read again as it is now.
-    let listed = operations
-        .list_operations(lro::ListOperationsRequest {
-            name: "zstack/jobs".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("ListOperations")
-        .into_inner();
-    let seen: Vec<(&str, bool)> = listed.operations.iter().map(|op| (op.name.as_str(), op.done)).collect();
-    assert_eq!(seen, [(failing.as_str(), true), (name.as_str(), true)]);
-    assert!(listed.next_page_token.is_empty());
+    let listed = listed_operations(&world.channel, "zstack/jobs").await;
+    assert_eq!(listed, [(failing, true), (name, true)]);
 }
 
 #[tokio::test]
