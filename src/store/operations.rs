@@ -37,8 +37,16 @@ pub(crate) trait OperationLog: Send + Sync + fmt::Debug {
 /// Notes work `id` just started in `list` (a project id for VBS jobs, else
 /// the ListOperations name of the service's collection). The work goes on
 /// whether or not the note could be made, so a store outage costs only the
-/// listing.
+/// listing. An id that is no safe path segment (the upstream chose it) is
+/// not noted: every later read of the list would refuse it.
 pub(crate) async fn note_started(log: &dyn OperationLog, list: &str, id: &str) {
+    if vbs_rules::path_id(id).is_err() {
+        tracing::warn!(
+            id_len = id.len(),
+            "the operation is not in ListOperations: its id is not a safe path segment"
+        );
+        return;
+    }
     if let Err(error) = log.record(list, id).await {
         tracing::warn!(%error, id, "the operation is not in ListOperations: its record failed");
     }
@@ -185,6 +193,18 @@ fn evict_quietest(lists: &mut HashMap<String, VecDeque<Entry>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_ids_that_are_safe_path_segments_are_noted() {
+        let log = MemoryLog::new(LogBounds::default());
+        note_started(&log, "p", "4010b39b5281d3590152874bfa3b1604").await;
+        for hostile in ["", "../x", "a/b", "a b", &"x".repeat(200)] {
+            note_started(&log, "p", hostile).await;
+        }
+        let (page, more) = log.page("p", None, 10).await.unwrap();
+        let ids: Vec<&str> = page.iter().map(|entry| entry.job_id.as_str()).collect();
+        assert_eq!((ids, more), (vec!["4010b39b5281d3590152874bfa3b1604"], false));
+    }
 
     fn ids(page: &[Logged]) -> Vec<&str> {
         page.iter().map(|l| l.job_id.as_str()).collect()
