@@ -2,8 +2,9 @@
 //! (`-- --jobs N --watchers-per-job M` for other sizes). Measures upstream
 //! polls per job per poll interval (against per-watcher GetJob polling, side
 //! by side), the gateway's memory per open watch, the delay from the poll that
-//! sees a change to each watcher receiving it, and unary GetJob latency while
-//! the changes fan out. Measures; asserts nothing. Run with
+//! sees a change to each watcher receiving it, and unary latency while the
+//! changes fan out (GetJob, which calls upstream, and the health check, which
+//! the gateway answers itself). Measures; asserts nothing. Run with
 //! `cargo bench --bench watch`.
 //!
 //! Two processes of this binary: this one runs only the gateway, so its
@@ -291,6 +292,7 @@ mod driver {
 
     use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
     use tonic::transport::Channel;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     use vbs_gateway::config::DEMO_PROJECT_ID;
     use vbs_gateway::proto::pb::{
         self, JobStatus, backup_service_client::BackupServiceClient, job_service_client::JobServiceClient,
@@ -546,7 +548,7 @@ mod driver {
         // Give every poller time to see RUNNING before the next change.
         tokio::time::sleep(POLL_INTERVAL * 2).await;
         let spread_cpu = (cpus().0 - spread_cpu.0, cpus().1 - spread_cpu.1);
-        let spread_unary = probe.stop().await;
+        let (spread_unary, spread_health) = probe.stop().await;
 
         // The burst: the first `burst_cohorts` cohorts end in one clock step
         // (cohort i ends i * COHORT_GAP after cohort 0), the others after it,
@@ -562,7 +564,7 @@ mod driver {
             seen.push(watcher.await.expect("watcher task"));
         }
         let burst_cpu = (cpus().0 - burst_cpu.0, cpus().1 - burst_cpu.1);
-        let burst_unary = probe.stop().await;
+        let (burst_unary, burst_health) = probe.stop().await;
         if !unmeasured.is_empty() {
             sim.advance(COHORT_GAP * unmeasured_cohorts as u32);
         }
@@ -570,13 +572,25 @@ mod driver {
             seen.push(watcher.await.expect("watcher task"));
         }
 
-        let spread = Phase::new(&seen, watchers_per_job, |s| &s.running, spread_cpu, spread_unary);
+        let spread = Phase::new(
+            &seen,
+            watchers_per_job,
+            |s| &s.running,
+            spread_cpu,
+            (spread_unary, spread_health),
+        );
         spread.report(&format!(
             "spread: {} jobs every {SPREAD_STEP:?} change (INIT -> RUNNING)",
             jobs.div_ceil(COHORTS)
         ));
         let burst_seen = &seen[..burst_jobs * watchers_per_job];
-        let burst = Phase::new(burst_seen, watchers_per_job, |s| &s.success, burst_cpu, burst_unary);
+        let burst = Phase::new(
+            burst_seen,
+            watchers_per_job,
+            |s| &s.success,
+            burst_cpu,
+            (burst_unary, burst_health),
+        );
         burst.report(&format!(
             "burst: {burst_jobs} of {jobs} jobs change at once (RUNNING -> SUCCESS)"
         ));
@@ -593,6 +607,8 @@ mod driver {
         cpu: (Duration, Duration),
         /// Unary GetJob latencies meanwhile, sorted.
         unary: Vec<Duration>,
+        /// Health check latencies meanwhile (no upstream call), sorted.
+        health: Vec<Duration>,
     }
 
     impl Phase {
@@ -601,7 +617,7 @@ mod driver {
             watchers_per_job: usize,
             change: fn(&Seen) -> &Vec<Duration>,
             cpu: (Duration, Duration),
-            mut unary: Vec<Duration>,
+            (mut unary, mut health): (Vec<Duration>, Vec<Duration>),
         ) -> Phase {
             let mut delays: Vec<Duration> = seen.iter().flat_map(|s| change(s).iter().copied()).collect();
             let mut lasts: Vec<Duration> = seen
@@ -611,11 +627,13 @@ mod driver {
             delays.sort();
             lasts.sort();
             unary.sort();
+            health.sort();
             Phase {
                 delays,
                 lasts,
                 cpu,
                 unary,
+                health,
             }
         }
 
@@ -653,6 +671,16 @@ mod driver {
                 ),
             );
             result(
+                "  health check meanwhile: calls, p50 / p99 / max (ms)",
+                format!(
+                    "{}, {} / {} / {}",
+                    self.health.len(),
+                    ms(percentile(&self.health, 50.0)),
+                    ms(percentile(&self.health, 99.0)),
+                    ms(percentile(&self.health, 100.0))
+                ),
+            );
+            result(
                 "  CPU: gateway / clients+simulator (s)",
                 format!("{:.2} / {:.2}", self.cpu.0.as_secs_f64(), self.cpu.1.as_secs_f64()),
             );
@@ -663,14 +691,17 @@ mod driver {
         }
     }
 
-    /// Unary GetJob calls one after another (PROBE_PAUSE apart) until stopped:
-    /// how the gateway answers other callers while it fans out. The probe
+    /// Unary calls one after another (PROBE_PAUSE apart) until stopped: how
+    /// the gateway answers other callers while it fans out. Each GetJob (which
+    /// calls upstream) is followed by a health check on the same connection
+    /// (which the gateway answers itself), to tell the gateway's own wait
+    /// from the upstream leg's. The probe
     /// stands for another service, so it runs on a thread and runtime of its
     /// own: its latency is the gateway's, not this process's queue of 100,000
     /// watcher tasks.
     struct Probe {
         stop: tokio::sync::watch::Sender<bool>,
-        thread: std::thread::JoinHandle<Vec<Duration>>,
+        thread: std::thread::JoinHandle<(Vec<Duration>, Vec<Duration>)>,
     }
 
     impl Probe {
@@ -685,9 +716,12 @@ mod driver {
                     .expect("probe runtime");
                 runtime.block_on(async move {
                     let channel = Channel::from_shared(url).expect("URL").connect().await;
-                    let mut client = JobServiceClient::new(channel.expect("probe connects to the gateway"));
+                    let channel = channel.expect("probe connects to the gateway");
+                    let mut client = JobServiceClient::new(channel.clone());
+                    let mut health = HealthClient::new(channel);
                     let _ = connected.send(());
                     let mut latencies = Vec::new();
+                    let mut health_latencies = Vec::new();
                     while !*stopped.borrow_and_update() {
                         let request = pb::GetJobRequest {
                             job_id: job_id.clone(),
@@ -696,9 +730,15 @@ mod driver {
                         let started = std::time::Instant::now();
                         client.get_job(request).await.expect("GetJob during the fan-out");
                         latencies.push(started.elapsed());
+                        let started = std::time::Instant::now();
+                        health
+                            .check(HealthCheckRequest::default())
+                            .await
+                            .expect("health check during the fan-out");
+                        health_latencies.push(started.elapsed());
                         let _ = tokio::time::timeout(PROBE_PAUSE, stopped.changed()).await;
                     }
-                    latencies
+                    (latencies, health_latencies)
                 })
             });
             // Measured phases start once the probe is calling.
@@ -706,7 +746,7 @@ mod driver {
             Probe { stop, thread }
         }
 
-        async fn stop(self) -> Vec<Duration> {
+        async fn stop(self) -> (Vec<Duration>, Vec<Duration>) {
             let _ = self.stop.send(true);
             let thread = self.thread;
             tokio::task::spawn_blocking(move || thread.join().expect("probe thread"))
