@@ -79,7 +79,8 @@ pub(crate) enum Command {
     /// Serve the gRPC gateway (the default). With no --endpoint it starts the
     /// embedded VBS simulator and uses it.
     Serve(Box<ServeArgs>),
-    /// Run the VBS simulator alone, as a fake VBS REST endpoint.
+    /// Run the VBS simulator alone, as a fake VBS REST endpoint (and fake
+    /// CSBS, TaurusDB and ZStack endpoints beside it when asked).
     #[cfg(feature = "embedded-simulator")]
     Simulator(Box<SimulatorCommand>),
     /// Read a caller's key on stdin and print its `key_sha256 = "..."` line

@@ -1,5 +1,6 @@
 //! The standalone VBS simulator: parse the options (exit 64 when they are
-//! bad), log to stderr, serve the fake VBS REST API until SIGINT or SIGTERM.
+//! bad), log to stderr, serve the fake VBS REST API (and CSBS, TaurusDB and
+//! ZStack where asked) until SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,8 @@ use vbs_simulator::cli::{SimulatorArgs, serve_alone};
 /// sysexits EX_USAGE: the options are wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
 
-/// A fake VBS REST endpoint with volumes, backups, policies and jobs in memory.
+/// A fake VBS REST endpoint with volumes, backups, policies and jobs in
+/// memory, and fake CSBS, TaurusDB and ZStack endpoints beside it when asked.
 #[derive(Debug, Parser)]
 #[command(name = "vbs-simulator", version)]
 struct Cli {
