@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::backups::BackupStatus;
-use super::{Project, Rejection, Resource, World, code};
+use super::{Rejection, Resource, World, code};
+use crate::JobTiming;
 use crate::clock::delta;
 use crate::faults::JobFailure;
-use crate::{JobTiming, VolumeSpec};
 
 /// What a job does, with its VBS `job_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,25 +190,22 @@ impl World {
         self.unsettled.insert(due);
     }
 
-    /// Applies the end of every job that has ended by now and was not yet
-    /// applied, earliest end first, so a big clock step replays history in
-    /// order.
-    pub(crate) fn settle(&mut self) {
-        let now = self.now();
+    /// The earliest job that ended by `now` and was not yet settled, now
+    /// marked settled, with its project's id.
+    pub(super) fn next_ended_job(&mut self, now: DateTime<Utc>) -> Option<(String, Job)> {
         while self.unsettled.first().is_some_and(|due| due.end <= now) {
-            let Some(due) = self.unsettled.pop_first() else {
-                break;
-            };
-            let Some(project) = self.projects.get_mut(&due.project_id) else {
-                continue;
-            };
-            let Some(job) = project.jobs.get_mut(&due.job_id) else {
+            let due = self.unsettled.pop_first()?;
+            let Some(job) = self
+                .projects
+                .get_mut(&due.project_id)
+                .and_then(|project| project.jobs.get_mut(&due.job_id))
+            else {
                 continue;
             };
             job.settled = true;
-            let job = job.clone();
-            apply_end(project, &mut self.volumes, &job);
+            return Some((due.project_id, job.clone()));
         }
+        None
     }
 
     /// Makes a job that has not ended yet end in FAIL. False when no project
@@ -228,36 +224,6 @@ impl World {
             _ => false,
         }
     }
-}
-
-/// What a job's end does to its backup and volume.
-fn apply_end(project: &mut Project, volumes: &mut [VolumeSpec], job: &Job) {
-    let ended = job.end_time();
-    let failure = job.failure.as_ref();
-    if job.kind == JobKind::Delete && failure.is_none() {
-        project.backups.remove(&job.backup_id);
-        return;
-    }
-    if job.kind == JobKind::Restore
-        && let Some(volume) = volumes.iter_mut().find(|v| v.id == job.volume_id)
-    {
-        volume.status = if failure.is_some() {
-            "error_restoring".to_owned()
-        } else {
-            "available".to_owned()
-        };
-    }
-    project.backups.update(&job.backup_id, |backup| {
-        backup.updated_at = ended;
-        backup.status = match (job.kind, failure) {
-            (JobKind::Restore, _) => BackupStatus::Available,
-            (_, Some(failure)) => {
-                backup.fail_reason = Some(failure.fail_reason.clone());
-                BackupStatus::Error
-            }
-            (_, None) => BackupStatus::Available,
-        };
-    });
 }
 
 #[cfg(test)]

@@ -169,6 +169,18 @@ impl World {
     fn project_mut(&mut self, id: &str) -> &mut Project {
         self.projects.entry(id.to_owned()).or_default()
     }
+
+    /// Applies the end of every job that has ended by now and was not yet
+    /// applied, earliest end first, so a big clock step replays history in
+    /// order.
+    pub(crate) fn settle(&mut self) {
+        let now = self.now();
+        while let Some((project_id, job)) = self.next_ended_job(now) {
+            if let Some(project) = self.projects.get_mut(&project_id) {
+                backups::apply_job_end(project, &mut self.volumes, &job);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

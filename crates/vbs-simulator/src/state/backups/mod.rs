@@ -465,6 +465,36 @@ impl World {
     }
 }
 
+/// What a job's end does to its backup (and a restore's to its volume).
+pub(super) fn apply_job_end(project: &mut Project, volumes: &mut [VolumeSpec], job: &Job) {
+    let ended = job.end_time();
+    let failure = job.failure.as_ref();
+    if job.kind == JobKind::Delete && failure.is_none() {
+        project.backups.remove(&job.backup_id);
+        return;
+    }
+    if job.kind == JobKind::Restore
+        && let Some(volume) = volumes.iter_mut().find(|v| v.id == job.volume_id)
+    {
+        volume.status = if failure.is_some() {
+            "error_restoring".to_owned()
+        } else {
+            "available".to_owned()
+        };
+    }
+    project.backups.update(&job.backup_id, |backup| {
+        backup.updated_at = ended;
+        backup.status = match (job.kind, failure) {
+            (JobKind::Restore, _) => BackupStatus::Available,
+            (_, Some(failure)) => {
+                backup.fail_reason = Some(failure.fail_reason.clone());
+                BackupStatus::Error
+            }
+            (_, None) => BackupStatus::Available,
+        };
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
