@@ -189,6 +189,34 @@ async fn list_operations_pages_the_jobs_this_gateway_started_newest_first() {
 }
 
 #[tokio::test]
+async fn a_page_reads_its_operations_at_once() {
+    const JOBS: usize = 4;
+    let world = World::start().await;
+    let mut names = Vec::new();
+    for i in 0..JOBS {
+        let started = create(&world, &format!("together-{i}")).await;
+        world.finish_job(&started.job_id).await;
+        names.push(started.operation.unwrap().name);
+    }
+    names.reverse();
+    // The page's job reads are held until all of them are in: read one
+    // after another, the first would wait until the call's deadline.
+    world.sim.gather_next_requests(JOBS);
+    let mut request = tonic::Request::new(lro::ListOperationsRequest {
+        name: format!("projects/{PROJECT_ID}/jobs"),
+        ..Default::default()
+    });
+    request.set_timeout(std::time::Duration::from_secs(20));
+    let page = operations(&world)
+        .list_operations(request)
+        .await
+        .expect("ListOperations reads its page at once")
+        .into_inner();
+    let listed: Vec<(String, bool)> = page.operations.into_iter().map(|op| (op.name, op.done)).collect();
+    assert_eq!(listed, names.into_iter().map(|name| (name, true)).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn cancel_and_delete_say_why_not_and_bad_names_are_refused() {
     let world = World::start().await;
     let name = create(&world, "kept").await.operation.unwrap().name;

@@ -1,8 +1,9 @@
 //! Failure injection: jobs that are told to fail, outage answers and slow
 //! answers for the next API requests, so clients can be tested against a VBS
-//! having a bad day.
+//! having a bad day; and requests held until several are in flight at once.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -35,6 +36,13 @@ pub(crate) struct Faults {
     next_job_failures: VecDeque<JobFailure>,
     http_errors: Option<HttpErrors>,
     delays: Option<Delays>,
+    gathering: Option<Gathering>,
+}
+
+#[derive(Debug)]
+struct Gathering {
+    all_in: Arc<tokio::sync::Barrier>,
+    remaining: usize,
 }
 
 #[derive(Debug)]
@@ -74,6 +82,25 @@ impl Faults {
         self.delays = (count > 0).then_some(Delays { by, remaining: count });
     }
 
+    /// Replaces any gathering still pending.
+    pub(crate) fn gather_next_requests(&mut self, count: usize) {
+        self.gathering = (count > 0).then(|| Gathering {
+            all_in: Arc::new(tokio::sync::Barrier::new(count)),
+            remaining: count,
+        });
+    }
+
+    /// What the current request must wait for, if it is one of a gathering.
+    pub(crate) fn take_gathering(&mut self) -> Option<Arc<tokio::sync::Barrier>> {
+        let gathering = self.gathering.as_mut()?;
+        let all_in = gathering.all_in.clone();
+        gathering.remaining -= 1;
+        if gathering.remaining == 0 {
+            self.gathering = None;
+        }
+        Some(all_in)
+    }
+
     /// How long the current request must wait before it is served, if at all.
     pub(crate) fn take_delay(&mut self) -> Option<Duration> {
         let delays = self.delays.as_mut()?;
@@ -97,11 +124,16 @@ impl Faults {
     }
 }
 
-/// Holds back injected slow requests, then answers injected outages, before
-/// the request reaches any route (so a slow write takes effect at its end).
+/// Holds back gathered and injected slow requests, then answers injected
+/// outages, before the request reaches any route (so a slow write takes
+/// effect at its end).
 pub(crate) async fn answer_injected_errors(State(state): State<SimState>, request: Request, next: Next) -> Response {
     if is_admin_path(request.uri().path()) {
         return next.run(request).await;
+    }
+    let gathering = state.world().faults.take_gathering();
+    if let Some(all_in) = gathering {
+        all_in.wait().await;
     }
     let delay = state.world().faults.take_delay();
     if let Some(delay) = delay {

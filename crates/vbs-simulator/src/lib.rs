@@ -454,6 +454,14 @@ impl Simulator {
         self.state.world().faults.delay_next_requests(count, by);
     }
 
+    /// The next `count` VBS API requests are held until all `count` have
+    /// arrived, then served: a test sees that a client sends them at once. A
+    /// client that sends them one after another waits for ever, so give its
+    /// call a deadline.
+    pub fn gather_next_requests(&self, count: usize) {
+        self.state.world().faults.gather_next_requests(count);
+    }
+
     /// How many tokens the IAM endpoint has issued so far, revoked and expired
     /// ones included.
     pub fn issued_token_count(&self) -> usize {
