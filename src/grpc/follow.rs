@@ -112,25 +112,6 @@ where
     }
 }
 
-/// A few words on a failed poll for heartbeats, naming the service but never
-/// its message (which may echo request data).
-pub(crate) fn describe_failure(error: &RestError) -> String {
-    let service = error.operation().service();
-    match error {
-        RestError::Status { status, fault, .. } => match &fault.code {
-            Some(code) => format!("HTTP {status} ({code})"),
-            None => format!("HTTP {status}"),
-        },
-        RestError::Transport { kind, .. } => format!("{kind} talking to {service}"),
-        RestError::DeadlineExceeded { .. } => format!("{service} did not answer in time"),
-        RestError::Credentials { .. } => format!("no usable {service} credentials"),
-        RestError::UnsafePathSegment { .. } | RestError::Build { .. } => "request could not be built".to_string(),
-        RestError::Decode { .. } => format!("{service} sent an unreadable body"),
-        RestError::BodyTooLarge { .. } => format!("{service} sent an oversized body"),
-        RestError::BudgetExhausted { .. } => "the upstream budget is used up".to_string(),
-    }
-}
-
 async fn until_terminal<S: JobSource<Error = RestError>>(
     watcher: &mut Watcher<S>,
 ) -> Result<JobState<S>, WatchError<RestError>> {
@@ -188,23 +169,5 @@ mod tests {
         assert!(!check(-1, 0).1);
         let mut v = Violations::default();
         assert_eq!(wait_timeout(&mut v, None), None);
-    }
-
-    #[test]
-    fn failure_texts_name_the_service_not_its_message() {
-        let error = RestError::Status {
-            operation: Operation::TaurusDbGetJob,
-            status: 503,
-            fault: crate::rest::error::UpstreamFault {
-                code: Some("DBS.0001".into()),
-                message: Some("token MIIsecret".into()),
-            },
-            retry_after: None,
-        };
-        assert_eq!(describe_failure(&error), "HTTP 503 (DBS.0001)");
-        let late = RestError::DeadlineExceeded {
-            operation: Operation::TaurusDbGetJob,
-        };
-        assert_eq!(describe_failure(&late), "TaurusDB did not answer in time");
     }
 }

@@ -1,10 +1,14 @@
 //! What the job hubs of every service follow: one upstream object with the
 //! credentials to poll it, its key (which never holds a caller's token), and
-//! how a failed poll reads to the hub.
+//! how a failed poll reads to the hub. A project's object read over REST
+//! (a VBS or TaurusDB job, a CSBS backup) is a `ProjectSource`, which makes
+//! it a `JobSource`.
 
 use std::fmt;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::rest::{CallContext, RestError};
@@ -93,6 +97,79 @@ impl fmt::Display for WatchedKey {
     }
 }
 
+/// A backup service's object of one project, read over the service's REST
+/// API with the caller's credentials, its state a message of the contract.
+/// Everything else a `JobSource` needs is the same for all of them, and
+/// `project_job_source!` writes it.
+pub(crate) trait ProjectSource: Send + Sync + 'static {
+    /// Keeps the service's objects apart in a fleet's shared keys; "" for VBS.
+    const SERVICE: &'static str;
+    /// The object's state, converted once per poll for every watcher.
+    type State: Message + Default + Clone + PartialEq + fmt::Debug + 'static;
+
+    /// Reads the object's state once.
+    fn read(&self, target: &Watched) -> impl Future<Output = Result<Self::State, RestError>> + Send;
+
+    /// Whether the object will not change any more.
+    fn is_over(state: &Self::State) -> bool;
+}
+
+/// Makes a `ProjectSource` a `JobSource` of `Watched` objects. A macro
+/// rather than one generic impl, which would put the crate's own types into
+/// the public `JobSource`'s interface.
+macro_rules! project_job_source {
+    ($source:ty) => {
+        impl $crate::watch::JobSource for $source {
+            type Target = $crate::grpc::watched::Watched;
+            type Key = $crate::grpc::watched::WatchedKey;
+            type State = <$source as $crate::grpc::watched::ProjectSource>::State;
+            type Error = $crate::rest::RestError;
+
+            fn key(target: &Self::Target) -> Self::Key {
+                let service = <$source as $crate::grpc::watched::ProjectSource>::SERVICE;
+                $crate::grpc::watched::WatchedKey::new(service, target)
+            }
+
+            fn shared_key(key: &Self::Key) -> String {
+                key.shared()
+            }
+
+            /// The project: the upstream budget is per project.
+            fn group(key: &Self::Key) -> &str {
+                key.project_id()
+            }
+
+            fn poll(
+                &self,
+                target: &Self::Target,
+            ) -> impl std::future::Future<Output = Result<Self::State, Self::Error>> + Send {
+                $crate::grpc::watched::ProjectSource::read(self, target)
+            }
+
+            fn is_terminal(state: &Self::State) -> bool {
+                <$source as $crate::grpc::watched::ProjectSource>::is_over(state)
+            }
+
+            fn encode(state: &Self::State) -> Vec<u8> {
+                prost::Message::encode_to_vec(state)
+            }
+
+            fn decode(bytes: &[u8]) -> Option<Self::State> {
+                <Self::State as prost::Message>::decode(bytes).ok()
+            }
+
+            fn classify(error: &Self::Error) -> $crate::watch::Failure {
+                $crate::grpc::watched::classify_failure(error)
+            }
+
+            fn describe(error: &Self::Error) -> String {
+                $crate::grpc::watched::describe_failure(error)
+            }
+        }
+    };
+}
+pub(crate) use project_job_source;
+
 /// How the hub treats a failed poll of any service's object: passing trouble
 /// is retried (after the upstream's Retry-After, when it names one), the rest
 /// ends the watch.
@@ -116,6 +193,25 @@ fn caller_token_hash(ctx: &CallContext) -> Option<[u8; 32]> {
         hash.copy_from_slice(&Sha256::digest(token.expose().as_bytes()));
         hash
     })
+}
+
+/// A few words on a failed poll for heartbeats, naming the service but never
+/// its message (which may echo request data).
+pub(crate) fn describe_failure(error: &RestError) -> String {
+    let service = error.operation().service();
+    match error {
+        RestError::Status { status, fault, .. } => match &fault.code {
+            Some(code) => format!("HTTP {status} ({code})"),
+            None => format!("HTTP {status}"),
+        },
+        RestError::Transport { kind, .. } => format!("{kind} talking to {service}"),
+        RestError::DeadlineExceeded { .. } => format!("{service} did not answer in time"),
+        RestError::Credentials { .. } => format!("no usable {service} credentials"),
+        RestError::UnsafePathSegment { .. } | RestError::Build { .. } => "request could not be built".to_string(),
+        RestError::Decode { .. } => format!("{service} sent an unreadable body"),
+        RestError::BodyTooLarge { .. } => format!("{service} sent an oversized body"),
+        RestError::BudgetExhausted { .. } => "the upstream budget is used up".to_string(),
+    }
 }
 
 /// Failures that may pass. Anything else (unknown job, bad credentials, a
@@ -155,6 +251,31 @@ mod tests {
             },
             retry_after,
         }
+    }
+
+    #[test]
+    fn failure_texts_name_the_service_not_its_message() {
+        let error = RestError::Status {
+            operation: Operation::TaurusDbGetJob,
+            status: 503,
+            fault: crate::rest::error::UpstreamFault {
+                code: Some("DBS.0001".into()),
+                message: Some("token MIIsecret".into()),
+            },
+            retry_after: None,
+        };
+        assert_eq!(describe_failure(&error), "HTTP 503 (DBS.0001)");
+        let late = RestError::DeadlineExceeded {
+            operation: Operation::TaurusDbGetJob,
+        };
+        assert_eq!(describe_failure(&late), "TaurusDB did not answer in time");
+    }
+
+    #[test]
+    fn failure_texts_leave_out_upstream_messages() {
+        let text = describe_failure(&status(503));
+        assert_eq!(text, "HTTP 503 (VBS.0001)");
+        assert!(!text.contains("MIIsecret"));
     }
 
     #[test]

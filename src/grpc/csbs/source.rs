@@ -5,14 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
-
-use crate::grpc::follow::describe_failure;
-use crate::grpc::watched::{Watched, WatchedKey, classify_failure};
+use crate::grpc::watched::{ProjectSource, Watched, project_job_source};
 use crate::proto::csbs_pb::{self as pb, BackupStatus};
 use crate::rest::csbs::CsbsApi;
 use crate::rest::{RestError, Transport};
-use crate::watch::{Failure, JobSource};
 
 /// Polls CSBS backups for the hub, through the CSBS transport.
 #[derive(Debug, Clone)]
@@ -32,26 +28,11 @@ impl CsbsBackupSource {
     }
 }
 
-impl JobSource for CsbsBackupSource {
-    type Target = Watched;
-    type Key = WatchedKey;
+impl ProjectSource for CsbsBackupSource {
+    const SERVICE: &'static str = "csbs";
     type State = pb::Backup;
-    type Error = RestError;
 
-    fn key(target: &Watched) -> WatchedKey {
-        WatchedKey::new("csbs", target)
-    }
-
-    /// `csbs:project:id:token hash`: apart from VBS jobs of the same id.
-    fn shared_key(key: &WatchedKey) -> String {
-        key.shared()
-    }
-
-    fn group(key: &WatchedKey) -> &str {
-        key.project_id()
-    }
-
-    async fn poll(&self, target: &Watched) -> Result<pb::Backup, RestError> {
+    async fn read(&self, target: &Watched) -> Result<pb::Backup, RestError> {
         let ctx = target.poll_context(self.poll_deadline);
         let api = CsbsApi {
             transport: &self.transport,
@@ -60,34 +41,19 @@ impl JobSource for CsbsBackupSource {
         api.get_backup(target.id()).await.map(pb::Backup::from)
     }
 
-    fn is_terminal(backup: &pb::Backup) -> bool {
+    fn is_over(backup: &pb::Backup) -> bool {
         matches!(backup.status(), BackupStatus::Available | BackupStatus::Error)
     }
-
-    fn encode(backup: &pb::Backup) -> Vec<u8> {
-        backup.encode_to_vec()
-    }
-
-    fn decode(bytes: &[u8]) -> Option<pb::Backup> {
-        pb::Backup::decode(bytes).ok()
-    }
-
-    /// Failures mean the same for a CSBS poll as for a VBS one.
-    fn classify(error: &RestError) -> Failure {
-        classify_failure(error)
-    }
-
-    /// Never the upstream message, which may echo request data.
-    fn describe(error: &RestError) -> String {
-        describe_failure(error)
-    }
 }
+
+project_job_source!(CsbsBackupSource);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rest::Operation;
     use crate::rest::error::UpstreamFault;
+    use crate::watch::{Failure, JobSource};
 
     #[test]
     fn only_available_and_error_end_a_backup() {

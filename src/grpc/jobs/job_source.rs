@@ -1,19 +1,15 @@
 //! The VBS job API (GET /v1/{project_id}/jobs/{job_id}) as the job hub's
-//! `JobSource`, the job already in the contract's shape, so every watcher
-//! shares one copy.
+//! source (a `ProjectSource`), the job already in the contract's shape, so
+//! every watcher shares one copy.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
-
 use super::job_of_project;
-use crate::grpc::follow::describe_failure;
-use crate::grpc::watched::{Watched, WatchedKey, classify_failure};
+use crate::grpc::watched::{ProjectSource, Watched, project_job_source};
 use crate::proto::pb::{self, JobStatus};
 use crate::rest::jobs::JobsApi;
 use crate::rest::{RestError, Transport};
-use crate::watch::{Failure, JobSource};
 
 /// Polls VBS jobs for the hub, through the process's one transport.
 #[derive(Debug, Clone)]
@@ -34,30 +30,16 @@ impl VbsJobSource {
     }
 }
 
-impl JobSource for VbsJobSource {
-    type Target = Watched;
-    type Key = WatchedKey;
+impl ProjectSource for VbsJobSource {
+    const SERVICE: &'static str = "";
     // The converted job rather than the wire model: converting once per poll
     // (one per job per interval, microseconds) lets the hub compare and share
     // the very message every watcher is sent, with no second type for "what
     // watchers get". Two wire bodies that convert alike (a time with and
     // without its trailing Z) are one state, as a watcher would see them.
     type State = pb::Job;
-    type Error = RestError;
 
-    fn key(target: &Watched) -> WatchedKey {
-        WatchedKey::new("", target)
-    }
-
-    fn shared_key(key: &WatchedKey) -> String {
-        key.shared()
-    }
-
-    fn group(key: &WatchedKey) -> &str {
-        key.project_id()
-    }
-
-    async fn poll(&self, target: &Watched) -> Result<pb::Job, RestError> {
+    async fn read(&self, target: &Watched) -> Result<pb::Job, RestError> {
         let ctx = target.poll_context(self.poll_deadline);
         let api = JobsApi {
             transport: &self.transport,
@@ -68,52 +50,17 @@ impl JobSource for VbsJobSource {
             .map(|job| job_of_project(&ctx.project_id, job))
     }
 
-    fn is_terminal(job: &pb::Job) -> bool {
+    fn is_over(job: &pb::Job) -> bool {
         matches!(job.status(), JobStatus::Success | JobStatus::Fail)
     }
-
-    fn encode(job: &pb::Job) -> Vec<u8> {
-        job.encode_to_vec()
-    }
-
-    fn decode(bytes: &[u8]) -> Option<pb::Job> {
-        pb::Job::decode(bytes).ok()
-    }
-
-    fn classify(error: &RestError) -> Failure {
-        classify_failure(error)
-    }
-
-    /// Never the upstream message, which may echo request data.
-    fn describe(error: &RestError) -> String {
-        describe_failure(error)
-    }
 }
+
+project_job_source!(VbsJobSource);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::Operation;
-    use crate::rest::error::UpstreamFault;
-
-    fn status(code: u16) -> RestError {
-        RestError::Status {
-            operation: Operation::GetJob,
-            status: code,
-            fault: UpstreamFault {
-                code: Some("VBS.0001".into()),
-                message: Some("token MIIsecret expired".into()),
-            },
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn failure_texts_leave_out_upstream_messages() {
-        let text = VbsJobSource::describe(&status(503));
-        assert_eq!(text, "HTTP 503 (VBS.0001)");
-        assert!(!text.contains("MIIsecret"));
-    }
+    use crate::watch::JobSource;
 
     #[test]
     fn only_success_and_fail_end_a_job() {

@@ -5,14 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
-
-use crate::grpc::follow::describe_failure;
-use crate::grpc::watched::{Watched, WatchedKey, classify_failure};
+use crate::grpc::watched::{ProjectSource, Watched, project_job_source};
 use crate::proto::taurusdb::v3 as tdb;
 use crate::rest::taurusdb::TaurusDbApi;
 use crate::rest::{RestError, Transport};
-use crate::watch::{Failure, JobSource};
 
 /// Polls TaurusDB jobs for the TaurusDB job hub.
 #[derive(Debug, Clone)]
@@ -31,26 +27,11 @@ impl TaurusDbJobSource {
     }
 }
 
-impl JobSource for TaurusDbJobSource {
-    type Target = Watched;
-    type Key = WatchedKey;
+impl ProjectSource for TaurusDbJobSource {
+    const SERVICE: &'static str = "taurusdb";
     type State = tdb::Job;
-    type Error = RestError;
 
-    fn key(target: &Watched) -> WatchedKey {
-        WatchedKey::new("taurusdb", target)
-    }
-
-    /// `taurusdb:project:id:token hash`: apart from VBS jobs of the same id.
-    fn shared_key(key: &WatchedKey) -> String {
-        key.shared()
-    }
-
-    fn group(key: &WatchedKey) -> &str {
-        key.project_id()
-    }
-
-    async fn poll(&self, target: &Watched) -> Result<tdb::Job, RestError> {
+    async fn read(&self, target: &Watched) -> Result<tdb::Job, RestError> {
         let ctx = target.poll_context(self.poll_deadline);
         let api = TaurusDbApi {
             transport: &self.transport,
@@ -59,31 +40,17 @@ impl JobSource for TaurusDbJobSource {
         api.get_job(target.id()).await.map(tdb::Job::from)
     }
 
-    fn is_terminal(job: &tdb::Job) -> bool {
+    fn is_over(job: &tdb::Job) -> bool {
         matches!(job.status(), tdb::JobStatus::Completed | tdb::JobStatus::Failed)
     }
-
-    fn encode(job: &tdb::Job) -> Vec<u8> {
-        job.encode_to_vec()
-    }
-
-    fn decode(bytes: &[u8]) -> Option<tdb::Job> {
-        tdb::Job::decode(bytes).ok()
-    }
-
-    /// The same reading of upstream failures as for VBS jobs.
-    fn classify(error: &RestError) -> Failure {
-        classify_failure(error)
-    }
-
-    fn describe(error: &RestError) -> String {
-        describe_failure(error)
-    }
 }
+
+project_job_source!(TaurusDbJobSource);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::JobSource;
 
     #[test]
     fn only_completed_and_failed_end_a_job() {

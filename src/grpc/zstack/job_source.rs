@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 
 use super::{ZSTACK_PROJECT, convert};
-use crate::grpc::follow::describe_failure;
-use crate::grpc::watched::classify_failure;
+use crate::grpc::watched::{classify_failure, describe_failure};
 use crate::proto::zstack::v1 as zs;
 use crate::rest::zstack::ZStackApi;
 use crate::rest::{CallContext, RestError, Transport};
