@@ -548,7 +548,7 @@ mod driver {
         // Give every poller time to see RUNNING before the next change.
         tokio::time::sleep(POLL_INTERVAL * 2).await;
         let spread_cpu = (cpus().0 - spread_cpu.0, cpus().1 - spread_cpu.1);
-        let (spread_unary, spread_health) = probe.stop().await;
+        let spread_probed = probe.stop().await;
 
         // The burst: the first `burst_cohorts` cohorts end in one clock step
         // (cohort i ends i * COHORT_GAP after cohort 0), the others after it,
@@ -564,7 +564,7 @@ mod driver {
             seen.push(watcher.await.expect("watcher task"));
         }
         let burst_cpu = (cpus().0 - burst_cpu.0, cpus().1 - burst_cpu.1);
-        let (burst_unary, burst_health) = probe.stop().await;
+        let burst_probed = probe.stop().await;
         if !unmeasured.is_empty() {
             sim.advance(COHORT_GAP * unmeasured_cohorts as u32);
         }
@@ -572,25 +572,13 @@ mod driver {
             seen.push(watcher.await.expect("watcher task"));
         }
 
-        let spread = Phase::new(
-            &seen,
-            watchers_per_job,
-            |s| &s.running,
-            spread_cpu,
-            (spread_unary, spread_health),
-        );
+        let spread = Phase::new(&seen, watchers_per_job, |s| &s.running, spread_cpu, spread_probed);
         spread.report(&format!(
             "spread: {} jobs every {SPREAD_STEP:?} change (INIT -> RUNNING)",
             jobs.div_ceil(COHORTS)
         ));
         let burst_seen = &seen[..burst_jobs * watchers_per_job];
-        let burst = Phase::new(
-            burst_seen,
-            watchers_per_job,
-            |s| &s.success,
-            burst_cpu,
-            (burst_unary, burst_health),
-        );
+        let burst = Phase::new(burst_seen, watchers_per_job, |s| &s.success, burst_cpu, burst_probed);
         burst.report(&format!(
             "burst: {burst_jobs} of {jobs} jobs change at once (RUNNING -> SUCCESS)"
         ));
@@ -605,10 +593,8 @@ mod driver {
         lasts: Vec<Duration>,
         /// CPU of the gateway and of this process over the phase.
         cpu: (Duration, Duration),
-        /// Unary GetJob latencies meanwhile, sorted.
-        unary: Vec<Duration>,
-        /// Health check latencies meanwhile (no upstream call), sorted.
-        health: Vec<Duration>,
+        /// The probe's latencies meanwhile, sorted.
+        probed: Probed,
     }
 
     impl Phase {
@@ -617,7 +603,7 @@ mod driver {
             watchers_per_job: usize,
             change: fn(&Seen) -> &Vec<Duration>,
             cpu: (Duration, Duration),
-            (mut unary, mut health): (Vec<Duration>, Vec<Duration>),
+            mut probed: Probed,
         ) -> Phase {
             let mut delays: Vec<Duration> = seen.iter().flat_map(|s| change(s).iter().copied()).collect();
             let mut lasts: Vec<Duration> = seen
@@ -626,14 +612,13 @@ mod driver {
                 .collect();
             delays.sort();
             lasts.sort();
-            unary.sort();
-            health.sort();
+            probed.get_job.sort();
+            probed.health.sort();
             Phase {
                 delays,
                 lasts,
                 cpu,
-                unary,
-                health,
+                probed,
             }
         }
 
@@ -660,25 +645,22 @@ mod driver {
                     ms(percentile(&self.lasts, 100.0))
                 ),
             );
-            result(
-                "  unary GetJob meanwhile: calls, p50 / p99 / max (ms)",
+            let calls = |sorted: &[Duration]| {
                 format!(
                     "{}, {} / {} / {}",
-                    self.unary.len(),
-                    ms(percentile(&self.unary, 50.0)),
-                    ms(percentile(&self.unary, 99.0)),
-                    ms(percentile(&self.unary, 100.0))
-                ),
+                    sorted.len(),
+                    ms(percentile(sorted, 50.0)),
+                    ms(percentile(sorted, 99.0)),
+                    ms(percentile(sorted, 100.0))
+                )
+            };
+            result(
+                "  unary GetJob meanwhile: calls, p50 / p99 / max (ms)",
+                calls(&self.probed.get_job),
             );
             result(
                 "  health check meanwhile: calls, p50 / p99 / max (ms)",
-                format!(
-                    "{}, {} / {} / {}",
-                    self.health.len(),
-                    ms(percentile(&self.health, 50.0)),
-                    ms(percentile(&self.health, 99.0)),
-                    ms(percentile(&self.health, 100.0))
-                ),
+                calls(&self.probed.health),
             );
             result(
                 "  CPU: gateway / clients+simulator (s)",
@@ -695,13 +677,18 @@ mod driver {
     /// the gateway answers other callers while it fans out. Each GetJob (which
     /// calls upstream) is followed by a health check on the same connection
     /// (which the gateway answers itself), to tell the gateway's own wait
-    /// from the upstream leg's. The probe
-    /// stands for another service, so it runs on a thread and runtime of its
-    /// own: its latency is the gateway's, not this process's queue of 100,000
-    /// watcher tasks.
+    /// from the upstream leg's. The probe stands for another service, so it
+    /// runs on a thread and runtime of its own: its latency is the gateway's,
+    /// not this process's queue of 100,000 watcher tasks.
     struct Probe {
         stop: tokio::sync::watch::Sender<bool>,
-        thread: std::thread::JoinHandle<(Vec<Duration>, Vec<Duration>)>,
+        thread: std::thread::JoinHandle<Probed>,
+    }
+
+    /// What the probe measured, call by call.
+    struct Probed {
+        get_job: Vec<Duration>,
+        health: Vec<Duration>,
     }
 
     impl Probe {
@@ -720,8 +707,10 @@ mod driver {
                     let mut client = JobServiceClient::new(channel.clone());
                     let mut health = HealthClient::new(channel);
                     let _ = connected.send(());
-                    let mut latencies = Vec::new();
-                    let mut health_latencies = Vec::new();
+                    let mut probed = Probed {
+                        get_job: Vec::new(),
+                        health: Vec::new(),
+                    };
                     while !*stopped.borrow_and_update() {
                         let request = pb::GetJobRequest {
                             job_id: job_id.clone(),
@@ -729,16 +718,16 @@ mod driver {
                         };
                         let started = std::time::Instant::now();
                         client.get_job(request).await.expect("GetJob during the fan-out");
-                        latencies.push(started.elapsed());
+                        probed.get_job.push(started.elapsed());
                         let started = std::time::Instant::now();
                         health
                             .check(HealthCheckRequest::default())
                             .await
                             .expect("health check during the fan-out");
-                        health_latencies.push(started.elapsed());
+                        probed.health.push(started.elapsed());
                         let _ = tokio::time::timeout(PROBE_PAUSE, stopped.changed()).await;
                     }
-                    (latencies, health_latencies)
+                    probed
                 })
             });
             // Measured phases start once the probe is calling.
@@ -746,7 +735,7 @@ mod driver {
             Probe { stop, thread }
         }
 
-        async fn stop(self) -> (Vec<Duration>, Vec<Duration>) {
+        async fn stop(self) -> Probed {
             let _ = self.stop.send(true);
             let thread = self.thread;
             tokio::task::spawn_blocking(move || thread.join().expect("probe thread"))
