@@ -338,7 +338,6 @@ async fn scripted_upstream(reply: Option<String>) -> (String, Arc<std::sync::ato
     (url, requests)
 }
 
-/// The JSON log lines inside the span of the RPC with `request_id`.
 /// The RPC's own span among those a logged event sits in.
 fn rpc_span(event: &serde_json::Value) -> &serde_json::Value {
     event["spans"]
@@ -349,6 +348,7 @@ fn rpc_span(event: &serde_json::Value) -> &serde_json::Value {
         .unwrap()
 }
 
+/// The JSON log lines inside the span of the RPC with `request_id`.
 fn lines_of_rpc(request_id: &str) -> Vec<(String, serde_json::Value)> {
     logs()
         .lines()
